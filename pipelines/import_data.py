@@ -1,0 +1,47 @@
+"""Import jobs: Complete Journey or a shop's own file into the canonical tables of a data home."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from features.data.completejourney import stage_completejourney
+from features.data.duck import connect
+from features.data.importer import ImportReport, StepCallback, import_orders
+from features.data.sources import stage_order_file
+from features.data.store import DataStore
+from features.settings import Settings
+
+
+def import_completejourney(
+    settings: Settings, data_dir: Path | None = None, on_step: StepCallback | None = None
+) -> ImportReport:
+    """Import the Complete Journey package data (or a folder of its files, such as the test slice)."""
+    con = connect()
+    staged, reference = stage_completejourney(con, data_dir)
+    return import_orders(
+        con, DataStore(settings.data_dir), staged, now=datetime.now(UTC), reference=reference, on_step=on_step
+    )
+
+
+def import_file(
+    settings: Settings,
+    path: Path,
+    map_options: list[str],
+    *,
+    timezone: str = "UTC",
+    timestamp_format: str | None = None,
+    on_step: StepCallback | None = None,
+) -> ImportReport:
+    """Import a shop's CSV or Parquet file of orders or order lines, with its own column names."""
+    con = connect()
+    staged = stage_order_file(con, path, map_options)
+    return import_orders(
+        con,
+        DataStore(settings.data_dir),
+        staged,
+        now=datetime.now(UTC),
+        timezone=timezone,
+        timestamp_format=timestamp_format,
+        on_step=on_step,
+    )

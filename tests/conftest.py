@@ -1,0 +1,42 @@
+"""Shared test data: a committed slice of real Complete Journey data (250 households), imported once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from features.settings import Settings
+from pipelines.import_data import import_completejourney
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CJ_SLICE = FIXTURES / "completejourney_slice"
+
+
+@pytest.fixture(scope="session")
+def cj_slice_dir() -> Path:
+    """Complete Journey files (same format as the PyPI package) for 250 households."""
+    return CJ_SLICE
+
+
+@pytest.fixture(scope="session")
+def cj_slice_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A home with the slice imported. Read-only: copy it (`fresh_cj_home`) to change it."""
+    settings = Settings.resolve(tmp_path_factory.mktemp("cj_slice_home"))
+    import_completejourney(settings, CJ_SLICE)
+    return settings
+
+
+@pytest.fixture
+def fresh_cj_home(cj_slice_home: Settings, tmp_path: Path) -> Settings:
+    """A private, writable copy of the imported slice."""
+    target = tmp_path / "home"
+    shutil.copytree(cj_slice_home.home, target, symlinks=True)
+    return Settings.resolve(target)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Settings:
+    """An empty home."""
+    return Settings.resolve(tmp_path / "home")
