@@ -1,0 +1,370 @@
+"""Importing a staged source into the canonical tables: validate, reconcile, merge, commit atomically.
+
+Every row read ends up in exactly one place: accepted (a new order, or one already imported with the
+same content) or quarantined with a reason. `ImportReport` carries the reconciliation
+`rows_read = rows_accepted + rows_quarantined`, which is also appended to the `imports` table.
+Re-importing a file adds nothing; importing a newer extract adds only its new orders; an order that
+comes back with different content is quarantined rather than silently overwriting history.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from features.data.duck import sql_string, table_sql
+from features.data.schema import ALL_TABLES, CUSTOMERS, IMPORTS, ORDER_LINES, ORDERS, QUARANTINE
+from features.data.sources import StagedSource
+from features.data.store import DataStore
+from features.data.validate import Reason, typed_select
+from features.errors import InputError
+
+StepCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one import did. `rows_read == rows_accepted + rows_quarantined` always holds."""
+
+    import_id: str
+    source: str
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    orders_added: int
+    orders_already_present: int
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def reconciliation(self) -> str:
+        """The one line an operator checks: read = accepted + quarantined."""
+        return (
+            f"read {self.rows_read:,} = accepted {self.rows_accepted:,} + quarantined {self.rows_quarantined:,} "
+            f"(orders added {self.orders_added:,}, already present {self.orders_already_present:,})"
+        )
+
+
+def new_import_id(now: datetime) -> str:
+    """Time-ordered, collision-free import id."""
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def import_orders(
+    con: duckdb.DuckDBPyConnection,
+    store: DataStore,
+    staged: StagedSource,
+    *,
+    now: datetime,
+    reference: Mapping[str, str] | None = None,
+    timezone: str = "UTC",
+    timestamp_format: str | None = None,
+    on_step: StepCallback | None = None,
+) -> ImportReport:
+    """Validate a staged source and merge it into the store in one atomic transaction.
+
+    Args:
+        con: Connection holding the staged view.
+        store: Destination tables.
+        staged: The source, under canonical names (see `features.data.sources`).
+        now: The clock: order times after it are quarantined as future timestamps.
+        reference: Canonical reference tables the source also provides (table name -> SQL with the
+            table's canonical columns), merged by key with the new rows winning.
+        timezone: Zone of timestamps without an offset.
+        timestamp_format: strptime format for non-ISO timestamps.
+        on_step: Called with a short description before each step (progress display).
+    """
+    step = on_step or (lambda _: None)
+    import_id = new_import_id(now)
+    live = store.live_version()
+    now_sql = f"{sql_string(now.astimezone(UTC).isoformat())}::TIMESTAMPTZ"
+
+    step("validating rows")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE typed AS "
+        + typed_select(
+            staged.view,
+            set(staged.fields),
+            has_lines=staged.has_lines,
+            now_sql=now_sql,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+        )
+    )
+    _collect_malformed_rows(con, staged)
+    if _count(con, "SELECT count(*) FROM typed") == 0 and _count(con, "SELECT count(*) FROM malformed") == 0:
+        raise InputError(f"{staged.label}: no rows to import")
+
+    step("checking duplicate orders")
+    _flag_conflicting_duplicates(con, staged.has_lines)
+    _build_candidate_orders(con, staged.has_lines)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE classified AS
+        SELECT c.*, CASE WHEN e.order_id IS NULL THEN 'new'
+                         WHEN e.content_hash = c.content_hash THEN 'present'
+                         ELSE 'conflict' END AS status
+        FROM candidate c LEFT JOIN (SELECT order_id, content_hash FROM {table_sql(live, "orders")}) e
+        USING (order_id)"""
+    )
+    con.execute(
+        f"""UPDATE typed SET reason = '{Reason.CONFLICTS_WITH_EXISTING_ORDER}'
+        WHERE reason IS NULL AND order_id IN (SELECT order_id FROM classified WHERE status = 'conflict')"""
+    )
+
+    reference = dict(reference or {})
+    products = _products_from_lines_sql(staged.fields) if staged.has_lines else None
+    if products and "products" not in reference:
+        reference["products"] = products
+    report = _report(con, import_id, staged.label)
+    step("writing tables")
+    with store.transaction() as draft:
+        _append_new_orders(con, draft, import_id, staged.has_lines)
+        _merge_reference_tables(con, live, draft, reference)
+        _replace_quarantine(con, live, draft, staged, import_id)
+        _append_import_log(con, draft, report, staged.sha256, now)
+    return report
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchall()[0][0])
+
+
+def _collect_malformed_rows(con: duckdb.DuckDBPyConnection, staged: StagedSource) -> None:
+    """CSV lines DuckDB could not parse (wrong column count, bad quoting), with their file line."""
+    if staged.is_csv:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE malformed AS
+            SELECT line AS source_line, any_value(csv_line) AS csv_line, any_value(error_message) AS error
+            FROM reject_errors WHERE scan_id = (SELECT max(scan_id) FROM reject_errors) GROUP BY line"""
+        )
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE malformed AS "
+            "SELECT NULL::BIGINT AS source_line, NULL::VARCHAR AS csv_line, NULL::VARCHAR AS error LIMIT 0"
+        )
+
+
+def _flag_conflicting_duplicates(con: duckdb.DuckDBPyConnection, has_lines: bool) -> None:
+    """An order id whose rows disagree on the order itself cannot be trusted: quarantine all its rows.
+
+    For order lines that is the customer or the time; for orders-only files any difference (rows that
+    are exact copies are one order, read twice, and are merged).
+    """
+    if has_lines:
+        conflicting = """SELECT order_id FROM typed WHERE reason IS NULL GROUP BY order_id
+            HAVING count(DISTINCT customer_id) > 1 OR count(DISTINCT ordered_at) > 1"""
+    else:
+        conflicting = """SELECT order_id FROM (
+                SELECT DISTINCT order_id, customer_id, ordered_at, amount, discount, coupon_discount, items, store_id
+                FROM typed WHERE reason IS NULL)
+            GROUP BY order_id HAVING count(*) > 1"""
+    con.execute(
+        f"""UPDATE typed SET reason = '{Reason.CONFLICTING_DUPLICATE_ORDER}'
+        WHERE reason IS NULL AND order_id IN ({conflicting})"""
+    )
+
+
+def _build_candidate_orders(con: duckdb.DuckDBPyConnection, has_lines: bool) -> None:
+    """One row per valid order, with a content hash that tells a re-import from a changed order."""
+    if has_lines:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE candidate AS
+            SELECT order_id, any_value(customer_id) AS customer_id, any_value(ordered_at) AS ordered_at,
+                   sum(amount) AS amount, sum(discount) AS discount, sum(coupon_discount) AS coupon_discount,
+                   sum(quantity) AS items, count(*) AS lines, mode(store_id) AS store_id,
+                   md5(concat_ws('|', any_value(customer_id), epoch_us(any_value(ordered_at)), count(*),
+                                 round(sum(amount), 6), bit_xor(hash(product_id, quantity, amount)))) AS content_hash
+            FROM typed WHERE reason IS NULL GROUP BY order_id"""
+        )
+    else:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE candidate AS
+            SELECT DISTINCT ON (order_id) order_id, customer_id, ordered_at, amount, discount, coupon_discount,
+                   items, NULL::BIGINT AS lines, store_id,
+                   md5(concat_ws('|', customer_id, epoch_us(ordered_at), amount, discount, coupon_discount,
+                                 items, store_id)) AS content_hash
+            FROM typed WHERE reason IS NULL"""
+        )
+
+
+def _report(con: duckdb.DuckDBPyConnection, import_id: str, label: str) -> ImportReport:
+    by_reason = dict(
+        con.execute(
+            f"""SELECT reason, count(*) FROM (
+                SELECT reason FROM typed WHERE reason IS NOT NULL
+                UNION ALL SELECT '{Reason.MALFORMED_ROW}' FROM malformed)
+            GROUP BY reason ORDER BY reason"""
+        ).fetchall()
+    )
+    read = _count(con, "SELECT (SELECT count(*) FROM typed) + (SELECT count(*) FROM malformed)")
+    quarantined = sum(by_reason.values())
+    status = dict(con.execute("SELECT status, count(*) FROM classified GROUP BY status").fetchall())
+    return ImportReport(
+        import_id=import_id,
+        source=label,
+        rows_read=read,
+        rows_accepted=read - quarantined,
+        rows_quarantined=quarantined,
+        orders_added=status.get("new", 0),
+        orders_already_present=status.get("present", 0),
+        quarantined_by_reason=by_reason,
+    )
+
+
+def _copy_partitioned(con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, import_id: str) -> None:
+    con.execute(
+        f"COPY ({select_sql}) TO {sql_string(str(folder))} (FORMAT parquet, COMPRESSION zstd, "
+        f"PARTITION_BY (month), FILENAME_PATTERN 'part-{import_id}-{{i}}', OVERWRITE_OR_IGNORE)"
+    )
+
+
+def _write_table(con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, file_name: str = "part-0") -> None:
+    """Replace a non-partitioned table folder in the draft with the result of `select_sql`."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    con.execute(
+        f"COPY ({select_sql}) TO {sql_string(str(folder / (file_name + '.parquet')))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    )
+
+
+def _append_new_orders(con: duckdb.DuckDBPyConnection, draft: Path, import_id: str, has_lines: bool) -> None:
+    new_orders = "SELECT * FROM classified WHERE status = 'new'"
+    if _count(con, f"SELECT count(*) FROM ({new_orders})") == 0:
+        return
+    month = "strftime(ordered_at, '%Y-%m') AS month"
+    _copy_partitioned(
+        con,
+        f"""SELECT order_id, customer_id, ordered_at, amount, discount, coupon_discount, items, lines, store_id,
+                   amount < 0 AS is_return, amount = 0 AS is_zero_value, content_hash,
+                   {sql_string(import_id)} AS import_id, {month}
+            FROM ({new_orders}) ORDER BY ordered_at""",
+        draft / ORDERS.name,
+        import_id,
+    )
+    if has_lines:
+        _copy_partitioned(
+            con,
+            f"""SELECT order_id, row_number() OVER (PARTITION BY order_id ORDER BY source_line) AS line_number,
+                       customer_id, ordered_at, product_id, quantity, amount, discount, coupon_discount,
+                       amount < 0 OR quantity < 0 AS is_return, amount = 0 OR quantity = 0 AS is_zero_value, {month}
+                FROM typed
+                WHERE reason IS NULL AND order_id IN (SELECT order_id FROM classified WHERE status = 'new')
+                ORDER BY ordered_at, order_id""",
+            draft / ORDER_LINES.name,
+            import_id,
+        )
+
+
+def _products_from_lines_sql(fields: frozenset[str]) -> str | None:
+    """Products described by an order-line file's own columns (department, category, brand, ...)."""
+    if not fields & {"department", "category", "subcategory", "brand", "is_private_label"}:
+        return None
+    private = "bool_or(is_private_label)" if "is_private_label" in fields else "NULL::BOOLEAN"
+    return f"""SELECT product_id, mode(department) AS department, mode(category) AS category,
+                   mode(subcategory) AS subcategory, mode(brand) AS brand, {private} AS is_private_label
+               FROM typed WHERE reason IS NULL GROUP BY product_id"""
+
+
+def _merge_by_key(old_sql: str, new_sql: str, table: str) -> str:
+    """Rows of `new_sql` win; rows of `old_sql` whose key is not in `new_sql` are kept."""
+    spec = ALL_TABLES[table]
+    cols = spec.select_list()
+    keys = ", ".join(spec.key)
+    return (
+        f"SELECT {cols} FROM ({new_sql}) "
+        f"UNION ALL BY NAME SELECT {cols} FROM ({old_sql}) old WHERE ({keys}) NOT IN (SELECT {keys} FROM ({new_sql}))"
+    )
+
+
+def _merge_reference_tables(
+    con: duckdb.DuckDBPyConnection, live: Path | None, draft: Path, reference: Mapping[str, str]
+) -> None:
+    """Customers of new orders, plus any reference tables the source provides, merged by key."""
+    tables = dict(reference)
+    new_customers = f"SELECT DISTINCT customer_id FROM classified WHERE status = 'new'"
+    source_customers = tables.pop(CUSTOMERS.name, None)
+    customer_cols = CUSTOMERS.select_list()
+    known = f"SELECT customer_id FROM {table_sql(live, CUSTOMERS.name)}"
+    if source_customers:
+        known += f" UNION SELECT customer_id FROM ({source_customers})"
+    added = ", ".join(
+        "customer_id" if c == "customer_id" else f"NULL::{ALL_TABLES['customers'].columns[i].sql_type} AS {c}"
+        for i, c in enumerate(CUSTOMERS.column_names)
+    )
+    fresh = f"SELECT {added} FROM ({new_customers}) WHERE customer_id NOT IN ({known})"
+    merged = f"SELECT {customer_cols} FROM {table_sql(live, CUSTOMERS.name)} UNION ALL BY NAME {fresh}"
+    if source_customers:
+        merged = _merge_by_key(merged, source_customers, CUSTOMERS.name)
+    _materialize_and_write(con, merged, draft / CUSTOMERS.name)
+    for table, sql in tables.items():
+        _materialize_and_write(con, _merge_by_key(table_sql(live, table), sql, table), draft / table)
+
+
+def _materialize_and_write(con: duckdb.DuckDBPyConnection, sql: str, folder: Path) -> None:
+    """Compute first, then replace: the draft's hard link to the old file is read until it is removed.
+
+    The folder's name is the table's; columns are cast to its canonical types.
+    """
+    typed = ", ".join(f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in ALL_TABLES[folder.name].columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE pending_write AS SELECT {typed} FROM ({sql})")
+    if _count(con, "SELECT count(*) FROM pending_write") == 0:
+        return
+    _write_table(con, "SELECT * FROM pending_write", folder)
+
+
+def _replace_quarantine(
+    con: duckdb.DuckDBPyConnection, live: Path | None, draft: Path, staged: StagedSource, import_id: str
+) -> None:
+    """Quarantined rows of this source replace any earlier ones from the same file content."""
+    originals = ", ".join(f'"{c}" := s."{c}"' for c in staged.original_columns)
+    raw = f"to_json(struct_pack({originals}))" if originals else "'{}'"
+    # Lines after a malformed CSV line were numbered without it: add the malformed lines before them.
+    shifted = """q.source_line + (SELECT count(*) FROM (
+            SELECT source_line - 1 - row_number() OVER (ORDER BY source_line) AS good_before FROM malformed) m
+        WHERE m.good_before < q.source_line - 1)"""
+    new_rows = f"""
+        SELECT {sql_string(import_id)} AS import_id, {sql_string(staged.label)} AS source,
+               {sql_string(staged.sha256)} AS source_sha256, {shifted} AS source_line, q.reason, {raw} AS raw
+        FROM (SELECT source_line, reason FROM typed WHERE reason IS NOT NULL) q
+        JOIN {staged.view} s ON s.source_line = q.source_line
+        UNION ALL
+        SELECT {sql_string(import_id)}, {sql_string(staged.label)}, {sql_string(staged.sha256)}, source_line,
+               '{Reason.MALFORMED_ROW}', to_json({{'line': csv_line, 'error': error}})
+        FROM malformed"""
+    kept = f"SELECT * FROM {table_sql(live, QUARANTINE.name)} WHERE source_sha256 IS DISTINCT FROM {sql_string(staged.sha256)}"
+    _materialize_and_write(con, f"{kept} UNION ALL BY NAME {new_rows}", draft / QUARANTINE.name)
+
+
+def _append_import_log(
+    con: duckdb.DuckDBPyConnection, draft: Path, report: ImportReport, sha256: str, now: datetime
+) -> None:
+    folder = draft / IMPORTS.name
+    folder.mkdir(parents=True, exist_ok=True)
+    values = ", ".join(
+        [
+            sql_string(report.import_id),
+            sql_string(report.source),
+            sql_string(sha256),
+            f"{sql_string(now.astimezone(UTC).isoformat())}::TIMESTAMPTZ",
+            *(
+                str(v)
+                for v in (
+                    report.rows_read,
+                    report.rows_accepted,
+                    report.rows_quarantined,
+                    report.orders_added,
+                    report.orders_already_present,
+                )
+            ),
+        ]
+    )
+    cols = IMPORTS.select_list()
+    con.execute(
+        f"COPY (SELECT * FROM (VALUES ({values})) v({cols})) TO "
+        f"{sql_string(str(folder / ('part-' + report.import_id + '.parquet')))} (FORMAT parquet)"
+    )

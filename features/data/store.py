@@ -1,0 +1,129 @@
+"""The canonical tables on disk: versioned Parquet folders switched atomically.
+
+Layout under the data folder::
+
+    tables -> versions/000007          (a symlink: the one readable state)
+    versions/000007/orders/month=2017-01/part-<import>-0.parquet
+    versions/000007/order_lines/...
+    versions/000007/customers/part-0.parquet
+
+A write never touches the live version. `DataStore.transaction()` creates the next version as hard
+links of the current files (no bytes copied), lets the caller add or replace tables in it, and makes
+it live by swapping the `tables` symlink with one `rename` — atomic on POSIX. If the writer fails
+or is killed, the half-written version is never pointed to and is removed by the next transaction.
+DuckDB and Spark read `tables/<name>` like any Parquet folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+VERSIONS_KEPT = 2
+
+
+class StoreBusyError(RuntimeError):
+    """Another process is writing to the same data folder."""
+
+
+class DataStore:
+    """Versioned canonical tables under one data folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.live_link = self.root / "tables"
+        self.versions_dir = self.root / "versions"
+
+    def live_version(self) -> Path | None:
+        """The folder of the live version, resolved once so a reader sees one consistent state."""
+        if not self.live_link.is_symlink():
+            return None
+        return self.live_link.resolve()
+
+    def table_dir(self, table: str, version: Path | None = None) -> Path | None:
+        """The folder of `table` in `version` (default: live), or None when it has no data."""
+        base = version or self.live_version()
+        if base is None:
+            return None
+        folder = base / table
+        return folder if folder.is_dir() and any(folder.rglob("*.parquet")) else None
+
+    def has_table(self, table: str) -> bool:
+        return self.table_dir(table) is not None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Path]:
+        """Yield a new version folder (a hard-linked copy of the live one); make it live on success.
+
+        Raises:
+            StoreBusyError: another transaction holds the data folder's lock.
+        """
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            self._remove_abandoned_versions()
+            live = self.live_version()
+            number = int(live.name) + 1 if live else 1
+            draft = self.versions_dir / f"{number:06d}"
+            if live:
+                shutil.copytree(live, draft, copy_function=os.link)
+            else:
+                draft.mkdir()
+            try:
+                yield draft
+            except BaseException:
+                shutil.rmtree(draft, ignore_errors=True)
+                raise
+            _fsync_tree(draft)
+            self._point_live_to(draft)
+            self._remove_old_versions()
+
+    def _point_live_to(self, version: Path) -> None:
+        tmp_link = self.root / ".tables.next"
+        if tmp_link.is_symlink() or tmp_link.exists():
+            tmp_link.unlink()
+        tmp_link.symlink_to(version.relative_to(self.root))
+        os.replace(tmp_link, self.live_link)
+        _fsync_dir(self.root)
+
+    def _remove_abandoned_versions(self) -> None:
+        """Drafts newer than the live version belong to writers that died: nobody can read them."""
+        live = self.live_version()
+        for folder in self.versions_dir.iterdir():
+            if live is None or folder.name > live.name:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _remove_old_versions(self) -> None:
+        """Keep the live version and the one before it (a reader may still be on it)."""
+        folders = sorted(p for p in self.versions_dir.iterdir() if p.is_dir())
+        for folder in folders[:-VERSIONS_KEPT]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        with open(self.root / ".lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise StoreBusyError(f"{self.root} is being written by another process; retry later") from exc
+            yield
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*.parquet"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

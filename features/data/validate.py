@@ -1,0 +1,114 @@
+"""Row-level checks of imported orders: every refused row gets exactly one reason.
+
+The checks are SQL over a staged source (see `features.data.sources`), so they run inside DuckDB at
+the speed of a scan. Each row gets the first reason that applies, in the order of `Reason`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a row was quarantined."""
+
+    MISSING_ORDER_ID = "missing_order_id"
+    MISSING_CUSTOMER_ID = "missing_customer_id"
+    MISSING_TIMESTAMP = "missing_timestamp"
+    UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    MISSING_AMOUNT = "missing_amount"
+    NON_NUMERIC_AMOUNT = "non_numeric_amount"
+    MISSING_PRODUCT_ID = "missing_product_id"
+    NON_NUMERIC_QUANTITY = "non_numeric_quantity"
+    NON_NUMERIC_DISCOUNT = "non_numeric_discount"
+    MALFORMED_ROW = "malformed_row"
+    CONFLICTING_DUPLICATE_ORDER = "conflicting_duplicate_order"
+    CONFLICTS_WITH_EXISTING_ORDER = "conflicts_with_existing_order"
+
+
+NUMERIC_FIELDS = ("amount", "quantity", "discount", "coupon_discount", "items")
+
+
+def typed_select(
+    staged: str,
+    fields: set[str],
+    *,
+    has_lines: bool,
+    now_sql: str,
+    timezone: str = "UTC",
+    timestamp_format: str | None = None,
+) -> str:
+    """SQL that casts a staged source to canonical types and adds the row-level `reason` (null if valid).
+
+    Args:
+        staged: Name of a view with `source_line` and canonical field names (any types).
+        fields: Canonical fields the source provides; the others become typed nulls.
+        has_lines: Whether rows are order lines (then `product_id` is required).
+        now_sql: SQL TIMESTAMPTZ literal for "now": later order times are refused.
+        timezone: Zone of timestamps that carry no offset.
+        timestamp_format: strptime format, when timestamps are not ISO-8601.
+    """
+
+    def text(field: str) -> str:
+        return f"NULLIF(trim(CAST({field} AS VARCHAR)), '')" if field in fields else "NULL::VARCHAR"
+
+    def number(field: str) -> str:
+        return f"TRY_CAST({text(field)} AS DOUBLE)" if field in fields else "NULL::DOUBLE"
+
+    ts_text = text("ordered_at")
+    if timestamp_format:
+        parsed = f"try_strptime({ts_text}, '{timestamp_format}')"
+    else:
+        parsed = f"TRY_CAST(ordered_at AS TIMESTAMP)" if "ordered_at" in fields else "NULL::TIMESTAMP"
+        parsed = f"COALESCE({parsed}, TRY_CAST({ts_text} AS TIMESTAMPTZ)::TIMESTAMP)"
+    ordered_at = f"timezone('{timezone}', {parsed})" if timezone != "UTC" else f"{parsed}::TIMESTAMPTZ"
+
+    line_checks = ""
+    if has_lines:
+        line_checks = f"""
+            WHEN product_id IS NULL THEN '{Reason.MISSING_PRODUCT_ID}'
+            WHEN quantity_text IS NOT NULL AND (quantity IS NULL OR NOT isfinite(quantity))
+                THEN '{Reason.NON_NUMERIC_QUANTITY}'"""
+    return f"""
+        SELECT *,
+            CASE
+                WHEN order_id IS NULL THEN '{Reason.MISSING_ORDER_ID}'
+                WHEN customer_id IS NULL THEN '{Reason.MISSING_CUSTOMER_ID}'
+                WHEN ordered_at_text IS NULL THEN '{Reason.MISSING_TIMESTAMP}'
+                WHEN ordered_at IS NULL THEN '{Reason.UNPARSEABLE_TIMESTAMP}'
+                WHEN ordered_at > {now_sql} THEN '{Reason.FUTURE_TIMESTAMP}'
+                WHEN amount_text IS NULL THEN '{Reason.MISSING_AMOUNT}'
+                WHEN amount IS NULL OR NOT isfinite(amount) THEN '{Reason.NON_NUMERIC_AMOUNT}'
+                {line_checks}
+                WHEN (discount_text IS NOT NULL AND discount IS NULL)
+                  OR (coupon_discount_text IS NOT NULL AND coupon_discount IS NULL)
+                    THEN '{Reason.NON_NUMERIC_DISCOUNT}'
+            END AS reason
+        FROM (
+            SELECT
+                source_line,
+                {text("order_id")} AS order_id,
+                {text("customer_id")} AS customer_id,
+                {ts_text} AS ordered_at_text,
+                {ordered_at} AS ordered_at,
+                {text("amount")} AS amount_text,
+                {number("amount")} AS amount,
+                {text("product_id")} AS product_id,
+                {text("quantity")} AS quantity_text,
+                {number("quantity")} AS quantity,
+                {text("discount")} AS discount_text,
+                abs({number("discount")}) AS discount,
+                {text("coupon_discount")} AS coupon_discount_text,
+                abs({number("coupon_discount")}) AS coupon_discount,
+                {number("items")} AS items,
+                {text("store_id")} AS store_id,
+                {text("department")} AS department,
+                {text("category")} AS category,
+                {text("subcategory")} AS subcategory,
+                {text("brand")} AS brand,
+                lower({text("is_private_label")}) IN ('1', 'true', 't', 'yes', 'y', 'private')
+                    AS is_private_label
+            FROM {staged}
+        )
+    """
