@@ -1,0 +1,1 @@
+"""Order data: the canonical schema, importing it, storing it, generating it."""
