@@ -50,7 +50,9 @@ def _settings(ctx: typer.Context) -> Settings:
 @data_app.command("import")
 def data_import(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="'completejourney', or a CSV/Parquet file of orders or order lines.")],
+    source: Annotated[
+        str, typer.Argument(help="'completejourney', or a CSV/Parquet file of orders or order lines.")
+    ],
     map_: Annotated[
         list[str] | None,
         typer.Option(
@@ -62,10 +64,12 @@ def data_import(
     ] = None,
     timezone: Annotated[str, typer.Option(help="Time zone of timestamps that carry no offset.")] = "UTC",
     timestamp_format: Annotated[
-        str | None, typer.Option(help="strptime format when timestamps are not ISO-8601, e.g. '%d/%m/%Y %H:%M'.")
+        str | None,
+        typer.Option(help="strptime format when timestamps are not ISO-8601, e.g. '%d/%m/%Y %H:%M'."),
     ] = None,
     source_dir: Annotated[
-        Path | None, typer.Option(help="For completejourney: a folder of its Parquet files (default: the package).")
+        Path | None,
+        typer.Option(help="For completejourney: a folder of its Parquet files (default: the package)."),
     ] = None,
 ) -> None:
     """Import orders into the canonical tables; bad rows are quarantined with a reason, never dropped."""
@@ -81,7 +85,11 @@ def data_import(
             report = import_data.import_completejourney(settings, source_dir, on_step=on_step)
         else:
             report = import_data.import_file(
-                settings, Path(source), map_ or [], timezone=timezone, timestamp_format=timestamp_format,
+                settings,
+                Path(source),
+                map_ or [],
+                timezone=timezone,
+                timestamp_format=timestamp_format,
                 on_step=on_step,
             )
     out.print(f"[bold]{report.source}[/bold] → {settings.data_dir}")
@@ -95,15 +103,17 @@ def data_synth(
     ctx: typer.Context,
     customers: Annotated[int, typer.Option(min=100, help="How many customers to generate.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 42,
-    start: Annotated[str, typer.Option(help="First day of the generated period (YYYY-MM-DD).")] = "2024-01-01",
+    start: Annotated[
+        str, typer.Option(help="First day of the generated period (YYYY-MM-DD).")
+    ] = "2024-01-01",
     days: Annotated[int, typer.Option(min=28, help="Length of the period in days.")] = 365,
     replace: Annotated[bool, typer.Option(help="Replace data already imported in this home.")] = False,
 ) -> None:
     """Generate a synthetic grocery dataset at any scale, written in chunks (memory bounded)."""
+    from features.data.synth import generate
     from rich.progress import Progress
 
     from features.data.store import DataStore
-    from features.data.synth import generate
 
     settings = _settings(ctx)
     store = DataStore(settings.data_dir)
@@ -112,7 +122,11 @@ def data_synth(
     with Progress(console=console) as progress:
         task = progress.add_task("generating customers", total=customers)
         report = generate(
-            store, customers, seed, start=_parse_date(start, "--start"), days=days,
+            store,
+            customers,
+            seed,
+            start=_parse_date(start, "--start"),
+            days=days,
             on_chunk=lambda done, total: progress.update(task, completed=done),
         )
     out.print(
@@ -152,11 +166,20 @@ def data_info(ctx: typer.Context) -> None:
         )
 
 
+@data_app.command("schema")
+def data_schema() -> None:
+    """Print the canonical tables and columns (Markdown), as documented in docs/schema.md."""
+    from features.data.schema_doc import schema_markdown
+
+    out.print(schema_markdown(), markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
     source_dir: Annotated[
-        Path | None, typer.Option(help="Complete Journey files to import if the home is empty (default: the package).")
+        Path | None,
+        typer.Option(help="Complete Journey files to import if the home is empty (default: the package)."),
     ] = None,
 ) -> None:
     """The whole pipeline as far as it exists: import (if nothing is imported yet)."""

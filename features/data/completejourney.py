@@ -19,7 +19,14 @@ from features.data.duck import sql_string
 from features.data.sources import StagedSource, file_sha256
 from features.errors import InputError
 
-FILES = ("transactions", "demographics", "products", "campaigns", "campaign_descriptions", "coupon_redemptions")
+FILES = (
+    "transactions",
+    "demographics",
+    "products",
+    "campaigns",
+    "campaign_descriptions",
+    "coupon_redemptions",
+)
 
 
 def package_data_dir() -> Path:
@@ -58,7 +65,7 @@ def stage_completejourney(
                retail_disc + coupon_disc + coupon_match_disc AS discount,
                coupon_disc + coupon_match_disc AS coupon_discount, store_id,
                {originals}
-        FROM {scan('transactions', file_row_number='true')}"""
+        FROM {scan("transactions", file_row_number="true")}"""
     )
     staged = StagedSource(
         view=view,
@@ -66,8 +73,17 @@ def stage_completejourney(
         is_csv=False,
         sha256=file_sha256(*paths.values()),
         fields=frozenset(
-            {"order_id", "customer_id", "ordered_at", "amount", "product_id", "quantity", "discount",
-             "coupon_discount", "store_id"}
+            {
+                "order_id",
+                "customer_id",
+                "ordered_at",
+                "amount",
+                "product_id",
+                "quantity",
+                "discount",
+                "coupon_discount",
+                "store_id",
+            }
         ),
         original_columns=tuple(f"src_{c}" for c in tx_columns),
         has_lines=True,
@@ -75,18 +91,18 @@ def stage_completejourney(
     reference = {
         "customers": f"""SELECT household_id::VARCHAR AS customer_id, age AS age_band, income AS income_band,
                 household_size, kids_count, home_ownership, marital_status, household_comp
-            FROM {scan('demographics')}""",
+            FROM {scan("demographics")}""",
         "products": f"""SELECT product_id::VARCHAR AS product_id, department, product_category AS category,
                 product_type AS subcategory, 'manufacturer ' || manufacturer_id AS brand,
                 brand = 'Private' AS is_private_label
-            FROM {scan('products')}""",
+            FROM {scan("products")}""",
         "campaigns": f"""SELECT campaign_id::VARCHAR AS campaign_id, campaign_type,
                 start_date::TIMESTAMPTZ AS start_date, end_date::TIMESTAMPTZ AS end_date
-            FROM {scan('campaign_descriptions')}""",
+            FROM {scan("campaign_descriptions")}""",
         "campaign_recipients": f"""SELECT DISTINCT campaign_id::VARCHAR AS campaign_id,
-                household_id::VARCHAR AS customer_id FROM {scan('campaigns')}""",
+                household_id::VARCHAR AS customer_id FROM {scan("campaigns")}""",
         "coupon_redemptions": f"""SELECT DISTINCT household_id::VARCHAR AS customer_id, coupon_upc::VARCHAR AS coupon_id,
                 campaign_id::VARCHAR AS campaign_id, redemption_date::TIMESTAMPTZ AS redeemed_at
-            FROM {scan('coupon_redemptions')}""",
+            FROM {scan("coupon_redemptions")}""",
     }
     return staged, reference

@@ -222,7 +222,9 @@ def _copy_partitioned(con: duckdb.DuckDBPyConnection, select_sql: str, folder: P
     )
 
 
-def _write_table(con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, file_name: str = "part-0") -> None:
+def _write_table(
+    con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, file_name: str = "part-0"
+) -> None:
     """Replace a non-partitioned table folder in the draft with the result of `select_sql`."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -286,7 +288,7 @@ def _merge_reference_tables(
 ) -> None:
     """Customers of new orders, plus any reference tables the source provides, merged by key."""
     tables = dict(reference)
-    new_customers = f"SELECT DISTINCT customer_id FROM classified WHERE status = 'new'"
+    new_customers = "SELECT DISTINCT customer_id FROM classified WHERE status = 'new'"
     source_customers = tables.pop(CUSTOMERS.name, None)
     customer_cols = CUSTOMERS.select_list()
     known = f"SELECT customer_id FROM {table_sql(live, CUSTOMERS.name)}"

@@ -53,7 +53,9 @@ def parse_map_options(options: Iterable[str]) -> dict[str, str]:
         if not sep or not field or not column:
             raise InputError(f"--map {option!r}: expected FIELD=COLUMN, e.g. --map customer_id=CUST_NO")
         if field not in ALL_FIELDS:
-            raise InputError(f"--map {option!r}: unknown field {field!r}; known fields: {', '.join(ALL_FIELDS)}")
+            raise InputError(
+                f"--map {option!r}: unknown field {field!r}; known fields: {', '.join(ALL_FIELDS)}"
+            )
         if field in parsed:
             raise InputError(f"--map: field {field!r} is mapped twice ({parsed[field]!r} and {column!r})")
         parsed[field] = column

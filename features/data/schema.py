@@ -72,7 +72,11 @@ ORDERS = Table(
         _col("store_id", "VARCHAR", "Store, channel or community that fulfilled the order, if known."),
         _col("is_return", "BOOLEAN", "Amount is negative: a refund or return, kept and flagged."),
         _col("is_zero_value", "BOOLEAN", "Amount is zero: kept and flagged, not dropped."),
-        _col("content_hash", "VARCHAR", "Fingerprint of the order's content, to tell re-imports from conflicts."),
+        _col(
+            "content_hash",
+            "VARCHAR",
+            "Fingerprint of the order's content, to tell re-imports from conflicts.",
+        ),
         _col("import_id", "VARCHAR", "The import that added the order (see the imports log)."),
         _col("month", "VARCHAR", "Partition: month of `ordered_at`, YYYY-MM."),
     ),
@@ -179,9 +183,18 @@ QUARANTINE = Table(
     columns=(
         _col("import_id", "VARCHAR", "The import that refused the row.", required=True),
         _col("source", "VARCHAR", "File (or package) the row came from.", required=True),
-        _col("source_sha256", "VARCHAR", "Content hash of that file: re-importing it replaces its rows here."),
-        _col("source_line", "BIGINT", "Line in a CSV file (header = 1) or 1-based row of a Parquet file.", True),
-        _col("reason", "VARCHAR", "Why the row was refused (see `features.data.validate.Reason`).", required=True),
+        _col(
+            "source_sha256", "VARCHAR", "Content hash of that file: re-importing it replaces its rows here."
+        ),
+        _col(
+            "source_line", "BIGINT", "Line in a CSV file (header = 1) or 1-based row of a Parquet file.", True
+        ),
+        _col(
+            "reason",
+            "VARCHAR",
+            "Why the row was refused (see `features.data.validate.Reason`).",
+            required=True,
+        ),
         _col("raw", "VARCHAR", "The original row as JSON.", required=True),
     ),
 )
@@ -198,7 +211,9 @@ IMPORTS = Table(
         _col("started_at", "TIMESTAMPTZ", "When the import started, UTC.", required=True),
         _col("rows_read", "BIGINT", "Rows read from the source.", required=True),
         _col("rows_accepted", "BIGINT", "Rows that passed validation.", required=True),
-        _col("rows_quarantined", "BIGINT", "Rows refused (rows_read = rows_accepted + rows_quarantined).", True),
+        _col(
+            "rows_quarantined", "BIGINT", "Rows refused (rows_read = rows_accepted + rows_quarantined).", True
+        ),
         _col("orders_added", "BIGINT", "Orders new to the store.", required=True),
         _col("orders_already_present", "BIGINT", "Orders identical to ones already imported.", required=True),
     ),
@@ -206,6 +221,4 @@ IMPORTS = Table(
 
 ORDER_TABLES = (ORDERS, ORDER_LINES)
 REFERENCE_TABLES = (CUSTOMERS, PRODUCTS, CAMPAIGNS, CAMPAIGN_RECIPIENTS, COUPON_REDEMPTIONS)
-ALL_TABLES: dict[str, Table] = {
-    t.name: t for t in (*ORDER_TABLES, *REFERENCE_TABLES, QUARANTINE, IMPORTS)
-}
+ALL_TABLES: dict[str, Table] = {t.name: t for t in (*ORDER_TABLES, *REFERENCE_TABLES, QUARANTINE, IMPORTS)}

@@ -102,7 +102,9 @@ def stage_order_file(
     mapping: ColumnMapping = resolve_mapping(explicit, header, path)
     renamed = ", ".join(f"{quote(col)} AS {field}" for field, col in mapping.columns.items())
     originals = ", ".join(f"{quote(c)} AS {quote('src_' + c)}" for c in header)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT source_line, {renamed}, {originals} FROM {scan}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT source_line, {renamed}, {originals} FROM {scan}"
+    )
     return StagedSource(
         view=view,
         label=str(path.resolve()),

@@ -46,9 +46,13 @@ def summarize(store: DataStore) -> DataSummary:
         filled = [c.name for c, n in zip(spec.columns, row[1:], strict=True) if n]
         empty = [c.name for c, n in zip(spec.columns, row[1:], strict=True) if not n]
         tables[name] = TableSummary(name, int(row[0]), filled, empty)
-    first, last = con.execute(f"SELECT min(ordered_at), max(ordered_at) FROM {table_sql(live, 'orders')}").fetchall()[0]
+    first, last = con.execute(
+        f"SELECT min(ordered_at), max(ordered_at) FROM {table_sql(live, 'orders')}"
+    ).fetchall()[0]
     reasons = dict(
-        con.execute(f"SELECT reason, count(*) FROM {table_sql(live, 'quarantine')} GROUP BY 1 ORDER BY 1").fetchall()
+        con.execute(
+            f"SELECT reason, count(*) FROM {table_sql(live, 'quarantine')} GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     )
     imports = (
         con.execute(f"SELECT * FROM {table_sql(live, 'imports')} ORDER BY import_id").df().to_dict("records")

@@ -60,7 +60,7 @@ def typed_select(
     if timestamp_format:
         parsed = f"try_strptime({ts_text}, '{timestamp_format}')"
     else:
-        parsed = f"TRY_CAST(ordered_at AS TIMESTAMP)" if "ordered_at" in fields else "NULL::TIMESTAMP"
+        parsed = "TRY_CAST(ordered_at AS TIMESTAMP)" if "ordered_at" in fields else "NULL::TIMESTAMP"
         parsed = f"COALESCE({parsed}, TRY_CAST({ts_text} AS TIMESTAMPTZ)::TIMESTAMP)"
     ordered_at = f"timezone('{timezone}', {parsed})" if timezone != "UTC" else f"{parsed}::TIMESTAMPTZ"
 

@@ -10,7 +10,9 @@ from tests.features.tables import read_table, scalar
 
 
 def test_slice_import_keeps_every_line_and_basket(cj_slice_home: Settings, cj_slice_dir):
-    raw = scalar(cj_slice_home, f"SELECT count(*) FROM read_parquet('{cj_slice_dir}/transactions.parquet')", "orders")
+    raw = scalar(
+        cj_slice_home, f"SELECT count(*) FROM read_parquet('{cj_slice_dir}/transactions.parquet')", "orders"
+    )
     assert scalar(cj_slice_home, "SELECT count(*) FROM {t}", "order_lines") == raw
     assert scalar(cj_slice_home, "SELECT count(DISTINCT order_id) FROM {t}", "orders") == 15_979
     assert scalar(cj_slice_home, "SELECT count(*) FROM {t}", "customers") == 250

@@ -27,8 +27,10 @@ SHOP_MAP = [
 
 def shop_lines(cj_slice_dir: Path, limit_households: int = 40) -> pd.DataFrame:
     """Real Complete Journey lines, renamed as a German shop would export them."""
-    return duckdb.connect().execute(
-        f"""SELECT t.household_id AS Kundennummer, t.basket_id AS Bon,
+    return (
+        duckdb.connect()
+        .execute(
+            f"""SELECT t.household_id AS Kundennummer, t.basket_id AS Bon,
                    strftime(t.transaction_timestamp, '%Y-%m-%d %H:%M:%S') AS Zeitpunkt,
                    t.sales_value AS Umsatz, t.product_id AS Artikel, t.quantity AS Menge,
                    t.retail_disc AS Rabatt, p.department AS Abteilung
@@ -36,7 +38,9 @@ def shop_lines(cj_slice_dir: Path, limit_households: int = 40) -> pd.DataFrame:
             LEFT JOIN read_parquet('{cj_slice_dir}/products.parquet') p USING (product_id)
             WHERE t.household_id IN (SELECT DISTINCT household_id
                 FROM read_parquet('{cj_slice_dir}/transactions.parquet') ORDER BY 1 LIMIT {limit_households})"""
-    ).df()
+        )
+        .df()
+    )
 
 
 @pytest.fixture
@@ -71,7 +75,9 @@ def test_orders_only_file_imports_without_lines(home: Settings, lines_frame, tmp
     )
     path = tmp_path / "orders.csv"
     orders.to_csv(path, index=False)
-    report = import_file(home, path, ["customer_id=customer", "order_id=Bon", "ordered_at=placed", "amount=total"])
+    report = import_file(
+        home, path, ["customer_id=customer", "order_id=Bon", "ordered_at=placed", "amount=total"]
+    )
     assert report.orders_added == len(orders)
     assert scalar(home, "SELECT count(*) FROM {t}", "orders") == len(orders)
     assert scalar(home, "SELECT count(*) FROM {t}", "order_lines") == 0

@@ -101,7 +101,9 @@ def test_orders_only_exact_duplicates_are_one_order_and_conflicts_are_quarantine
 def test_an_order_changed_since_the_last_import_is_quarantined_not_overwritten(home: Settings, tmp_path):
     header = "customer_id,order_id,ordered_at,amount"
     import_file(home, write_csv(tmp_path / "day1.csv", ["c1,o1,2024-03-01 10:00:00,4.50"], header), [])
-    changed = write_csv(tmp_path / "day2.csv", ["c1,o1,2024-03-01 10:00:00,9.00", "c1,o2,2024-03-02 10:00:00,3.00"], header)
+    changed = write_csv(
+        tmp_path / "day2.csv", ["c1,o1,2024-03-01 10:00:00,9.00", "c1,o2,2024-03-02 10:00:00,3.00"], header
+    )
     report = import_file(home, changed, [])
     assert report.quarantined_by_reason == {"conflicts_with_existing_order": 1}
     assert report.orders_added == 1

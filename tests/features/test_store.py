@@ -20,7 +20,8 @@ from tests.features.tables import scalar
 
 def snapshot(settings: Settings) -> tuple:
     return tuple(
-        scalar(settings, "SELECT count(*) FROM {t}", table) for table in ("orders", "order_lines", "customers", "imports")
+        scalar(settings, "SELECT count(*) FROM {t}", table)
+        for table in ("orders", "order_lines", "customers", "imports")
     )
 
 
@@ -49,9 +50,18 @@ def test_a_killed_import_leaves_the_previous_data_readable(fresh_cj_home: Settin
     (fresh_cj_home.data_dir / "extra").mkdir()
     for delay in (1.0, 3.0, 5.0, 6.5, 8.0):
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines", "--home", str(fresh_cj_home.home), "data", "import",
-             "completejourney"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "pipelines",
+                "--home",
+                str(fresh_cj_home.home),
+                "data",
+                "import",
+                "completejourney",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(delay)
         os.kill(process.pid, signal.SIGKILL)
@@ -66,6 +76,5 @@ def test_a_killed_import_leaves_the_previous_data_readable(fresh_cj_home: Settin
 
 def test_a_second_writer_is_refused_while_one_is_writing(tmp_path: Path):
     store = DataStore(tmp_path)
-    with store.transaction(), pytest.raises(StoreBusyError):
-        with store.transaction():
-            pass
+    with store.transaction(), pytest.raises(StoreBusyError), store.transaction():
+        pass

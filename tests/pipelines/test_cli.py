@@ -1,0 +1,73 @@
+"""The `tierwise` command as a scheduler and a person use it: help, exit codes, messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from features.data.schema_doc import schema_markdown
+from features.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tierwise(*args: str, home: Path | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pipelines"] + (["--home", str(home)] if home else []) + list(args)
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_every_command_has_help():
+    for command in (
+        [],
+        ["data"],
+        ["data", "import"],
+        ["data", "synth"],
+        ["data", "info"],
+        ["data", "schema"],
+        ["run"],
+    ):
+        result = tierwise(*command, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "Usage" in result.stdout
+
+
+def test_bad_input_exits_with_the_data_error_code_and_names_the_column(tmp_path: Path):
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,order_id,amount\nc1,o1,3.0\n")
+    result = tierwise("data", "import", str(path), home=tmp_path / "home")
+    assert result.returncode == 3
+    assert "ordered_at" in result.stderr and "orders.csv" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_option_is_a_usage_error(tmp_path: Path):
+    assert tierwise("data", "import", "x.csv", "--no-such-option").returncode == 2
+
+
+def test_import_prints_the_reconciliation_and_info_shows_it(cj_slice_dir: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    result = tierwise("data", "import", "completejourney", "--source-dir", str(cj_slice_dir), home=home)
+    assert result.returncode == 0, result.stderr
+    assert "read 153,717 = accepted 153,717 + quarantined 0" in result.stdout
+    info = tierwise("data", "info", home=home)
+    assert info.returncode == 0
+    assert "15,979" in info.stdout and "no quarantined rows" in info.stdout
+
+
+def test_home_comes_from_the_environment_when_not_given(tmp_path: Path):
+    import os
+
+    env = dict(os.environ, TIERWISE_HOME=str(tmp_path / "elsewhere"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines", "data", "info"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert str(Settings.resolve(tmp_path / "elsewhere").data_dir) in result.stdout
+
+
+def test_docs_schema_is_generated_from_the_code():
+    assert (REPO / "docs" / "schema.md").read_text() == schema_markdown()
