@@ -12,6 +12,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOME_ENV = "TIERWISE_HOME"
+ONLINE_STORE_ENV = "TIERWISE_ONLINE_STORE"
+REDIS_ENV = "TIERWISE_REDIS"
+ONLINE_STORES = ("sqlite", "redis")
 
 
 @dataclass(frozen=True)
@@ -20,15 +23,30 @@ class Settings:
 
     Attributes:
         home: Root folder; `data/` and `mlruns/` live below it. Defaults to the repository itself.
+        online_store: Feast online store: "sqlite" (embedded, default) or "redis".
+        redis: Redis `host:port` when `online_store` is "redis".
     """
 
     home: Path = REPO_ROOT
+    online_store: str = "sqlite"
+    redis: str = "127.0.0.1:6379"
+
+    def __post_init__(self) -> None:
+        if self.online_store not in ONLINE_STORES:
+            raise ValueError(
+                f"online_store {self.online_store!r}: expected one of {', '.join(ONLINE_STORES)}"
+            )
 
     @classmethod
-    def resolve(cls, home: Path | str | None = None) -> Settings:
-        """Settings for an explicit home, else `TIERWISE_HOME`, else the repository."""
+    def resolve(cls, home: Path | str | None = None, online_store: str | None = None) -> Settings:
+        """Settings for an explicit home, else `TIERWISE_HOME`, else the repository; the online store
+        from the argument, else `TIERWISE_ONLINE_STORE` (Redis address: `TIERWISE_REDIS`)."""
         chosen = home or os.environ.get(HOME_ENV) or REPO_ROOT
-        return cls(home=Path(chosen).expanduser().resolve())
+        return cls(
+            home=Path(chosen).expanduser().resolve(),
+            online_store=online_store or os.environ.get(ONLINE_STORE_ENV, "sqlite"),
+            redis=os.environ.get(REDIS_ENV, "127.0.0.1:6379"),
+        )
 
     @property
     def data_dir(self) -> Path:
@@ -39,3 +57,13 @@ class Settings:
     def mlruns_dir(self) -> Path:
         """Embedded MLflow tracking database and artifacts."""
         return self.home / "mlruns"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """Customer feature snapshots, one Parquet file per cutoff date (Feast's offline source)."""
+        return self.data_dir / "features" / "customer"
+
+    @property
+    def feature_repo_dir(self) -> Path:
+        """Feast repository: `feature_store.yaml`, the registry and the SQLite online store."""
+        return self.data_dir / "feature_repo"

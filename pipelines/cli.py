@@ -21,7 +21,11 @@ from pipelines.exit_codes import ExitCode
 
 app = typer.Typer(help="Predictive customer tiering for grocery e-commerce.", no_args_is_help=True)
 data_app = typer.Typer(help="Import, generate and inspect order data.", no_args_is_help=True)
+features_app = typer.Typer(
+    help="Build customer features and manage the Feast feature store.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
 
 console = Console(stderr=True)
 out = Console()
@@ -110,10 +114,10 @@ def data_synth(
     replace: Annotated[bool, typer.Option(help="Replace data already imported in this home.")] = False,
 ) -> None:
     """Generate a synthetic grocery dataset at any scale, written in chunks (memory bounded)."""
-    from features.data.synth import generate
     from rich.progress import Progress
 
     from features.data.store import DataStore
+    from features.data.synth import generate
 
     settings = _settings(ctx)
     store = DataStore(settings.data_dir)
@@ -172,6 +176,89 @@ def data_schema() -> None:
     from features.data.schema_doc import schema_markdown
 
     out.print(schema_markdown(), markup=False, highlight=False, soft_wrap=True)
+
+
+@features_app.command("build")
+def features_build(
+    ctx: typer.Context,
+    as_of: Annotated[
+        list[str] | None, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD (repeatable).")
+    ] = None,
+    cutoffs: Annotated[
+        str | None, typer.Option(help="START:END:STEP, e.g. 2017-03-05:2017-12-31:7d (steps in d, w or m).")
+    ] = None,
+) -> None:
+    """Compute point-in-time customer features (orders strictly before each date), one snapshot per date."""
+    from features.snapshots import parse_cutoff_range
+    from pipelines import build_features
+
+    dates = [_parse_date(d, "--as-of") for d in as_of or []] + (
+        parse_cutoff_range(cutoffs) if cutoffs else []
+    )
+    if not dates:
+        raise InputError("give --as-of DATE and/or --cutoffs START:END:STEP")
+    settings = _settings(ctx)
+    with console.status(f"building features at {len(dates)} cutoff(s)"):
+        rows = build_features.build(settings, dates)
+    for day, count in rows.items():
+        out.print(f"  {day}: {count:,} customers")
+    out.print(f"{len(rows)} snapshot(s) → {settings.snapshots_dir}")
+
+
+@features_app.command("apply")
+def features_apply(ctx: typer.Context) -> None:
+    """Register the entity, feature views and feature services in the Feast registry."""
+    from features import feature_store
+
+    settings = _settings(ctx)
+    with console.status("feast apply"):
+        store = feature_store.apply(settings)
+    names = ", ".join(s.name for s in store.list_feature_services())
+    out.print(f"Feast repository {settings.feature_repo_dir}: feature services {names}")
+
+
+@features_app.command("materialize")
+def features_materialize(
+    ctx: typer.Context,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date to load (default: the latest).")] = None,
+) -> None:
+    """Load a feature snapshot into the online store (SQLite, or Redis with TIERWISE_ONLINE_STORE=redis)."""
+    from rich.progress import Progress
+
+    from pipelines import build_features
+
+    settings = _settings(ctx)
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    with Progress(console=console) as progress:
+        task = progress.add_task("materializing", total=None)
+        chosen, count = build_features.apply_and_materialize(
+            settings, day, on_chunk=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    out.print(f"online store ({settings.online_store}) holds the {chosen} snapshot: {count:,} customers")
+
+
+@features_app.command("list")
+def features_list(ctx: typer.Context) -> None:
+    """The feature catalog: name, view, type, what data it needs, whether the imported data has it."""
+    from rich.table import Table
+
+    from features.catalog import FEATURES
+    from features.data.duck import connect
+    from features.data.store import DataStore
+    from features.snapshots import capabilities, register_canonical_views
+
+    settings = _settings(ctx)
+    store = DataStore(settings.data_dir)
+    caps = None
+    if store.live_version() is not None:
+        con = connect()
+        register_canonical_views(con, store.live_version())
+        caps = capabilities(con)
+    table = Table("feature", "view", "type", "needs", "in this data", "description")
+    for f in FEATURES:
+        present = "-" if caps is None else ("yes" if caps.has(f.needs) else "no (null)")
+        table.add_row(f.name, f.view, f.dtype, str(f.needs), present, f.description)
+    out.print(table)
 
 
 @app.command("run")

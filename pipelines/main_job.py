@@ -1,17 +1,23 @@
-"""`tierwise run`: the whole pipeline, each step skipped when its output is already there.
+"""`tierwise run`: the whole pipeline, each step skipped or refreshed as its inputs require.
 
-import → (features → train/promote → score → tiers → monitor, as they are built)
+import → features (snapshots at the training cutoffs and today, Feast apply, online store)
+→ (train/promote → score → tiers → monitor, as they are built)
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 from rich.console import Console
 
 from features.data.store import DataStore
 from features.settings import Settings
-from pipelines import import_data
+from features.snapshots import existing_snapshots
+from pipelines import build_features, import_data
+
+#: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
+CUTOFF_STEP = timedelta(days=14)
 
 
 def run(settings: Settings, source_dir: Path | None = None, console: Console | None = None) -> None:
@@ -24,3 +30,27 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
         with console.status("import: Complete Journey"):
             report = import_data.import_completejourney(settings, source_dir)
         console.print(f"import: {report.reconciliation()}")
+
+    cutoffs = feature_cutoffs(settings)
+    missing = [d for d in cutoffs if d not in set(existing_snapshots(settings.snapshots_dir))]
+    if missing:
+        with console.status(f"features: building {len(missing)} snapshot(s)"):
+            build_features.build(settings, missing)
+    console.print(
+        f"features: {len(cutoffs)} snapshots from {cutoffs[0]} to {cutoffs[-1]} ({len(missing)} new)"
+    )
+    with console.status("features: feast apply and materialize"):
+        day, count = build_features.apply_and_materialize(settings)
+    console.print(f"features: online store ({settings.online_store}) holds {count:,} customers as of {day}")
+
+
+def feature_cutoffs(settings: Settings) -> list[date]:
+    """Every 2 weeks back from the day after the last order, starting 8 weeks after the first order."""
+    period = build_features.period(settings)
+    today = period.last_order.date() + timedelta(days=1)
+    earliest = period.first_order.date() + timedelta(weeks=8)
+    dates, current = [], today
+    while current >= earliest:
+        dates.append(current)
+        current -= CUTOFF_STEP
+    return sorted(dates)

@@ -1,0 +1,102 @@
+"""The Feast feature repository: entity, source, feature views and one feature service per model.
+
+As in Feast's template: entity → source → feature views named by entity and meaning → one
+`FeatureService` per model, so training and serving read the same feature list. The definitions
+are built by a function because the source path belongs to the data home; they are registered with
+`FeatureStore.apply` (not the `feast apply` CLI, which imports every .py file it finds).
+`feature_store.yaml` is written into the home so that Feast's own CLI and UI work there too.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from features.catalog import VIEWS, view_features
+from features.settings import Settings
+
+PROJECT = "tierwise"
+ENTITY = "customer"
+JOIN_KEY = "customer_id"
+MODELS = ("churn", "customer_value", "growth_potential")
+#: Which views each model's feature service reads (all of them today; the place to narrow one).
+SERVICE_VIEWS: dict[str, tuple[str, ...]] = {model: VIEWS for model in MODELS}
+#: A snapshot older than this is not joined to an entity row (Feast's point-in-time TTL).
+SNAPSHOT_TTL = timedelta(days=400)
+
+
+def view_name(view: str) -> str:
+    return f"{ENTITY}_{view}"
+
+
+def store_config(settings: Settings) -> dict:
+    """The content of `feature_store.yaml`: paths anchored to the data home, never the cwd."""
+    repo = settings.feature_repo_dir
+    online: dict = {"type": "sqlite", "path": str(repo / "online_store.db")}
+    if settings.online_store == "redis":
+        online = {"type": "redis", "connection_string": settings.redis}
+    return {
+        "project": PROJECT,
+        "provider": "local",
+        "registry": {"path": str(repo / "registry.db"), "cache_ttl_seconds": 60},
+        "offline_store": {"type": "duckdb"},
+        "online_store": online,
+        "entity_key_serialization_version": 3,
+    }
+
+
+def write_store_config(settings: Settings) -> Path:
+    """Write `feature_store.yaml` (atomically) and return the repository folder."""
+    repo = settings.feature_repo_dir
+    repo.mkdir(parents=True, exist_ok=True)
+    partial = repo / "feature_store.yaml.partial"
+    partial.write_text(yaml.safe_dump(store_config(settings), sort_keys=False))
+    partial.replace(repo / "feature_store.yaml")
+    (repo / ".feastignore").write_text("*\n")
+    return repo
+
+
+def definitions(snapshots_dir: Path) -> list:
+    """Entity, feature views and feature services over the snapshot folder."""
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.data_format import ParquetFormat
+    from feast.types import Float64, String
+
+    customer = Entity(
+        name=ENTITY, join_keys=[JOIN_KEY], value_type=ValueType.STRING, description="A customer (household)."
+    )
+    source = FileSource(
+        name="customer_snapshots",
+        path=str(snapshots_dir / "*.parquet"),
+        file_format=ParquetFormat(),
+        timestamp_field="event_timestamp",
+        description="Customer feature snapshots, one file per cutoff date.",
+    )
+    views = {
+        view: FeatureView(
+            name=view_name(view),
+            entities=[customer],
+            ttl=SNAPSHOT_TTL,
+            schema=[
+                Field(
+                    name=f.name, dtype=String if f.dtype == "string" else Float64, description=f.description
+                )
+                for f in view_features(view)
+            ],
+            source=source,
+            online=True,
+            tags={"team": "tierwise"},
+        )
+        for view in VIEWS
+    }
+    services = [
+        FeatureService(
+            name=model,
+            features=[views[v] for v in SERVICE_VIEWS[model]],
+            description=f"Features of the {model} model.",
+        )
+        for model in MODELS
+    ]
+    return [customer, *views.values(), *services]

@@ -1,0 +1,142 @@
+"""Working with the Feast store: register, load the online store in chunks, read for training and serving.
+
+Training sets come from `get_historical_features` (point-in-time join against the snapshots) and
+requests from `get_online_features`; both name a model's `FeatureService`, so the two paths cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from features.catalog import FEATURES, VIEWS, view_features
+from features.errors import InputError
+from features.feature_repo import JOIN_KEY, MODELS, definitions, view_name, write_store_config
+from features.settings import Settings
+from features.snapshots import existing_snapshots, snapshot_path
+
+if TYPE_CHECKING:
+    from feast import FeatureService, FeatureStore
+
+#: Rows written to the online store per call: bounds memory whatever the number of customers.
+MATERIALIZE_CHUNK_ROWS = 50_000
+
+
+def open_store(settings: Settings) -> FeatureStore:
+    """The Feast store of a data home (writes `feature_store.yaml` first, so its settings are current)."""
+    from feast import FeatureStore
+
+    return FeatureStore(repo_path=str(write_store_config(settings)))
+
+
+def apply(settings: Settings) -> FeatureStore:
+    """Register the entity, views and feature services; idempotent."""
+    store = open_store(settings)
+    store.apply(definitions(settings.snapshots_dir))
+    return store
+
+
+def feature_service(store: FeatureStore, name: str) -> FeatureService:
+    """A model's feature service, or an error naming the ones that exist."""
+    from feast.errors import FeatureServiceNotFoundException
+
+    try:
+        return store.get_feature_service(name)
+    except FeatureServiceNotFoundException as exc:
+        known = (
+            ", ".join(s.name for s in store.list_feature_services()) or "none (run `tierwise features apply`)"
+        )
+        raise InputError(f"unknown feature service {name!r}; known: {known}") from exc
+
+
+def service_feature_names(store: FeatureStore, name: str) -> list[str]:
+    """Feature names of a service, in catalog order (the column order models are trained on)."""
+    service = feature_service(store, name)
+    wanted = {f.name for projection in service.feature_view_projections for f in projection.features}
+    return [f.name for f in FEATURES if f.name in wanted]
+
+
+def materialize(
+    settings: Settings,
+    as_of: date | None = None,
+    chunk_rows: int = MATERIALIZE_CHUNK_ROWS,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> tuple[date, int]:
+    """Load one snapshot (default: the latest) into the online store, `chunk_rows` customers at a time.
+
+    Feast's own `materialize` holds the whole range in memory (13 GB for a million customers); writing
+    the snapshot through `write_to_online_store` in chunks keeps memory flat and takes the same path
+    into the online store.
+
+    Returns:
+        The snapshot date and the number of customers written.
+    """
+    available = existing_snapshots(settings.snapshots_dir)
+    if not available:
+        raise InputError("no feature snapshots: run `tierwise features build` first")
+    chosen = as_of or available[-1]
+    if chosen not in available:
+        raise InputError(f"no snapshot for {chosen}; snapshots exist for {available[0]} … {available[-1]}")
+    store = open_store(settings)
+    parquet = pq.ParquetFile(snapshot_path(settings.snapshots_dir, chosen))
+    total, done = parquet.metadata.num_rows, 0
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas()
+        for view in VIEWS:
+            columns = [JOIN_KEY, "event_timestamp", *(f.name for f in view_features(view))]
+            store.write_to_online_store(view_name(view), frame[columns])
+        done += len(frame)
+        if on_chunk:
+            on_chunk(done, total)
+    return chosen, done
+
+
+def training_frame(settings: Settings, entity_rows: pd.DataFrame, service: str) -> pd.DataFrame:
+    """Point-in-time features for `(customer_id, event_timestamp)` rows, in the order given.
+
+    Args:
+        entity_rows: Columns `customer_id` (str) and `event_timestamp` (UTC dates of existing snapshots).
+        service: A model name (`churn`, `customer_value`, `growth_potential`).
+
+    Raises:
+        InputError: an unknown service, or a requested date without a snapshot (Feast would silently
+            fall back to an older one).
+    """
+    if service not in MODELS:
+        raise InputError(f"unknown feature service {service!r}; known: {', '.join(MODELS)}")
+    rows = entity_rows[[JOIN_KEY, "event_timestamp"]].copy()
+    rows["event_timestamp"] = pd.to_datetime(rows["event_timestamp"], utc=True).astype("datetime64[us, UTC]")
+    missing = sorted(set(rows["event_timestamp"].dt.date) - set(existing_snapshots(settings.snapshots_dir)))
+    if missing:
+        raise InputError(
+            f"no feature snapshot for {', '.join(map(str, missing[:5]))}{' …' if len(missing) > 5 else ''}: "
+            "run `tierwise features build` for those dates"
+        )
+    store = open_store(settings)
+    joined = store.get_historical_features(entity_df=rows, features=feature_service(store, service)).to_df()
+    joined["event_timestamp"] = pd.to_datetime(joined["event_timestamp"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    names = service_feature_names(store, service)
+    result = rows.merge(joined, on=[JOIN_KEY, "event_timestamp"], how="left", validate="many_to_one")
+    return result[[JOIN_KEY, "event_timestamp", *names]]
+
+
+def online_features(store: FeatureStore, customer_ids: Sequence[str], service: str) -> pd.DataFrame:
+    """Latest features of `customer_ids` from the online store; unknown customers come back all-null."""
+    response = store.get_online_features(
+        features=feature_service(store, service), entity_rows=[{JOIN_KEY: c} for c in customer_ids]
+    )
+    frame = response.to_df()
+    names = service_feature_names(store, service)
+    return frame[[JOIN_KEY, *names]]
+
+
+def snapshot_timestamp(day: date) -> datetime:
+    """The `event_timestamp` of a snapshot (UTC midnight of its date)."""
+    return pd.Timestamp(day, tz="UTC").to_pydatetime()

@@ -1,0 +1,144 @@
+"""Feature snapshots on disk: one Parquet file of all customer features per cutoff date.
+
+`<home>/data/features/customer/2017-10-01.parquet` holds one row per customer with an order before
+2017-10-01, `event_timestamp` = that date (UTC midnight). Feast reads the folder as the offline
+source of every feature view. Each file is written to a temporary name and renamed, so a reader
+never sees half a snapshot, and rebuilding a date replaces its file (idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from features.customer_features import DataCapabilities, feature_sql
+from features.data.duck import sql_string, table_sql
+from features.data.schema import ALL_TABLES
+from features.errors import InputError
+
+#: How long after the last order a cutoff may lie: later, the features would describe stale data.
+MAX_DAYS_AFTER_LAST_ORDER = 7
+
+
+@dataclass(frozen=True)
+class DataPeriod:
+    first_order: datetime
+    last_order: datetime
+
+
+def register_canonical_views(con: duckdb.DuckDBPyConnection, version: Path | None) -> None:
+    """Create views named like the canonical tables over one store version (the names the SQL reads)."""
+    for table in ALL_TABLES:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table_sql(version, table)}")
+
+
+def capabilities(con: duckdb.DuckDBPyConnection) -> DataCapabilities:
+    """What the registered dataset provides (orders-only data: lines, products, coupons are absent)."""
+
+    def filled(sql: str) -> bool:
+        return bool(con.execute(f"SELECT EXISTS ({sql})").fetchall()[0][0])
+
+    lines = filled("SELECT 1 FROM order_lines")
+    return DataCapabilities(
+        lines=lines,
+        products=lines
+        and filled("SELECT 1 FROM products WHERE department IS NOT NULL OR category IS NOT NULL"),
+        discounts=filled("SELECT 1 FROM orders WHERE discount IS NOT NULL"),
+        coupons=filled("SELECT 1 FROM campaign_recipients") or filled("SELECT 1 FROM coupon_redemptions"),
+        stores=filled("SELECT 1 FROM orders WHERE store_id IS NOT NULL"),
+        households=filled("SELECT 1 FROM customers WHERE age_band IS NOT NULL OR income_band IS NOT NULL"),
+    )
+
+
+def data_period(con: duckdb.DuckDBPyConnection) -> DataPeriod:
+    first, last = con.execute("SELECT min(ordered_at), max(ordered_at) FROM orders").fetchall()[0]
+    if first is None:
+        raise InputError("no orders are imported: run `tierwise data import` first")
+    return DataPeriod(first, last)
+
+
+def check_cutoffs(cutoffs: Iterable[date], period: DataPeriod) -> list[date]:
+    """Sorted distinct cutoffs, each after the first order and at most a week after the last.
+
+    Raises:
+        InputError: naming the first cutoff outside the data and the period the data covers.
+    """
+    chosen = sorted(set(cutoffs))
+    if not chosen:
+        raise InputError("no cutoff dates given")
+    first_day = period.first_order.date()
+    latest = period.last_order.date() + timedelta(days=MAX_DAYS_AFTER_LAST_ORDER)
+    covered = f"the data covers {first_day} to {period.last_order.date()}"
+    for cutoff in chosen:
+        if cutoff <= first_day:
+            raise InputError(f"as_of {cutoff} is not after the first order ({first_day}): {covered}")
+        if cutoff > latest:
+            raise InputError(
+                f"as_of {cutoff} is more than {MAX_DAYS_AFTER_LAST_ORDER} days after the last order: {covered}"
+            )
+    return chosen
+
+
+def parse_cutoff_range(spec: str) -> list[date]:
+    """`START:END:STEP` (STEP like `7d`, `2w` or `1m`) → dates from START up to END inclusive."""
+    try:
+        start_text, end_text, step_text = spec.split(":")
+        start, end = date.fromisoformat(start_text), date.fromisoformat(end_text)
+        unit, count = step_text[-1], int(step_text[:-1])
+    except ValueError as exc:
+        raise InputError(
+            f"--cutoffs {spec!r}: expected START:END:STEP, e.g. 2017-03-05:2017-12-31:7d"
+        ) from exc
+    if unit not in "dwm" or count <= 0 or end < start:
+        raise InputError(
+            f"--cutoffs {spec!r}: STEP is a positive number with d, w or m; END is not before START"
+        )
+    dates, current, months = [], start, 0
+    while current <= end:
+        dates.append(current)
+        if unit == "m":
+            months += count
+            year, month = divmod(start.month - 1 + months, 12)
+            current = start.replace(year=start.year + year, month=month + 1)
+        else:
+            current += timedelta(days=count * (7 if unit == "w" else 1))
+    return dates
+
+
+def snapshot_path(folder: Path, cutoff: date) -> Path:
+    return folder / f"{cutoff.isoformat()}.parquet"
+
+
+def build_snapshots(
+    con: duckdb.DuckDBPyConnection, cutoffs: list[date], folder: Path, caps: DataCapabilities | None = None
+) -> dict[date, int]:
+    """Compute features for all `cutoffs` in one query and write one snapshot file per cutoff.
+
+    The canonical views must be registered (`register_canonical_views`). Returns rows per cutoff.
+    """
+    caps = caps or capabilities(con)
+    values = ", ".join(f"({sql_string(d.isoformat())}::TIMESTAMPTZ)" for d in cutoffs)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT * FROM (VALUES {values}) v(as_of)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE customer_features AS {feature_sql(caps)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: dict[date, int] = {}
+    for cutoff in cutoffs:
+        target = snapshot_path(folder, cutoff)
+        partial = target.with_suffix(".parquet.partial")
+        selection = f"SELECT * FROM customer_features WHERE event_timestamp = {sql_string(cutoff.isoformat())}::TIMESTAMPTZ"
+        con.execute(f"COPY ({selection}) TO {sql_string(str(partial))} (FORMAT parquet, COMPRESSION zstd)")
+        os.replace(partial, target)
+        rows[cutoff] = int(con.execute(f"SELECT count(*) FROM ({selection})").fetchall()[0][0])
+    return rows
+
+
+def existing_snapshots(folder: Path) -> list[date]:
+    """Cutoff dates with a snapshot file, oldest first."""
+    if not folder.is_dir():
+        return []
+    return sorted(date.fromisoformat(p.name.removesuffix(".parquet")) for p in folder.glob("*.parquet"))

@@ -1,0 +1,43 @@
+"""Feature jobs: build snapshots at cutoff dates, register the Feast repository, load the online store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from features.data.duck import connect
+from features.data.store import DataStore
+from features.settings import Settings
+from features.snapshots import (
+    DataPeriod,
+    build_snapshots,
+    capabilities,
+    check_cutoffs,
+    data_period,
+    register_canonical_views,
+)
+
+
+def period(settings: Settings) -> DataPeriod:
+    """First and last order of the imported data."""
+    con = connect()
+    register_canonical_views(con, DataStore(settings.data_dir).live_version())
+    return data_period(con)
+
+
+def build(settings: Settings, cutoffs: list[date]) -> dict[date, int]:
+    """Compute and write feature snapshots for `cutoffs` (checked against the data's period)."""
+    con = connect()
+    register_canonical_views(con, DataStore(settings.data_dir).live_version())
+    chosen = check_cutoffs(cutoffs, data_period(con))
+    return build_snapshots(con, chosen, settings.snapshots_dir, capabilities(con))
+
+
+def apply_and_materialize(
+    settings: Settings, as_of: date | None = None, on_chunk: Callable[[int, int], None] | None = None
+) -> tuple[date, int]:
+    """Register the Feast definitions, then load a snapshot (default: the latest) into the online store."""
+    from features import feature_store
+
+    feature_store.apply(settings)
+    return feature_store.materialize(settings, as_of, on_chunk=on_chunk)
