@@ -8,6 +8,7 @@ never sees half a snapshot, and rebuilding a date replaces its file (idempotent)
 
 from __future__ import annotations
 
+import calendar
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -104,7 +105,8 @@ def parse_cutoff_range(spec: str) -> list[date]:
         if unit == "m":
             months += count
             year, month = divmod(start.month - 1 + months, 12)
-            current = start.replace(year=start.year + year, month=month + 1)
+            last_day = calendar.monthrange(start.year + year, month + 1)[1]
+            current = date(start.year + year, month + 1, min(start.day, last_day))
         else:
             current += timedelta(days=count * (7 if unit == "w" else 1))
     return dates

@@ -1,0 +1,190 @@
+"""Customer features: point in time, hand-checkable, and present only where the data has the inputs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+
+from features.catalog import FEATURES, FEATURES_BY_NAME, Needs
+from features.customer_features import feature_sql
+from features.data.duck import connect
+from features.data.store import DataStore
+from features.errors import InputError
+from features.settings import Settings
+from features.snapshots import (
+    capabilities,
+    check_cutoffs,
+    data_period,
+    parse_cutoff_range,
+    register_canonical_views,
+)
+
+AS_OF = date(2017, 10, 1)
+
+
+def features_at(con: duckdb.DuckDBPyConnection, as_of: date = AS_OF) -> pd.DataFrame:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT '{as_of}'::TIMESTAMPTZ AS as_of")
+    return con.execute(feature_sql(capabilities(con))).df().set_index("customer_id")
+
+
+@pytest.fixture
+def slice_con(cj_slice_home: Settings) -> duckdb.DuckDBPyConnection:
+    con = connect()
+    register_canonical_views(con, DataStore(cj_slice_home.data_dir).live_version())
+    return con
+
+
+def add_order(con: duckdb.DuckDBPyConnection, customer: str, at: str, amount: float = 50.0) -> None:
+    """Shadow the orders/lines views with one more order (a new product in a new category)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE extra_orders AS SELECT * REPLACE (
+                'extra-1' AS order_id, '{customer}' AS customer_id, '{at}'::TIMESTAMPTZ AS ordered_at,
+                {amount} AS amount, 1 AS lines, 1.0 AS items)
+            FROM orders LIMIT 1"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE extra_lines AS SELECT * REPLACE (
+                'extra-1' AS order_id, '{customer}' AS customer_id, '{at}'::TIMESTAMPTZ AS ordered_at,
+                'never-seen-product' AS product_id, {amount} AS amount)
+            FROM order_lines LIMIT 1"""
+    )
+    base_orders = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'orders'").fetchall()[0][0]
+    source = base_orders.split(" AS ", 1)[1].rstrip(";")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW orders AS {source} UNION ALL BY NAME SELECT * FROM extra_orders"
+    )
+    base_lines = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'order_lines'").fetchall()[0][
+        0
+    ]
+    source = base_lines.split(" AS ", 1)[1].rstrip(";")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW order_lines AS {source} UNION ALL BY NAME SELECT * FROM extra_lines"
+    )
+
+
+def test_query_columns_are_the_catalog(slice_con):
+    columns = list(features_at(slice_con).reset_index().columns)
+    assert columns == ["customer_id", "event_timestamp", *(f.name for f in FEATURES)]
+
+
+def test_one_row_per_customer_with_an_order_before_as_of(slice_con):
+    frame = features_at(slice_con)
+    expected = slice_con.execute(
+        f"SELECT count(DISTINCT customer_id) FROM orders WHERE ordered_at < '{AS_OF}'"
+    ).fetchall()
+    assert frame.index.is_unique and len(frame) == expected[0][0]
+
+
+@pytest.mark.parametrize("moment", ["2017-10-01 00:00:00", "2017-10-01 08:30:00", "2017-12-24 10:00:00"])
+def test_an_order_at_or_after_as_of_changes_no_feature(slice_con, moment):
+    before = features_at(slice_con)
+    customer = before.index[0]
+    add_order(slice_con, customer, moment)
+    after = features_at(slice_con)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_an_order_just_before_as_of_changes_the_features(slice_con):
+    before = features_at(slice_con)
+    customer = before.index[0]
+    add_order(slice_con, customer, "2017-09-30 23:59:00")
+    after = features_at(slice_con)
+    assert after.loc[customer, "orders_7d"] == before.loc[customer, "orders_7d"] + 1
+    assert after.loc[customer, "days_since_last_order"] < 0.01
+    assert after.loc[customer, "new_products_90d"] == before.loc[customer, "new_products_90d"] + 1
+    others = before.index[1:]
+    pd.testing.assert_frame_equal(before.loc[others], after.loc[others])
+
+
+def hand_computed(transactions: pd.DataFrame, products: pd.DataFrame, customer: int) -> dict[str, float]:
+    """Features recomputed from the raw Complete Journey files with pandas, independently of the SQL."""
+    as_of = pd.Timestamp(AS_OF)
+    tx = transactions[(transactions.household_id == customer) & (transactions.transaction_timestamp < as_of)]
+    baskets = tx.groupby("basket_id").agg(at=("transaction_timestamp", "first"), spend=("sales_value", "sum"))
+    baskets = baskets.sort_values("at")
+    age = (as_of - baskets["at"]).dt.total_seconds() / 86400
+    recent = tx[(as_of - tx.transaction_timestamp).dt.total_seconds() / 86400 <= 90]
+    first_buy = tx.groupby("product_id")["transaction_timestamp"].min().dt.normalize()
+    return {
+        "days_since_last_order": age.min(),
+        "orders_90d": float((age <= 90).sum()),
+        "spend_365d": baskets.loc[age <= 365, "spend"].sum(),
+        "interorder_days_mean": baskets["at"].diff().dt.total_seconds().div(86400).mean(),
+        "categories_90d": float(recent.merge(products, on="product_id")["product_category"].nunique()),
+        "new_products_90d": float((first_buy >= as_of - pd.Timedelta(days=90)).sum()),
+    }
+
+
+def test_features_match_values_computed_by_hand_for_three_real_customers(slice_con, cj_slice_dir):
+    transactions = pd.read_parquet(cj_slice_dir / "transactions.parquet")
+    products = pd.read_parquet(cj_slice_dir / "products.parquet")
+    built = features_at(slice_con)
+    heavy, light = built["orders_lifetime"].idxmax(), built["orders_lifetime"].idxmin()
+    middle = built["orders_lifetime"].sort_values().index[len(built) // 2]
+    for customer in (heavy, middle, light):
+        expected = hand_computed(transactions, products, int(customer))
+        for name, value in expected.items():
+            assert built.loc[customer, name] == pytest.approx(value, nan_ok=True), (customer, name)
+
+
+def test_orders_only_data_has_order_features_and_null_line_features(home: Settings, tmp_path, cj_slice_dir):
+    from pipelines.import_data import import_file
+
+    orders = (
+        duckdb.connect()
+        .execute(
+            f"""SELECT basket_id AS receipt, household_id AS client, min(transaction_timestamp) AS placed,
+                   sum(sales_value) AS total
+            FROM read_parquet('{cj_slice_dir}/transactions.parquet') GROUP BY ALL"""
+        )
+        .df()
+    )
+    path = tmp_path / "orders.csv"
+    orders.to_csv(path, index=False)
+    import_file(home, path, ["order_id=receipt", "customer_id=client", "ordered_at=placed", "amount=total"])
+    con = connect()
+    register_canonical_views(con, DataStore(home.data_dir).live_version())
+    frame = features_at(con)
+    assert frame["orders_90d"].notna().all() and frame["spend_365d"].gt(0).any()
+    for feature in FEATURES:
+        if feature.needs in (Needs.LINES, Needs.PRODUCTS, Needs.HOUSEHOLDS, Needs.COUPONS, Needs.STORES):
+            assert frame[feature.name].isna().all(), feature.name
+
+
+def test_as_of_before_the_first_order_is_refused(slice_con):
+    with pytest.raises(InputError, match="not after the first order"):
+        check_cutoffs([date(2016, 12, 1)], data_period(slice_con))
+
+
+def test_as_of_long_after_the_data_is_refused(slice_con):
+    with pytest.raises(InputError, match="after the last order"):
+        check_cutoffs([date(2018, 6, 1)], data_period(slice_con))
+
+
+def test_cutoff_range_steps_by_days_weeks_and_months():
+    assert parse_cutoff_range("2017-03-01:2017-03-15:7d") == [
+        date(2017, 3, 1),
+        date(2017, 3, 8),
+        date(2017, 3, 15),
+    ]
+    assert parse_cutoff_range("2017-01-31:2017-04-30:1m") == [
+        date(2017, 1, 31),
+        date(2017, 2, 28),
+        date(2017, 3, 31),
+        date(2017, 4, 30),
+    ]
+    assert len(parse_cutoff_range("2017-01-01:2017-12-31:2w")) == 27
+    with pytest.raises(InputError, match="START:END:STEP"):
+        parse_cutoff_range("2017-01-01..2017-02-01")
+
+
+def test_every_feature_has_a_description_and_a_known_view():
+    assert all(
+        f.description and f.view in {"rfm", "rhythm", "basket", "price_sensitivity", "habits", "household"}
+        for f in FEATURES
+    )
+    assert FEATURES_BY_NAME["orders_90d"].needs is Needs.ORDERS
+    assert datetime and timedelta  # imported for readers of the tests

@@ -1,0 +1,157 @@
+"""The Feast store: training sets by point-in-time join, the same values online, clear errors."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import feature_store
+from features.catalog import FEATURES
+from features.errors import InputError
+from features.settings import Settings
+from pipelines import build_features
+
+CUTOFFS = [date(2017, 9, 3), date(2017, 10, 1)]
+
+
+@pytest.fixture(scope="module")
+def feast_home(cj_slice_home: Settings, tmp_path_factory) -> Settings:
+    """The slice with snapshots at two cutoffs, registered in Feast and the latest one online (SQLite)."""
+    target = tmp_path_factory.mktemp("feast") / "home"
+    shutil.copytree(cj_slice_home.home, target, symlinks=True)
+    settings = Settings.resolve(target)
+    build_features.build(settings, CUTOFFS)
+    build_features.apply_and_materialize(settings)
+    return settings
+
+
+def customers_at(settings: Settings, day: date, n: int = 40) -> list[str]:
+    frame = pd.read_parquet(settings.snapshots_dir / f"{day}.parquet", columns=["customer_id"])
+    return sorted(frame["customer_id"])[:n]
+
+
+def assert_same_values(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    for column in left.columns:
+        a, b = left[column].to_numpy(dtype=object), right[column].to_numpy(dtype=object)
+        for x, y in zip(a, b, strict=True):
+            missing_x = x is None or (isinstance(x, float) and np.isnan(x))
+            missing_y = y is None or (isinstance(y, float) and np.isnan(y))
+            assert missing_x == missing_y and (missing_x or x == y), (column, x, y)
+
+
+@pytest.mark.parametrize("service", ["churn", "customer_value", "growth_potential"])
+def test_training_and_serving_read_identical_features(feast_home: Settings, service: str):
+    ids = customers_at(feast_home, CUTOFFS[-1])
+    rows = pd.DataFrame({"customer_id": ids, "event_timestamp": pd.Timestamp(CUTOFFS[-1], tz="UTC")})
+    offline = feature_store.training_frame(feast_home, rows, service).drop(columns="event_timestamp")
+    online = feature_store.online_features(feature_store.open_store(feast_home), ids, service)
+    assert list(offline.columns) == list(online.columns)
+    assert_same_values(offline.set_index("customer_id"), online.set_index("customer_id"))
+
+
+def test_training_rows_get_the_snapshot_of_their_own_date_in_the_order_given(feast_home: Settings):
+    ids = customers_at(feast_home, CUTOFFS[0], 5)
+    rows = pd.DataFrame(
+        {
+            "customer_id": ids + ids[::-1],
+            "event_timestamp": [pd.Timestamp(CUTOFFS[1], tz="UTC")] * 5
+            + [pd.Timestamp(CUTOFFS[0], tz="UTC")] * 5,
+        }
+    )
+    frame = feature_store.training_frame(feast_home, rows, "churn")
+    assert list(frame["customer_id"]) == list(rows["customer_id"])
+    snapshots = {
+        d: pd.read_parquet(feast_home.snapshots_dir / f"{d}.parquet").set_index("customer_id")
+        for d in CUTOFFS
+    }
+    for _, row in frame.iterrows():
+        expected = snapshots[row["event_timestamp"].date()].loc[row["customer_id"], "days_since_last_order"]
+        assert row["days_since_last_order"] == expected
+
+
+def test_every_catalog_feature_is_served(feast_home: Settings):
+    store = feature_store.open_store(feast_home)
+    assert feature_store.service_feature_names(store, "churn") == [f.name for f in FEATURES]
+
+
+def test_unknown_customer_comes_back_empty_online(feast_home: Settings):
+    frame = feature_store.online_features(feature_store.open_store(feast_home), ["no-such-customer"], "churn")
+    assert frame.drop(columns="customer_id").isna().all(axis=None)
+
+
+def test_unknown_feature_service_is_refused_by_name(feast_home: Settings):
+    rows = pd.DataFrame({"customer_id": ["1"], "event_timestamp": [pd.Timestamp(CUTOFFS[-1], tz="UTC")]})
+    with pytest.raises(InputError, match="unknown feature service 'lifetime'"):
+        feature_store.training_frame(feast_home, rows, "lifetime")
+    with pytest.raises(InputError, match="unknown feature service 'lifetime'"):
+        feature_store.feature_service(feature_store.open_store(feast_home), "lifetime")
+
+
+def test_a_date_without_snapshot_is_refused_rather_than_joined_to_an_older_one(feast_home: Settings):
+    rows = pd.DataFrame({"customer_id": ["1"], "event_timestamp": [pd.Timestamp("2017-09-10", tz="UTC")]})
+    with pytest.raises(InputError, match="no feature snapshot for 2017-09-10"):
+        feature_store.training_frame(feast_home, rows, "churn")
+
+
+def test_materializing_a_missing_snapshot_date_is_refused(feast_home: Settings):
+    with pytest.raises(InputError, match="no snapshot for 2017-09-10"):
+        feature_store.materialize(feast_home, date(2017, 9, 10))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (CI installs it: .ci/run)")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(50):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.mark.integration
+def test_redis_online_store_serves_the_same_features(feast_home: Settings, redis_server: str, monkeypatch):
+    monkeypatch.setenv("TIERWISE_ONLINE_STORE", "redis")
+    monkeypatch.setenv("TIERWISE_REDIS", redis_server)
+    settings = Settings.resolve(feast_home.home)
+    assert settings.online_store == "redis"
+    build_features.apply_and_materialize(settings)
+    ids = customers_at(settings, CUTOFFS[-1], 20)
+    from_redis = feature_store.online_features(feature_store.open_store(settings), ids, "churn")
+    sqlite = feature_store.online_features(feature_store.open_store(feast_home), ids, "churn")
+    assert_same_values(from_redis.set_index("customer_id"), sqlite.set_index("customer_id"))
