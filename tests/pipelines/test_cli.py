@@ -18,15 +18,10 @@ def tierwise(*args: str, home: Path | None = None) -> subprocess.CompletedProces
 
 
 def test_every_command_has_help():
-    for command in (
-        [],
-        ["data"],
-        ["data", "import"],
-        ["data", "synth"],
-        ["data", "info"],
-        ["data", "schema"],
-        ["run"],
-    ):
+    commands = [[], ["data"], ["features"], ["run"]]
+    commands += [["data", c] for c in ("import", "synth", "info", "schema")]
+    commands += [["features", c] for c in ("build", "apply", "materialize", "list")]
+    for command in commands:
         result = tierwise(*command, "--help")
         assert result.returncode == 0, result.stderr
         assert "Usage" in result.stdout
