@@ -88,7 +88,11 @@ def import_orders(
         "CREATE OR REPLACE TEMP TABLE typed AS "
         + typed_select(
             staged.view,
-            set(staged.fields),
+            {
+                name: kind
+                for name, kind, *_ in con.execute(f"DESCRIBE {staged.view}").fetchall()
+                if name in staged.fields
+            },
             has_lines=staged.has_lines,
             now_sql=now_sql,
             timezone=timezone,
@@ -244,7 +248,7 @@ def _append_new_orders(con: duckdb.DuckDBPyConnection, draft: Path, import_id: s
         f"""SELECT order_id, customer_id, ordered_at, amount, discount, coupon_discount, items, lines, store_id,
                    amount < 0 AS is_return, amount = 0 AS is_zero_value, content_hash,
                    {sql_string(import_id)} AS import_id, {month}
-            FROM ({new_orders}) ORDER BY ordered_at""",
+            FROM ({new_orders})""",
         draft / ORDERS.name,
         import_id,
     )
@@ -255,8 +259,7 @@ def _append_new_orders(con: duckdb.DuckDBPyConnection, draft: Path, import_id: s
                        customer_id, ordered_at, product_id, quantity, amount, discount, coupon_discount,
                        amount < 0 OR quantity < 0 AS is_return, amount = 0 OR quantity = 0 AS is_zero_value, {month}
                 FROM typed
-                WHERE reason IS NULL AND order_id IN (SELECT order_id FROM classified WHERE status = 'new')
-                ORDER BY ordered_at, order_id""",
+                WHERE reason IS NULL AND order_id IN (SELECT order_id FROM classified WHERE status = 'new')""",
             draft / ORDER_LINES.name,
             import_id,
         )

@@ -6,6 +6,7 @@ the speed of a scan. Each row gets the first reason that applies, in the order o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -32,7 +33,7 @@ NUMERIC_FIELDS = ("amount", "quantity", "discount", "coupon_discount", "items")
 
 def typed_select(
     staged: str,
-    fields: set[str],
+    fields: Mapping[str, str],
     *,
     has_lines: bool,
     now_sql: str,
@@ -42,26 +43,46 @@ def typed_select(
     """SQL that casts a staged source to canonical types and adds the row-level `reason` (null if valid).
 
     Args:
-        staged: Name of a view with `source_line` and canonical field names (any types).
-        fields: Canonical fields the source provides; the others become typed nulls.
+        staged: Name of a view with `source_line` and canonical field names.
+        fields: Canonical fields the source provides -> their DuckDB type in the view. Text is parsed
+            (and refused with a reason when it does not parse); typed columns are used as they are.
         has_lines: Whether rows are order lines (then `product_id` is required).
         now_sql: SQL TIMESTAMPTZ literal for "now": later order times are refused.
         timezone: Zone of timestamps that carry no offset.
         timestamp_format: strptime format, when timestamps are not ISO-8601.
     """
 
+    def is_text(field: str) -> bool:
+        return fields.get(field, "VARCHAR") == "VARCHAR"
+
     def text(field: str) -> str:
-        return f"NULLIF(trim(CAST({field} AS VARCHAR)), '')" if field in fields else "NULL::VARCHAR"
+        if field not in fields:
+            return "NULL::VARCHAR"
+        if is_text(field):
+            return f"NULLIF(trim({field}), '')"
+        return f"CAST({field} AS VARCHAR)"
+
+    def present(field: str) -> str:
+        """The raw value when it is text (for messages), else a marker: only NULL-ness is used."""
+        if field in fields and not is_text(field):
+            return f"CASE WHEN {field} IS NULL THEN NULL ELSE '' END"
+        return text(field)
 
     def number(field: str) -> str:
-        return f"TRY_CAST({text(field)} AS DOUBLE)" if field in fields else "NULL::DOUBLE"
+        if field not in fields:
+            return "NULL::DOUBLE"
+        if is_text(field):
+            return f"TRY_CAST({text(field)} AS DOUBLE)"
+        return f"TRY_CAST({field} AS DOUBLE)"
 
-    ts_text = text("ordered_at")
-    if timestamp_format:
-        parsed = f"try_strptime({ts_text}, '{timestamp_format}')"
+    ts_text = present("ordered_at")
+    if "ordered_at" in fields and not is_text("ordered_at") and not timestamp_format:
+        parsed = "TRY_CAST(ordered_at AS TIMESTAMP)"
+    elif timestamp_format:
+        parsed = f"try_strptime({text('ordered_at')}, '{timestamp_format}')"
     else:
         parsed = "TRY_CAST(ordered_at AS TIMESTAMP)" if "ordered_at" in fields else "NULL::TIMESTAMP"
-        parsed = f"COALESCE({parsed}, TRY_CAST({ts_text} AS TIMESTAMPTZ)::TIMESTAMP)"
+        parsed = f"COALESCE({parsed}, TRY_CAST({text('ordered_at')} AS TIMESTAMPTZ)::TIMESTAMP)"
     ordered_at = f"timezone('{timezone}', {parsed})" if timezone != "UTC" else f"{parsed}::TIMESTAMPTZ"
 
     line_checks = ""
@@ -92,14 +113,14 @@ def typed_select(
                 {text("customer_id")} AS customer_id,
                 {ts_text} AS ordered_at_text,
                 {ordered_at} AS ordered_at,
-                {text("amount")} AS amount_text,
+                {present("amount")} AS amount_text,
                 {number("amount")} AS amount,
                 {text("product_id")} AS product_id,
-                {text("quantity")} AS quantity_text,
+                {present("quantity")} AS quantity_text,
                 {number("quantity")} AS quantity,
-                {text("discount")} AS discount_text,
+                {present("discount")} AS discount_text,
                 abs({number("discount")}) AS discount,
-                {text("coupon_discount")} AS coupon_discount_text,
+                {present("coupon_discount")} AS coupon_discount_text,
                 abs({number("coupon_discount")}) AS coupon_discount,
                 {number("items")} AS items,
                 {text("store_id")} AS store_id,

@@ -1,0 +1,54 @@
+"""Import throughput and peak memory, as ratios to DuckDB reading the same file in the same run.
+
+    .venv/bin/python -m benchmarks.bench_import [--customers 1000000] [--skip-synthetic]
+
+Prints one line per step. Complete Journey (1.47M lines) always; a synthetic dataset of
+`--customers` customers is generated, exported as one Parquet file of order lines, and imported
+through the same mapped-file path a shop's export takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from benchmarks.measure import measure, row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--skip-synthetic", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tierwise-bench-import-"))
+    print(f"work folder: {work}")
+
+    cj = measure("benchmarks.import_steps:cj_transactions_path").result
+    count = measure("benchmarks.import_steps:duckdb_count", cj)
+    full = measure("benchmarks.import_steps:duckdb_full_read", cj)
+    ours = measure("benchmarks.import_steps:import_cj", str(work / "cj"))
+    lines = ours.result
+    print(row("duckdb count(*) of transactions.parquet", count, lines))
+    print(row("duckdb full read of transactions.parquet", full, lines))
+    print(row("tierwise import completejourney", ours, lines, count))
+    print(f"{'':<52} {ours.seconds / full.seconds:6.1f}x the full read")
+
+    if args.skip_synthetic:
+        return
+    gen = measure("benchmarks.import_steps:synth", str(work / "synth"), args.customers, 7)
+    print(row(f"tierwise data synth --customers {args.customers:,}", gen, gen.result["lines"]))
+    export = str(work / "synthetic_lines.parquet")
+    measure("benchmarks.import_steps:export_lines", str(work / "synth"), export)
+    count = measure("benchmarks.import_steps:duckdb_count", export)
+    full = measure("benchmarks.import_steps:duckdb_full_read", export)
+    ours = measure("benchmarks.import_steps:import_lines_file", str(work / "synth-import"), export)
+    n = ours.result["read"]
+    print(row("duckdb count(*) of the synthetic lines file", count, n))
+    print(row("duckdb full read of the synthetic lines file", full, n))
+    print(row("tierwise data import <synthetic lines.parquet>", ours, n, count))
+    print(f"{'':<52} {ours.seconds / full.seconds:6.1f}x the full read; {ours.result}")
+
+
+if __name__ == "__main__":
+    main()
