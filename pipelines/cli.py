@@ -8,7 +8,7 @@ exit with `ExitCode.BAD_INPUT`; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -131,6 +131,7 @@ def data_synth(
             seed,
             start=_parse_date(start, "--start"),
             days=days,
+            now=datetime.now(UTC),
             on_chunk=lambda done, total: progress.update(task, completed=done),
         )
     out.print(
