@@ -188,3 +188,18 @@ def test_every_feature_has_a_description_and_a_known_view():
     )
     assert FEATURES_BY_NAME["orders_90d"].needs is Needs.ORDERS
     assert datetime and timedelta  # imported for readers of the tests
+
+
+def test_synthetic_data_yields_every_feature(tmp_path):
+    from features.data.synth import generate
+
+    settings = Settings.resolve(tmp_path / "synth")
+    generate(DataStore(settings.data_dir), 1_000, seed=5, start=date(2024, 1, 1), days=365)
+    con = connect()
+    register_canonical_views(con, DataStore(settings.data_dir).live_version())
+    caps = capabilities(con)
+    assert all((caps.lines, caps.products, caps.discounts, caps.coupons, caps.stores, caps.households))
+    frame = features_at(con, date(2024, 10, 1))
+    assert len(frame) > 500
+    for feature in FEATURES:
+        assert frame[feature.name].notna().any(), feature.name
