@@ -14,6 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 HOME_ENV = "TIERWISE_HOME"
 ONLINE_STORE_ENV = "TIERWISE_ONLINE_STORE"
 REDIS_ENV = "TIERWISE_REDIS"
+MLFLOW_ENV = "MLFLOW_TRACKING_URI"
 ONLINE_STORES = ("sqlite", "redis")
 
 
@@ -30,6 +31,7 @@ class Settings:
     home: Path = REPO_ROOT
     online_store: str = "sqlite"
     redis: str = "127.0.0.1:6379"
+    mlflow_uri: str | None = None
 
     def __post_init__(self) -> None:
         if self.online_store not in ONLINE_STORES:
@@ -46,6 +48,7 @@ class Settings:
             home=Path(chosen).expanduser().resolve(),
             online_store=online_store or os.environ.get(ONLINE_STORE_ENV, "sqlite"),
             redis=os.environ.get(REDIS_ENV, "127.0.0.1:6379"),
+            mlflow_uri=os.environ.get(MLFLOW_ENV) or None,
         )
 
     @property
@@ -67,3 +70,13 @@ class Settings:
     def feature_repo_dir(self) -> Path:
         """Feast repository: `feature_store.yaml`, the registry and the SQLite online store."""
         return self.data_dir / "feature_repo"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: `MLFLOW_TRACKING_URI` if set, else SQLite in `mlruns/` (embedded)."""
+        return self.mlflow_uri or f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where the embedded MLflow keeps run artifacts (models, plots, model cards)."""
+        return self.mlruns_dir / "artifacts"

@@ -27,7 +27,7 @@ def period(settings: Settings) -> DataPeriod:
 
 def build(settings: Settings, cutoffs: list[date]) -> dict[date, int]:
     """Compute and write feature snapshots for `cutoffs` (checked against the data's period)."""
-    con = connect()
+    con = connect(temp_directory=settings.data_dir / ".spill")
     register_canonical_views(con, DataStore(settings.data_dir).live_version())
     chosen = check_cutoffs(cutoffs, data_period(con))
     return build_snapshots(con, chosen, settings.snapshots_dir, capabilities(con))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,8 +25,26 @@ data_app = typer.Typer(help="Import, generate and inspect order data.", no_args_
 features_app = typer.Typer(
     help="Build customer features and manage the Feast feature store.", no_args_is_help=True
 )
+models_app = typer.Typer(
+    help="The MLflow model registry: versions, champions, rollback.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
+app.add_typer(models_app, name="models")
+
+
+class ModelChoice(StrEnum):
+    churn = "churn"
+    customer_value = "customer_value"
+    growth_potential = "growth_potential"
+    all = "all"
+
+
+def _model_names(choice: ModelChoice) -> list[str]:
+    from training.models import SPECS
+
+    return list(SPECS) if choice is ModelChoice.all else [choice.value]
+
 
 console = Console(stderr=True)
 out = Console()
@@ -260,6 +279,109 @@ def features_list(ctx: typer.Context) -> None:
         present = "-" if caps is None else ("yes" if caps.has(f.needs) else "no (null)")
         table.add_row(f.name, f.view, f.dtype, str(f.needs), present, f.description)
     out.print(table)
+
+
+@app.command("train")
+def train_command(
+    ctx: typer.Context,
+    model: Annotated[ModelChoice, typer.Option(help="Which model to train.")] = ModelChoice.all,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Train as if today were this date (default: the day after the last order)."),
+    ] = None,
+    horizon: Annotated[int, typer.Option(min=7, help="Days the labels look ahead.")] = 90,
+    trials: Annotated[int, typer.Option(min=0, help="Optuna trials per model (0: default parameters).")] = 0,
+    step: Annotated[int, typer.Option(min=1, help="Days between training cutoffs.")] = 7,
+) -> None:
+    """Train, test against the baselines, register in MLflow and promote a model that beats its champion."""
+    from pipelines import train
+
+    settings = _settings(ctx)
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    with console.status("training") as status:
+        results = train.train(
+            settings,
+            _model_names(model),
+            day,
+            horizon,
+            trials,
+            step,
+            on_step=lambda text: status.update(f"training: {text}"),
+        )
+    for result in results:
+        primary = ", ".join(f"{k} {v:.3f}" for k, v in result.test_metrics.items())
+        out.print(f"[bold]{result.name}[/bold] v{result.version}: {primary}")
+        for base, values in result.baseline_metrics.items():
+            out.print(f"   baseline {base}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+        out.print(
+            f"   {'promoted to champion' if result.promoted else 'registered as challenger'}: {result.reason}"
+        )
+    out.print(f"MLflow: {settings.tracking_uri} (`mlflow ui --backend-store-uri {settings.tracking_uri}`)")
+
+
+@app.command("backtest")
+def backtest_command(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option(help="Score the champions as of this date.")],
+    horizon: Annotated[int, typer.Option(min=7, help="Days after --as-of to compare with.")] = 90,
+    model: Annotated[ModelChoice, typer.Option(help="Which model to backtest.")] = ModelChoice.all,
+) -> None:
+    """Score the champions and the baselines as of a past date against what really happened after it."""
+    from pipelines import train
+
+    settings = _settings(ctx)
+    with console.status("backtest"):
+        report = train.backtest(settings, _parse_date(as_of, "--as-of"), horizon, _model_names(model))
+    for name, entry in report.items():
+        out.print(f"[bold]{name}[/bold] v{entry['version']} on {entry['customers']:,} customers:")
+        out.print("   model: " + ", ".join(f"{k} {v:.3f}" for k, v in entry["model"].items()))
+        for base, values in entry["baselines"].items():
+            out.print(f"   baseline {base}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context) -> None:
+    """Registered versions of each model, newest first; the champion is marked."""
+    from training import registry
+    from training.models import SPECS
+
+    registry.configure(_settings(ctx))
+    for name in SPECS:
+        found = registry.versions(name)
+        if not found:
+            out.print(f"{name}: not trained yet")
+        for v in found:
+            mark = "champion" if v.is_champion else "challenger"
+            out.print(
+                f"{name} v{v.version} ({mark}) as of {v.tags.get('as_of', '?')}, test {v.tags.get('test_cutoff', '?')}: "
+                f"{v.tags.get('primary_metric', '')} {v.tags.get('test_metric', '')}"
+            )
+
+
+@models_app.command("promote")
+def models_promote(
+    ctx: typer.Context,
+    name: Annotated[ModelChoice, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to make champion.")],
+) -> None:
+    """Make a version the champion by hand (the previous champion is remembered for rollback)."""
+    from training import registry
+
+    registry.configure(_settings(ctx))
+    registry.promote(name.value, version)
+    out.print(f"{name.value} v{version} is champion")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    ctx: typer.Context, name: Annotated[ModelChoice, typer.Argument(help="Model name.")]
+) -> None:
+    """Give the champion alias back to the previous champion."""
+    from training import registry
+
+    registry.configure(_settings(ctx))
+    version = registry.rollback(name.value)
+    out.print(f"{name.value} v{version} is champion again")
 
 
 @app.command("run")

@@ -17,7 +17,7 @@ def import_completejourney(
     settings: Settings, data_dir: Path | None = None, on_step: StepCallback | None = None
 ) -> ImportReport:
     """Import the Complete Journey package data (or a folder of its files, such as the test slice)."""
-    con = connect()
+    con = connect(temp_directory=settings.data_dir / ".spill")
     staged, reference = stage_completejourney(con, data_dir)
     return import_orders(
         con, DataStore(settings.data_dir), staged, now=datetime.now(UTC), reference=reference, on_step=on_step
@@ -34,7 +34,7 @@ def import_file(
     on_step: StepCallback | None = None,
 ) -> ImportReport:
     """Import a shop's CSV or Parquet file of orders or order lines, with its own column names."""
-    con = connect()
+    con = connect(temp_directory=settings.data_dir / ".spill")
     staged = stage_order_file(con, path, map_options)
     return import_orders(
         con,

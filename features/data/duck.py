@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import duckdb
 
 from features.data.schema import ALL_TABLES
 
+MEMORY_ENV = "TIERWISE_DUCKDB_MEMORY"
+DEFAULT_MEMORY_LIMIT = "4GB"
 
-def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection in UTC, so TIMESTAMPTZ values never shift with the host's zone."""
+
+def connect(memory_limit: str | None = None, temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection in UTC, so TIMESTAMPTZ values never shift with the host's zone.
+
+    Memory is capped (`TIERWISE_DUCKDB_MEMORY`, default 4GB) so that large imports and feature builds
+    spill to `temp_directory` (default: the system's temp folder) instead of growing with the data;
+    DuckDB's own defaults are 80% of RAM and a `.tmp` folder in the working directory.
+    """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
+    limit = memory_limit or os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_LIMIT)
+    con.execute(f"SET memory_limit = '{limit}'")
+    spill = temp_directory or Path(tempfile.gettempdir()) / "tierwise-duckdb-spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
     return con
 
 

@@ -1,0 +1,83 @@
+"""Feature build, materialize and online read, as ratios to references measured in the same run.
+
+    .venv/bin/python -m benchmarks.bench_features [--customers 1000000] [--skip-synthetic]
+
+1. Complete Journey: the full feature set at 40 weekly cutoffs and at one cutoff, against a minimal
+   hand-written DuckDB query (30/90/365-day order counts and spend per customer at one cutoff).
+2. Synthetic `--customers`: one cutoff and 12 monthly cutoffs, the same reference; then loading the
+   latest snapshot into the SQLite online store in chunks, against Feast's plain `materialize` of
+   the first 100k customers (same store type, same run), and online read latency for 1 and 100
+   customers per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+from benchmarks.measure import measure, row
+
+S = "benchmarks.feature_steps:"
+
+
+def bench_builds(home: str, label: str, many_spec: str, many_label: str) -> None:
+    last = measure(S + "last_cutoff", home).result
+    one_spec = f"{last}:{last}:1d"
+    ref_orders = measure(S + "minimal_query", home, last, "orders")
+    ref_lines = measure(S + "minimal_query", home, last, "order_lines")
+    one = measure(S + "build", home, one_spec)
+    many = measure(S + "build", home, many_spec)
+    print(row(f"{label}: minimal query over orders (reference)", ref_orders, ref_orders.result))
+    print(row(f"{label}: minimal query over order lines", ref_lines, ref_lines.result))
+    print(row(f"{label}: full features, 1 cutoff ({last})", one, one.result, ref_orders))
+    print(f"{'':<52} {one.seconds / ref_lines.seconds:6.1f}x the order-lines reference")
+    print(row(f"{label}: full features, {many_label}", many, many.result, ref_orders))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--synthetic-home", help="reuse a home that already holds the synthetic data")
+    parser.add_argument("--skip-synthetic", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tierwise-bench-features-"))
+    print(f"work folder: {work}")
+
+    cj = str(work / "cj")
+    measure(S + "import_cj", cj)
+    bench_builds(cj, "Complete Journey", "2017-03-12:2017-12-10:7d", "40 weekly cutoffs")
+    if args.skip_synthetic:
+        return
+
+    home = args.synthetic_home or str(work / "synthetic")
+    if not args.synthetic_home:
+        gen = measure(S + "synth", home, args.customers, 7)
+        print(row(f"synthetic data, {args.customers:,} customers", gen, gen.result["lines"]))
+    last = date.fromisoformat(measure(S + "last_cutoff", home).result)
+    first = last - timedelta(days=30 * 11)
+    bench_builds(home, f"synthetic {args.customers // 1000}k", f"{first}:{last}:1m", "12 monthly cutoffs")
+
+    full = measure(S + "chunked_materialize", home)
+    print(row(f"materialize {full.result:,} customers in chunks (SQLite)", full, full.result))
+    small_chunked, small_plain = str(work / "m100k-chunked"), str(work / "m100k-plain")
+    day = measure(S + "subset_home", home, small_chunked, 100_000).result
+    measure(S + "subset_home", home, small_plain, 100_000)
+    chunked = measure(S + "chunked_materialize", small_chunked)
+    plain = measure(S + "plain_feast_materialize", small_plain, day)
+    print(row("feast plain materialize, 100k customers (reference)", plain, plain.result))
+    print(row("our chunked materialize, 100k customers", chunked, chunked.result, plain))
+    per_row_full = full.seconds / full.result
+    print(
+        f"{'':<52} per row at {full.result:,}: {per_row_full / (plain.seconds / plain.result):.2f}x the plain call's"
+    )
+    for batch, calls in ((1, 500), (100, 100)):
+        latency = measure(S + "online_latency", home, batch, calls).result
+        print(
+            f"get_online_features, {batch:>3} customer(s)/call: p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Training on real data: models beat chance, behave sensibly, are registered and promoted by the rule."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+
+from training import registry
+from training.models import SPECS
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_model_is_registered_with_a_champion(trained_home):
+    settings, results = trained_home
+    registry.configure(settings)
+    for result in results:
+        assert registry.champion(result.name).version == result.version
+        assert result.test_metrics[SPECS[result.name].primary_metric] > 0.6
+
+
+def test_tuning_writes_one_nested_run_per_trial(trained_home):
+    settings, _ = trained_home
+    registry.configure(settings)
+    runs = mlflow.search_runs(experiment_names=[registry.EXPERIMENT], output_format="list")
+    parents = {r.info.run_id: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    churn_parent = next(r for r in parents.values() if r.data.tags.get("tierwise.model") == "churn")
+    assert len([c for c in children if c.data.tags["mlflow.parentRunId"] == churn_parent.info.run_id]) == 2
+
+
+def test_runs_record_lineage_and_data_window(trained_home):
+    settings, _ = trained_home
+    registry.configure(settings)
+    run = mlflow.search_runs(
+        experiment_names=[registry.EXPERIMENT],
+        filter_string="tags.`tierwise.model` = 'churn'",
+        output_format="list",
+    )[0]
+    assert run.data.tags["feast.feature_service"] == "churn"
+    assert run.data.params["as_of"] == "2017-10-01"
+    assert len(run.data.params["data_fingerprint"]) == 16
+
+
+def test_churn_probability_rises_with_days_since_last_order(trained_home):
+    settings, _ = trained_home
+    registry.configure(settings)
+    bundle, _ = registry.load_bundle("churn")
+    import pandas as pd
+
+    latest = sorted(settings.snapshots_dir.glob("*.parquet"))[-1]
+    customers = pd.read_parquet(latest).head(100)
+    lapsed = customers.assign(days_since_last_order=customers["days_since_last_order"] + 30)
+    assert (bundle.predict(lapsed) >= bundle.predict(customers) - 1e-12).all()
+    assert np.mean(bundle.predict(lapsed)) > np.mean(bundle.predict(customers))
+
+
+def test_churn_probabilities_are_probabilities(trained_home):
+    settings, _ = trained_home
+    registry.configure(settings)
+    bundle, _ = registry.load_bundle("churn")
+    import pandas as pd
+
+    frame = pd.read_parquet(sorted(settings.snapshots_dir.glob("*.parquet"))[-1])
+    p = bundle.predict(frame)
+    assert ((p >= 0) & (p <= 1)).all() and 0.02 < p.mean() < 0.6
+
+
+def test_a_worse_challenger_is_not_promoted(trained_home):
+    from pipelines.train import _promotion
+    from training.fit import TrainingData
+
+    settings, results = trained_home
+    registry.configure(settings)
+    churn = next(r for r in results if r.name == "churn")
+    empty = TrainingData(None, [], [], "churn")  # not scored: the champion's recorded metric is used
+    from datetime import date
+
+    test_cutoff = date.fromisoformat(registry.champion("churn").tags["test_cutoff"])
+    promoted, reason = _promotion(SPECS["churn"], churn.test_metrics["roc_auc"] - 0.01, test_cutoff, empty)
+    assert not promoted and "does not beat" in reason
+    promoted, _ = _promotion(SPECS["churn"], churn.test_metrics["roc_auc"] + 0.01, test_cutoff, empty)
+    assert promoted
+
+
+def test_promote_and_rollback_move_the_champion(trained_home):
+    settings, results = trained_home
+    registry.configure(settings)
+    first = registry.champion("customer_value").version
+    from pipelines.train import train
+
+    again = train(
+        settings, ["customer_value"], results[0] and __import__("datetime").date(2017, 10, 1), 28, trials=0
+    )[0]
+    registry.promote("customer_value", again.version)
+    assert registry.champion("customer_value").version == again.version
+    assert registry.rollback("customer_value") == first
+    assert registry.champion("customer_value").version == first

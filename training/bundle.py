@@ -1,0 +1,101 @@
+"""A trained model as the service and batch scoring use it: booster, feature order, category codes, calibration.
+
+One object, saved as one folder (an MLflow model folder plus `tierwise.json`), so that scoring a
+customer is the same arithmetic in training, batch scoring and the API: features in catalog order,
+strings mapped to the codes seen in training (unknown → missing), the raw LightGBM score, then Platt
+scaling for classifiers. The service calls `predict_matrix` on the booster directly: the sklearn
+wrapper costs ~1 ms per one-row call, the booster ~0.06 ms.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+META_FILE = "tierwise.json"
+BOOSTER_FILE = "model.lgb"
+
+
+@dataclass
+class ModelBundle:
+    """A fitted model and everything needed to apply it.
+
+    Attributes:
+        name: Model name (`churn`, `customer_value`, `growth_potential`).
+        booster: The LightGBM booster.
+        feature_names: Input columns, in the order the booster expects.
+        categories: For string features, the values seen in training; their position is the code.
+        calibration: Platt scaling `(slope, intercept)` on the logit, for classifiers.
+        horizon_days: The horizon the labels looked ahead.
+    """
+
+    name: str
+    booster: lgb.Booster
+    feature_names: list[str]
+    categories: dict[str, list[str]]
+    calibration: tuple[float, float] | None
+    horizon_days: int
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """Features of `frame` as the float matrix the booster reads (strings → codes, unknown → NaN)."""
+        columns = []
+        for name in self.feature_names:
+            values = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
+            if name in self.categories:
+                codes = pd.Categorical(values.astype("object"), categories=self.categories[name]).codes
+                columns.append(np.where(codes < 0, np.nan, codes).astype(np.float64))
+            else:
+                columns.append(pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64))
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Calibrated probability (classifier) or expected value (regression) for each row."""
+        raw = self.booster.predict(matrix, raw_score=self.calibration is not None)
+        if self.calibration is None:
+            return raw
+        slope, intercept = self.calibration
+        return 1.0 / (1.0 + np.exp(-(slope * raw + intercept)))
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.predict_matrix(self.matrix(frame))
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Per-feature contributions to the raw score (SHAP values from LightGBM), last column = bias."""
+        return self.booster.predict(matrix, pred_contrib=True)
+
+    def save(self, folder: Path) -> None:
+        """Write the booster and `tierwise.json` into `folder` (which may be an MLflow model folder)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / BOOSTER_FILE).exists():
+            self.booster.save_model(str(folder / BOOSTER_FILE))
+        meta = {
+            "name": self.name,
+            "feature_names": self.feature_names,
+            "categories": self.categories,
+            "calibration": list(self.calibration) if self.calibration else None,
+            "horizon_days": self.horizon_days,
+        }
+        (folder / META_FILE).write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelBundle:
+        meta = json.loads((folder / META_FILE).read_text())
+        calibration = tuple(meta["calibration"]) if meta["calibration"] else None
+        return cls(
+            name=meta["name"],
+            booster=lgb.Booster(model_file=str(folder / BOOSTER_FILE)),
+            feature_names=meta["feature_names"],
+            categories=meta["categories"],
+            calibration=calibration,  # type: ignore[arg-type]
+            horizon_days=meta["horizon_days"],
+        )
+
+
+def category_vocabulary(frame: pd.DataFrame, string_features: list[str]) -> dict[str, list[str]]:
+    """Sorted distinct values of each string feature (missing values excluded)."""
+    return {name: sorted(frame[name].dropna().astype(str).unique().tolist()) for name in string_features}

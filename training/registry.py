@@ -1,0 +1,183 @@
+"""The one module that talks to MLflow: experiment set-up, logging bundles, the registry and its aliases.
+
+Tracking is embedded by default: a SQLite database and an artifacts folder in `mlruns/` (MLflow 3
+deprecates the plain file store). The URI comes from `Settings`, set once by the caller — nothing
+here runs at import. Registered models carry the model's name; the alias `champion` marks the live
+version, and the registered model's tag `champion_history` lists the versions that held it, so that
+`rollback` can return to the previous one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.errors import InputError
+from features.settings import Settings
+from training.bundle import ModelBundle
+
+EXPERIMENT = "tierwise"
+CHAMPION = "champion"
+HISTORY_TAG = "champion_history"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: int
+    run_id: str
+    is_champion: bool
+    tags: dict[str, str]
+
+
+def configure(settings: Settings) -> str:
+    """Point MLflow at the home's tracking store and return the experiment id (created on first use)."""
+    import mlflow
+
+    settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        experiment_id = mlflow.create_experiment(
+            EXPERIMENT, artifact_location=settings.artifacts_dir.as_uri()
+        )
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
+    """Log the bundle as an MLflow LightGBM model folder (plus `tierwise.json`) in the active run.
+
+    Returns:
+        The model's URI (`runs:/<run>/model`).
+    """
+    import lightgbm
+    import mlflow
+    from mlflow.models import infer_signature
+
+    matrix = bundle.matrix(input_example)
+    example = pd.DataFrame(matrix, columns=bundle.feature_names)
+    signature = infer_signature(example, bundle.predict_matrix(matrix))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "model"
+        mlflow.lightgbm.save_model(
+            bundle.booster,
+            str(folder),
+            signature=signature,
+            input_example=example.head(5),
+            pip_requirements=[f"lightgbm=={lightgbm.__version__}"],
+        )
+        bundle.save(folder)
+        mlflow.log_artifacts(str(folder), artifact_path="model")
+    return f"runs:/{mlflow.active_run().info.run_id}/model"
+
+
+def register(name: str, model_uri: str, tags: dict[str, str]) -> int:
+    """Register a new version of `name` (a challenger until promoted)."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    return int(version.version)
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def champion(name: str) -> VersionInfo | None:
+    """The version holding the `champion` alias, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = _client().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    return VersionInfo(name, int(found.version), found.run_id, True, dict(found.tags))
+
+
+def promote(name: str, version: int) -> None:
+    """Make `version` the champion and remember the order of champions for rollback."""
+    client = _client()
+    client.get_model_version(name, str(version))  # raises for an unknown version
+    history = _history(name)
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, [*history, version])))
+
+
+def rollback(name: str) -> int:
+    """Give the champion alias back to the previous champion; returns that version."""
+    history = _history(name)
+    if len(history) < 2:
+        raise InputError(f"{name}: no previous champion to roll back to (history: {history or 'empty'})")
+    client = _client()
+    previous = history[-2]
+    client.set_registered_model_alias(name, CHAMPION, str(previous))
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, history[:-1])))
+    return previous
+
+
+def _history(name: str) -> list[int]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = _client().get_registered_model(name).tags
+    except MlflowException as exc:
+        raise InputError(
+            f"no registered model {name!r}: train it first (`tierwise train --model {name}`)"
+        ) from exc
+    text = tags.get(HISTORY_TAG, "")
+    return [int(v) for v in text.split(",") if v]
+
+
+def versions(name: str) -> list[VersionInfo]:
+    """All versions of a registered model, newest first (empty when it was never trained)."""
+    client = _client()
+    current = champion(name)
+    found = client.search_model_versions(f"name = '{name}'")
+    return sorted(
+        (
+            VersionInfo(
+                name,
+                int(v.version),
+                v.run_id,
+                current is not None and int(v.version) == current.version,
+                dict(v.tags),
+            )
+            for v in found
+        ),
+        key=lambda v: -v.version,
+    )
+
+
+def load_bundle(name: str, version: int | None = None) -> tuple[ModelBundle, VersionInfo]:
+    """Download and load a version (default: the champion)."""
+    import mlflow
+
+    info = champion(name) if version is None else _version_info(name, version)
+    if info is None:
+        raise InputError(f"{name} has no champion yet: run `tierwise train --model {name}`")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(f"models:/{name}/{info.version}", dst_path=tmp)
+        return ModelBundle.load(Path(local)), info
+
+
+def _version_info(name: str, version: int) -> VersionInfo:
+    found = _client().get_model_version(name, str(version))
+    current = champion(name)
+    return VersionInfo(
+        name, version, found.run_id, bool(current and current.version == version), dict(found.tags)
+    )
+
+
+def run_metrics(run_id: str) -> dict[str, Any]:
+    return dict(_client().get_run(run_id).data.metrics)
