@@ -1,7 +1,8 @@
 """`tierwise run`: the whole pipeline, each step skipped or refreshed as its inputs require.
 
 import → features (snapshots at the training cutoffs and today, Feast apply, online store)
-→ (train/promote → score → tiers → monitor, as they are built)
+→ train (all three models, a few Optuna trials, when a model has no champion yet)
+→ (score → tiers → monitor, as they are built)
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from rich.console import Console
 from features.data.store import DataStore
 from features.settings import Settings
 from features.snapshots import existing_snapshots
-from pipelines import build_features, import_data
+from pipelines import build_features, import_data, train
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
 CUTOFF_STEP = timedelta(days=14)
+#: Optuna trials per model when `run` trains models that have no champion yet.
+RUN_TRIALS = 5
 
 
 def run(settings: Settings, source_dir: Path | None = None, console: Console | None = None) -> None:
@@ -42,6 +45,28 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
     with console.status("features: feast apply and materialize"):
         day, count = build_features.apply_and_materialize(settings)
     console.print(f"features: online store ({settings.online_store}) holds {count:,} customers as of {day}")
+
+    untrained = models_without_champion(settings)
+    if untrained:
+        with console.status(f"train: {', '.join(untrained)} ({RUN_TRIALS} trials each)") as status:
+            results = train.train(
+                settings, untrained, trials=RUN_TRIALS, on_step=lambda text: status.update(f"train: {text}")
+            )
+        for result in results:
+            metric = next(iter(result.test_metrics.items()))
+            console.print(
+                f"train: {result.name} v{result.version} ({metric[0]} {metric[1]:.3f}), {result.reason}"
+            )
+    else:
+        console.print("train: every model has a champion, skipped (`tierwise train` retrains)")
+
+
+def models_without_champion(settings: Settings) -> list[str]:
+    from training import registry
+    from training.models import SPECS
+
+    registry.configure(settings)
+    return [name for name in SPECS if registry.champion(name) is None]
 
 
 def feature_cutoffs(settings: Settings) -> list[date]:
