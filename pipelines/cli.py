@@ -339,6 +339,38 @@ def backtest_command(
             out.print(f"   baseline {base}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
 
 
+@app.command("score")
+def score_command(
+    ctx: typer.Context,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date to score (default: the latest).")] = None,
+    policy: Annotated[
+        str, typer.Option(help="Tier policy: a preset (lifecycle, rfmp) or a YAML file.")
+    ] = "lifecycle",
+    classic: Annotated[
+        bool, typer.Option(help="Tier by history only (classic RFM), for comparison.")
+    ] = False,
+    overrides: Annotated[
+        Path | None, typer.Option(help="Manual overrides (CSV or YAML); default data/overrides.csv.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Also export the snapshot here (.csv or .parquet).")
+    ] = None,
+) -> None:
+    """Score every customer with the champions and write a dated tier snapshot."""
+    from pipelines import score
+
+    settings = _settings(ctx)
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    with console.status("scoring"):
+        report = score.score(settings, day, policy, classic, overrides, output)
+    out.print(
+        f"{report.customers:,} customers scored as of {report.as_of} with {report.policy} → {report.path}"
+    )
+    for tier, count in report.tier_counts.items():
+        out.print(f"  {tier:<10} {count:>10,}  {count / report.customers:6.1%}")
+    out.print("models: " + ", ".join(f"{k} v{v}" for k, v in report.model_versions.items()))
+
+
 @models_app.command("list")
 def models_list(ctx: typer.Context) -> None:
     """Registered versions of each model, newest first; the champion is marked."""

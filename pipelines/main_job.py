@@ -2,7 +2,8 @@
 
 import → features (snapshots at the training cutoffs and today, Feast apply, online store)
 → train (all three models, a few Optuna trials, when a model has no champion yet)
-→ (score → tiers → monitor, as they are built)
+→ score (every customer at the latest snapshot, lifecycle tiers)
+→ (reports, alerts and monitoring, as they are built)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rich.console import Console
 from features.data.store import DataStore
 from features.settings import Settings
 from features.snapshots import existing_snapshots
-from pipelines import build_features, import_data, train
+from pipelines import build_features, import_data, score, train
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
 CUTOFF_STEP = timedelta(days=14)
@@ -59,6 +60,11 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
             )
     else:
         console.print("train: every model has a champion, skipped (`tierwise train` retrains)")
+
+    with console.status("score: champions and lifecycle tiers"):
+        scored = score.score(settings)
+    shares = ", ".join(f"{tier} {count / scored.customers:.1%}" for tier, count in scored.tier_counts.items())
+    console.print(f"score: {scored.customers:,} customers as of {scored.as_of} → {scored.path} ({shares})")
 
 
 def models_without_champion(settings: Settings) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,21 @@ def fresh_cj_home(cj_slice_home: Settings, tmp_path: Path) -> Settings:
 def home(tmp_path: Path) -> Settings:
     """An empty home."""
     return Settings.resolve(tmp_path / "home")
+
+
+TRAIN_AS_OF = date(2017, 10, 1)
+TRAIN_HORIZON = 28  # short enough that 250 households give enough churners per cutoff
+
+
+@pytest.fixture(scope="session")
+def trained_home(cj_slice_home: Settings, tmp_path_factory) -> tuple[Settings, list]:
+    """The slice with all three models trained as of 2017-10-01 (2 Optuna trials each)."""
+    from pipelines import train
+
+    target = tmp_path_factory.mktemp("trained") / "home"
+    shutil.copytree(cj_slice_home.home, target, symlinks=True)
+    settings = Settings.resolve(target)
+    results = train.train(
+        settings, ["churn", "customer_value", "growth_potential"], TRAIN_AS_OF, TRAIN_HORIZON, trials=2
+    )
+    return settings, results

@@ -1,0 +1,116 @@
+"""`tierwise score`: every customer's predictions and tier at a date, as a dated snapshot.
+
+Features come from the snapshot file Feast's offline store serves for that date, predictions from
+the champions (`serving.scoring.predict`, the service's own function), tiers from the policy core
+(`serving.tiering`), with retention against the previous snapshot and manual overrides. The snapshot
+`data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
+date is scored again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import InputError
+from features.settings import Settings
+from features.snapshots import existing_snapshots, snapshot_path
+from serving import scoring
+from serving.risk import risk_flags
+from serving.tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
+from training import registry
+
+HISTORY_COLUMNS = ["days_since_last_order", "tenure_days", "orders_365d", "spend_365d", "spend_trend_90d"]
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    as_of: date
+    policy: str
+    path: Path
+    customers: int
+    tier_counts: dict[str, int]
+    model_versions: dict[str, int]
+
+
+def tiers_dir(settings: Settings, policy: str, classic: bool = False) -> Path:
+    return settings.data_dir / "tiers" / (f"{policy}-classic" if classic else policy)
+
+
+def previous_snapshot(folder: Path, as_of: date) -> pd.DataFrame | None:
+    """The latest tier snapshot strictly before `as_of`, or None."""
+    earlier = (
+        sorted(p for p in folder.glob("*.parquet") if date.fromisoformat(p.stem) < as_of)
+        if folder.is_dir()
+        else []
+    )
+    return pd.read_parquet(earlier[-1]) if earlier else None
+
+
+def score(
+    settings: Settings,
+    as_of: date | None = None,
+    policy_name: str = "lifecycle",
+    classic: bool = False,
+    overrides: Path | None = None,
+    output: Path | None = None,
+) -> ScoreReport:
+    """Score and tier every customer of the feature snapshot at `as_of` (default: the latest)."""
+    available = existing_snapshots(settings.snapshots_dir)
+    if not available:
+        raise InputError("no feature snapshots: run `tierwise features build` first")
+    as_of = as_of or available[-1]
+    if as_of not in available:
+        raise InputError(f"no feature snapshot for {as_of}: run `tierwise features build --as-of {as_of}`")
+    policy = load_policy(policy_name)
+    features = pd.read_parquet(snapshot_path(settings.snapshots_dir, as_of))
+    registry.configure(settings)
+    champions = scoring.load_champions()
+    scored = scoring.predict(champions, features)
+    scored[HISTORY_COLUMNS] = features[HISTORY_COLUMNS]
+    assigned = assign_tiers(scored, policy, classic=classic)
+    folder = tiers_dir(settings, policy.name, classic)
+    kept = apply_retention(assigned, previous_snapshot(folder, as_of), as_of, policy=policy)
+    overrides_path = overrides or _default_overrides(settings)
+    if overrides_path is not None:
+        kept = apply_overrides(kept, load_overrides(overrides_path), as_of, policy=policy)
+    snapshot = scored[["customer_id", "churn_probability", "expected_value", "growth_potential"]].merge(
+        kept, on="customer_id", validate="one_to_one"
+    )
+    snapshot["risk_flags"] = risk_flags(snapshot).to_numpy()
+    snapshot["as_of"] = pd.Timestamp(as_of, tz="UTC")
+    snapshot["horizon_days"] = champions.horizon_days
+    snapshot["policy"] = policy.name + (" (classic)" if classic else "")
+    for name, version in champions.versions.items():
+        snapshot[f"{name}_version"] = version
+    path = _write_atomically(snapshot, folder / f"{as_of.isoformat()}.parquet")
+    if output is not None:
+        _export(snapshot, output)
+    counts = snapshot["tier"].value_counts().to_dict()
+    return ScoreReport(as_of, snapshot["policy"].iloc[0], path, len(snapshot), counts, champions.versions)
+
+
+def _default_overrides(settings: Settings) -> Path | None:
+    path = settings.data_dir / "overrides.csv"
+    return path if path.exists() else None
+
+
+def _write_atomically(frame: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".parquet.partial")
+    frame.to_parquet(partial, index=False)
+    os.replace(partial, path)
+    return path
+
+
+def _export(frame: pd.DataFrame, output: Path) -> None:
+    """CSV for `.csv`, Parquet otherwise."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".csv":
+        frame.to_csv(output, index=False)
+    else:
+        frame.to_parquet(output, index=False)

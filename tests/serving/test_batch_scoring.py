@@ -1,0 +1,62 @@
+"""Batch scoring: every customer gets predictions and a tier, written as an idempotent dated snapshot."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from features.errors import InputError
+from pipelines import build_features
+from pipelines.score import score
+from serving.tiering import load_policy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scored_home(trained_home):
+    settings, _ = trained_home
+    build_features.build(settings, [date(2017, 11, 5), date(2017, 12, 3)])
+    return settings
+
+
+def test_every_customer_of_the_snapshot_is_scored_and_tiered(scored_home):
+    report = score(scored_home, date(2017, 11, 5))
+    snapshot = pd.read_parquet(report.path)
+    features = pd.read_parquet(scored_home.snapshots_dir / "2017-11-05.parquet")
+    assert set(snapshot["customer_id"]) == set(features["customer_id"])
+    assert set(snapshot["tier"]) <= {t.name for t in load_policy("lifecycle").tiers}
+    assert snapshot["churn_probability"].between(0, 1).all() and (snapshot["expected_value"] >= 0).all()
+    assert {"churn_version", "customer_value_version", "growth_potential_version"} <= set(snapshot.columns)
+
+
+def test_scoring_the_same_date_again_gives_the_same_snapshot(scored_home):
+    first = pd.read_parquet(score(scored_home, date(2017, 11, 5)).path)
+    second = pd.read_parquet(score(scored_home, date(2017, 11, 5)).path)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_later_snapshot_knows_each_customers_previous_tier(scored_home):
+    score(scored_home, date(2017, 11, 5))
+    later = pd.read_parquet(score(scored_home, date(2017, 12, 3)).path)
+    assert later["previous_tier"].notna().mean() > 0.9
+    assert set(later["change"].str.split(" ").str[0]) <= {
+        "new",
+        "upgrade",
+        "downgrade",
+        "kept",
+        "held",
+        "override",
+    }
+
+
+def test_classic_tiers_are_written_beside_the_predictive_ones(scored_home):
+    classic = score(scored_home, date(2017, 11, 5), classic=True)
+    assert classic.path.parent.name == "lifecycle-classic"
+
+
+def test_scoring_a_date_without_features_is_refused(scored_home):
+    with pytest.raises(InputError, match="no feature snapshot for 2017-11-12"):
+        score(scored_home, date(2017, 11, 12))
