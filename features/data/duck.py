@@ -11,13 +11,13 @@ import duckdb
 from features.data.schema import ALL_TABLES
 
 MEMORY_ENV = "TIERWISE_DUCKDB_MEMORY"
-DEFAULT_MEMORY_LIMIT = "4GB"
+DEFAULT_MEMORY_LIMIT = "6GB"
 
 
 def connect(memory_limit: str | None = None, temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection in UTC, so TIMESTAMPTZ values never shift with the host's zone.
 
-    Memory is capped (`TIERWISE_DUCKDB_MEMORY`, default 4GB) so that large imports and feature builds
+    Memory is capped (`TIERWISE_DUCKDB_MEMORY`, default 6GB) so that large imports and feature builds
     spill to `temp_directory` (default: the system's temp folder) instead of growing with the data;
     DuckDB's own defaults are 80% of RAM and a `.tmp` folder in the working directory.
     """
