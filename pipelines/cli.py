@@ -30,7 +30,11 @@ models_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
+tiers_app = typer.Typer(
+    help="Tier reports, alerts and campaign lists from the tier snapshots.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
+app.add_typer(tiers_app, name="tiers")
 
 
 class ModelChoice(StrEnum):
@@ -369,6 +373,70 @@ def score_command(
     for tier, count in report.tier_counts.items():
         out.print(f"  {tier:<10} {count:>10,}  {count / report.customers:6.1%}")
     out.print("models: " + ", ".join(f"{k} v{v}" for k, v in report.model_versions.items()))
+
+
+@tiers_app.command("report")
+def tiers_report(
+    ctx: typer.Context,
+    policy: Annotated[str, typer.Option(help="Tier policy of the snapshots.")] = "lifecycle",
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest).")] = None,
+) -> None:
+    """Tier sizes and shares, predicted value and ARPU, churn risk per tier, migration since the last snapshot."""
+    from pipelines import tier_jobs
+
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    tables = tier_jobs.report(_settings(ctx), policy, day)
+    for name, table in tables.items():
+        out.print(f"[bold]{name}[/bold]")
+        out.print(table.to_string(float_format=lambda v: f"{v:,.3f}"), markup=False, highlight=False)
+
+
+@tiers_app.command("alerts")
+def tiers_alerts(
+    ctx: typer.Context,
+    policy: Annotated[str, typer.Option(help="Tier policy of the snapshots.")] = "lifecycle",
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest).")] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="Alert rules (YAML); default: the built-in rules.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Where to write the alert records (JSON).")] = None,
+) -> None:
+    """Evaluate alert rules; exits with code 5 when an alert fires (records are written as JSON)."""
+    from pipelines import tier_jobs
+
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    records = tier_jobs.alerts(_settings(ctx), policy, day, rules, output)
+    for record in records:
+        out.print(f"[{record['severity']}] {record['rule']}: {record['message']}", markup=False)
+    if records:
+        raise typer.Exit(ExitCode.ALERT)
+    out.print("no alert")
+
+
+@tiers_app.command("export")
+def tiers_export(
+    ctx: typer.Context,
+    segment: Annotated[
+        str, typer.Option(help="at-risk-high-value, dormant-winback, growth-opportunity, new-welcome.")
+    ],
+    output: Annotated[
+        Path, typer.Option(help="CSV or Parquet file for the CRM; the control list goes beside it.")
+    ],
+    policy: Annotated[str, typer.Option(help="Tier policy of the snapshots.")] = "lifecycle",
+    control_share: Annotated[
+        float, typer.Option(help="Share held out at random to measure the effect.")
+    ] = 0.1,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest).")] = None,
+) -> None:
+    """Write a campaign list with each customer's benefit, holding out a random control group."""
+    from pipelines import tier_jobs
+
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    result = tier_jobs.export(_settings(ctx), policy, segment, output, control_share, day)
+    out.print(
+        f"{segment}: {len(result.treated):,} customers → {result.treated_path}; "
+        f"control {len(result.control):,} → {result.control_path}"
+    )
 
 
 @models_app.command("list")

@@ -2,8 +2,8 @@
 
 import → features (snapshots at the training cutoffs and today, Feast apply, online store)
 → train (all three models, a few Optuna trials, when a model has no champion yet)
-→ score (every customer at the latest snapshot, lifecycle tiers)
-→ (reports, alerts and monitoring, as they are built)
+→ score (every customer at the latest snapshot, lifecycle tiers) → tier report and alerts
+→ (monitoring, as it is built)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.console import Console
 from features.data.store import DataStore
 from features.settings import Settings
 from features.snapshots import existing_snapshots
-from pipelines import build_features, import_data, score, train
+from pipelines import build_features, import_data, score, tier_jobs, train
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
 CUTOFF_STEP = timedelta(days=14)
@@ -65,6 +65,10 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
         scored = score.score(settings)
     shares = ", ".join(f"{tier} {count / scored.customers:.1%}" for tier, count in scored.tier_counts.items())
     console.print(f"score: {scored.customers:,} customers as of {scored.as_of} → {scored.path} ({shares})")
+    summary = tier_jobs.report(settings, "lifecycle", scored.as_of)["summary"]
+    console.print(summary[["customers", "share", "predicted_arpu", "mean_churn_probability"]].to_string(), markup=False)
+    alerts = tier_jobs.alerts(settings, "lifecycle", scored.as_of)
+    console.print(f"alerts: {len(alerts)} fired" + "".join(f"\n  - {a['message']}" for a in alerts))
 
 
 def models_without_champion(settings: Settings) -> list[str]:

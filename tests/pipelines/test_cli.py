@@ -18,10 +18,11 @@ def tierwise(*args: str, home: Path | None = None) -> subprocess.CompletedProces
 
 
 def test_every_command_has_help():
-    commands = [[], ["data"], ["features"], ["models"], ["run"], ["train"], ["backtest"]]
+    commands = [[], ["data"], ["features"], ["models"], ["tiers"], ["run"], ["train"], ["backtest"], ["score"]]
     commands += [["data", c] for c in ("import", "synth", "info", "schema")]
     commands += [["features", c] for c in ("build", "apply", "materialize", "list")]
     commands += [["models", c] for c in ("list", "promote", "rollback")]
+    commands += [["tiers", c] for c in ("report", "alerts", "export")]
     for command in commands:
         result = tierwise(*command, "--help")
         assert result.returncode == 0, result.stderr

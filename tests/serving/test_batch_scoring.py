@@ -60,3 +60,18 @@ def test_classic_tiers_are_written_beside_the_predictive_ones(scored_home):
 def test_scoring_a_date_without_features_is_refused(scored_home):
     with pytest.raises(InputError, match="no feature snapshot for 2017-11-12"):
         score(scored_home, date(2017, 11, 12))
+
+
+def test_report_alerts_and_export_read_the_snapshots(scored_home, tmp_path):
+    from pipelines import tier_jobs
+
+    score(scored_home, date(2017, 11, 5))
+    score(scored_home, date(2017, 12, 3))
+    tables = tier_jobs.report(scored_home, "lifecycle", date(2017, 12, 3))
+    assert tables["summary"]["share"].sum() == pytest.approx(1.0)
+    assert "migration" in tables and "flow_rates" in tables
+    records = tier_jobs.alerts(scored_home, "lifecycle", date(2017, 12, 3), output=tmp_path / "alerts.json")
+    assert (tmp_path / "alerts.json").exists() and isinstance(records, list)
+    result = tier_jobs.export(scored_home, "lifecycle", "dormant-winback", tmp_path / "winback.csv")
+    assert not set(result.treated["customer_id"]) & set(result.control["customer_id"])
+    assert result.control_path.exists()

@@ -1,0 +1,99 @@
+"""`tierwise tiers report|alerts|export`: what operations reads and acts on, from the tier snapshots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import InputError
+from features.settings import Settings
+from pipelines.score import tiers_dir
+from serving.tiering import (
+    DEFAULT_RULES,
+    evaluate_alerts,
+    export_segment,
+    flow_rates,
+    load_alert_rules,
+    load_policy,
+    migration_matrix,
+    tier_summary,
+)
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    as_of: date
+    current: pd.DataFrame
+    previous: pd.DataFrame | None
+    previous_as_of: date | None
+
+
+def load_snapshots(settings: Settings, policy_name: str, as_of: date | None = None) -> Snapshots:
+    """The tier snapshot at `as_of` (default: the latest) and the one before it."""
+    policy = load_policy(policy_name)
+    folder = tiers_dir(settings, policy.name)
+    dates = sorted(date.fromisoformat(p.stem) for p in folder.glob("*.parquet")) if folder.is_dir() else []
+    if not dates:
+        raise InputError(
+            f"no tier snapshots for policy {policy.name}: run `tierwise score --policy {policy_name}`"
+        )
+    chosen = as_of or dates[-1]
+    if chosen not in dates:
+        raise InputError(
+            f"no {policy.name} tier snapshot for {chosen}; snapshots: {', '.join(map(str, dates[-5:]))}"
+        )
+    earlier = [d for d in dates if d < chosen]
+    previous = pd.read_parquet(folder / f"{earlier[-1]}.parquet") if earlier else None
+    return Snapshots(
+        chosen, pd.read_parquet(folder / f"{chosen}.parquet"), previous, earlier[-1] if earlier else None
+    )
+
+
+def report(settings: Settings, policy_name: str, as_of: date | None = None) -> dict[str, pd.DataFrame]:
+    """Tier sizes, value and risk per tier; migration and flow rates against the previous snapshot."""
+    policy = load_policy(policy_name)
+    snaps = load_snapshots(settings, policy_name, as_of)
+    tables = {"summary": tier_summary(snaps.current, policy)}
+    if snaps.previous is not None:
+        matrix = migration_matrix(snaps.previous, snaps.current, policy)
+        tables["migration"] = matrix
+        tables["flow_rates"] = flow_rates(matrix)
+    return tables
+
+
+def alerts(
+    settings: Settings,
+    policy_name: str,
+    as_of: date | None = None,
+    rules_path: Path | None = None,
+    output: Path | None = None,
+) -> list[dict]:
+    """Evaluate the alert rules; write the records as JSON (default `data/alerts/<policy>/<date>.json`)."""
+    policy = load_policy(policy_name)
+    snaps = load_snapshots(settings, policy_name, as_of)
+    rules = load_alert_rules(rules_path) if rules_path else DEFAULT_RULES
+    records = evaluate_alerts(snaps.current, snaps.previous, policy, rules, as_of=snaps.as_of)
+    target = output or settings.data_dir / "alerts" / policy.name / f"{snaps.as_of}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".json.partial")
+    partial.write_text(json.dumps(records, indent=1, default=str))
+    partial.replace(target)
+    return records
+
+
+def export(
+    settings: Settings,
+    policy_name: str,
+    segment: str,
+    output: Path,
+    control_share: float = 0.1,
+    as_of: date | None = None,
+):
+    """Write a campaign list (and its held-out control list) for the CRM."""
+    policy = load_policy(policy_name)
+    snaps = load_snapshots(settings, policy_name, as_of)
+    return export_segment(snaps.current, policy, segment, control_share=control_share, path=output)
