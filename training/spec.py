@@ -18,7 +18,7 @@ Baselines = Callable[..., dict[str, Any]]  # (test rows, orders, cutoff, horizon
 def tree_search_space(trial: Any) -> dict[str, Any]:
     """The LightGBM parameters worth tuning on tens of thousands of rows."""
     return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
         "num_leaves": trial.suggest_int("num_leaves", 7, 63, log=True),
         "min_child_samples": trial.suggest_int("min_child_samples", 10, 200, log=True),
         "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
