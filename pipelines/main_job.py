@@ -66,7 +66,9 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
     shares = ", ".join(f"{tier} {count / scored.customers:.1%}" for tier, count in scored.tier_counts.items())
     console.print(f"score: {scored.customers:,} customers as of {scored.as_of} → {scored.path} ({shares})")
     summary = tier_jobs.report(settings, "lifecycle", scored.as_of)["summary"]
-    console.print(summary[["customers", "share", "predicted_arpu", "mean_churn_probability"]].to_string(), markup=False)
+    console.print(
+        summary[["customers", "share", "predicted_arpu", "mean_churn_probability"]].to_string(), markup=False
+    )
     alerts = tier_jobs.alerts(settings, "lifecycle", scored.as_of)
     console.print(f"alerts: {len(alerts)} fired" + "".join(f"\n  - {a['message']}" for a in alerts))
 

@@ -25,7 +25,7 @@ from features.snapshots import (
     register_canonical_views,
 )
 from training import evaluate, registry
-from training.backtest_plan import BacktestPlan, plan
+from training.backtest_plan import VALID_SHARE, BacktestPlan, is_validation_customer, plan
 from training.fit import TrainingData, fit_bundle
 from training.labels import compute_labels
 from training.model_card import model_card
@@ -149,11 +149,18 @@ def _train_one(
 
     names = [c for c in frame.columns if c in FEATURES_BY_NAME]
     strings = [c for c in names if FEATURES_BY_NAME[c].dtype == "string"]
+    learn = _split(frame, the_plan.train)
+    refit = _split(frame, the_plan.deploy_train)
+    held_learn, held_refit = (
+        is_validation_customer(learn["customer_id"]),
+        is_validation_customer(refit["customer_id"]),
+    )
     parts = {
-        "train": _data(spec, _split(frame, the_plan.train), names, strings, "training"),
-        "valid": _data(spec, _split(frame, [the_plan.valid]), names, strings, "validation"),
+        "train": _data(spec, learn[~held_learn], names, strings, "training"),
+        "valid": _data(spec, learn[held_learn], names, strings, "validation"),
         "test": _data(spec, _split(frame, [the_plan.test]), names, strings, "test"),
-        "deploy": _data(spec, _split(frame, the_plan.deploy_train), names, strings, "refit"),
+        "refit": _data(spec, refit[~held_refit], names, strings, "refit"),
+        "refit_valid": _data(spec, refit[held_refit], names, strings, "refit validation"),
     }
     horizon = the_plan.horizon_days
     mlflow.log_params(
@@ -162,7 +169,8 @@ def _train_one(
             "horizon_days": horizon,
             "train_cutoffs": len(the_plan.train),
             "first_train_cutoff": the_plan.train[0],
-            "valid_cutoff": the_plan.valid,
+            "last_train_cutoff": the_plan.train[-1],
+            "valid_customers_share": VALID_SHARE,
             "test_cutoff": the_plan.test,
             "deploy_cutoffs": len(the_plan.deploy_train),
             "feature_service": spec.name,
@@ -188,7 +196,7 @@ def _train_one(
     importance = _log_charts(spec, evaluated, test, prediction, baselines)
 
     step(f"{spec.name}: refit for deployment")
-    deployed, _ = fit_bundle(spec, parts["deploy"], parts["test"], horizon, best)
+    deployed, _ = fit_bundle(spec, parts["refit"], parts["refit_valid"], horizon, best)
     uri = registry.log_bundle(deployed, test.frame.head(20))
     primary = test_metrics[spec.primary_metric]
     tags = {

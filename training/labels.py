@@ -5,9 +5,11 @@ For a cutoff `as_of` and a horizon of H days, over customers with an order befor
 - `churn`: 1 if the customer placed no order in [as_of, as_of + H).
 - `value`: spend in [as_of, as_of + H) (0 for churners).
 - `growth`: 1 if spend in the horizon is positive and at least 20% above the spend of the H days
-  before `as_of`, or the customer bought in at least two categories never bought before `as_of`.
-  Both parts are checkable later from the orders alone; for orders-only data only the spend part
-  applies.
+  before `as_of`, or the customer bought in at least two departments never bought before `as_of`
+  (categories, where a dataset has no departments). Departments, not fine categories: Complete
+  Journey has 300+ categories and nine households in ten "try" two new ones every quarter, which
+  makes a label without information. Both parts are checkable later from the orders alone; for
+  orders-only data only the spend part applies.
 - `days_to_next_order`: days from `as_of` to the first order in the horizon (null when none).
 
 `read_until` is the clock of a backtest: no order at or after it is read, and a cutoff whose
@@ -27,7 +29,9 @@ GROWTH_SPEND_RATIO = 1.2
 GROWTH_NEW_CATEGORIES = 2
 
 
-def label_sql(cutoffs: list[date], horizon_days: int, read_until: date, with_categories: bool) -> str:
+def label_sql(
+    cutoffs: list[date], horizon_days: int, read_until: date, with_categories: bool, breadth: str = "department"
+) -> str:
     """SQL over the canonical views `orders`, `order_lines`, `products` returning one row per eligible
     (customer, cutoff) with `churn`, `value`, `growth`, `days_to_next_order`, `spend_prev`."""
     values = ", ".join(f"(TIMESTAMPTZ '{d.isoformat()}')" for d in cutoffs)
@@ -37,11 +41,11 @@ def label_sql(cutoffs: list[date], horizon_days: int, read_until: date, with_cat
     if with_categories:
         category_cte = f""",
     bought AS (
-        SELECT DISTINCT l.customer_id, p.category, date_trunc('day', l.ordered_at) AS day
+        SELECT DISTINCT l.customer_id, p.{breadth} AS grouping, date_trunc('day', l.ordered_at) AS day
         FROM order_lines l JOIN products p USING (product_id)
-        WHERE p.category IS NOT NULL AND l.ordered_at < {until}
+        WHERE p.{breadth} IS NOT NULL AND l.ordered_at < {until}
     ),
-    first_bought AS (SELECT customer_id, category, min(day) AS first_day FROM bought GROUP BY ALL),
+    first_bought AS (SELECT customer_id, grouping, min(day) AS first_day FROM bought GROUP BY ALL),
     new_in_horizon AS (
         SELECT c.as_of, f.customer_id, count(*) AS new_categories
         FROM first_bought f JOIN cut c
@@ -102,7 +106,11 @@ def compute_labels(
         raise InputError(
             f"cutoff {late[0]} + {horizon_days} days ends after {read_until}: its outcome is not known yet"
         )
-    frame = con.execute(label_sql(cutoffs, horizon_days, read_until, with_categories)).df()
+    has_departments = with_categories and bool(
+        con.execute("SELECT EXISTS (SELECT 1 FROM products WHERE department IS NOT NULL)").fetchall()[0][0]
+    )
+    breadth = "department" if has_departments else "category"
+    frame = con.execute(label_sql(cutoffs, horizon_days, read_until, with_categories, breadth)).df()
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
         "datetime64[us, UTC]"
     )

@@ -24,9 +24,9 @@ def model_card(
         "## Data",
         f"- Trained as of {plan.as_of} (no order at or after it was read); horizon {plan.horizon_days} days.",
         f"- Evaluation recipe: training cutoffs {plan.train[0]} … {plan.train[-1]} ({len(plan.train)}), "
-        f"validation {plan.valid}, test {plan.test}.",
+        f"validation on 20% held-out customers, test cutoff {plan.test} (all customers).",
         f"- Deployed model: refit on {len(plan.deploy_train)} weekly cutoffs {plan.deploy_train[0]} … "
-        f"{plan.deploy_train[-1]}, early stopping and calibration on {plan.test}.",
+        f"{plan.deploy_train[-1]}, early stopping and calibration on the held-out customers.",
         f"- Examples: {', '.join(f'{k} {v:,}' for k, v in examples.items())}. Data fingerprint `{fingerprint}`.",
         f"- Label `{spec.label}`: see `training/labels.py`. Feature service `{spec.name}` (Feast).",
         "",

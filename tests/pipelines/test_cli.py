@@ -18,7 +18,17 @@ def tierwise(*args: str, home: Path | None = None) -> subprocess.CompletedProces
 
 
 def test_every_command_has_help():
-    commands = [[], ["data"], ["features"], ["models"], ["tiers"], ["run"], ["train"], ["backtest"], ["score"]]
+    commands = [
+        [],
+        ["data"],
+        ["features"],
+        ["models"],
+        ["tiers"],
+        ["run"],
+        ["train"],
+        ["backtest"],
+        ["score"],
+    ]
     commands += [["data", c] for c in ("import", "synth", "info", "schema")]
     commands += [["features", c] for c in ("build", "apply", "materialize", "list")]
     commands += [["models", c] for c in ("list", "promote", "rollback")]
