@@ -30,7 +30,11 @@ GROWTH_NEW_CATEGORIES = 2
 
 
 def label_sql(
-    cutoffs: list[date], horizon_days: int, read_until: date, with_categories: bool, breadth: str = "department"
+    cutoffs: list[date],
+    horizon_days: int,
+    read_until: date,
+    with_categories: bool,
+    breadth: str = "department",
 ) -> str:
     """SQL over the canonical views `orders`, `order_lines`, `products` returning one row per eligible
     (customer, cutoff) with `churn`, `value`, `growth`, `days_to_next_order`, `spend_prev`."""

@@ -110,6 +110,8 @@ def promote(name: str, version: int) -> None:
     client = _client()
     client.get_model_version(name, str(version))  # raises for an unknown version
     history = _history(name)
+    if history and history[-1] == version:
+        return  # already the champion: promoting again must not make rollback return to itself
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join(map(str, [*history, version])))
 
