@@ -272,6 +272,17 @@ def _log_charts(
     return table
 
 
+def _primary_interval(spec: ModelSpec, y: np.ndarray, prediction: np.ndarray) -> tuple[float, float]:
+    """95% bootstrap interval of the primary metric: with few churners differences inside it are noise."""
+    from training import metrics
+
+    metric = {
+        "roc_auc": lambda t, p: metrics.classification_metrics(t, p)["roc_auc"],
+        "normalized_gini": metrics.normalized_gini,
+    }[spec.primary_metric]
+    return metrics.bootstrap_interval(metric, y, prediction, n_boot=200, seed=0)
+
+
 def backtest(settings: Settings, as_of: date, horizon_days: int, model_names: list[str]) -> dict[str, dict]:
     """Score the champions (and the baselines) as of `as_of` against what really happened after it."""
     import mlflow
@@ -301,6 +312,11 @@ def backtest(settings: Settings, as_of: date, horizon_days: int, model_names: li
         with mlflow.start_run(run_name=f"backtest {name} as of {as_of}", tags=_lineage_tags(spec)):
             prediction = bundle.predict(frame)
             model_metrics = evaluate.score(spec, y, prediction)
+            low, high = _primary_interval(spec, y, prediction)
+            (
+                model_metrics[f"{spec.primary_metric}_ci_low"],
+                model_metrics[f"{spec.primary_metric}_ci_high"],
+            ) = low, high
             baselines = spec.baselines(frame, orders, as_of, horizon_days)
             baseline_metrics = {k: evaluate.rank_score(spec, y, v) for k, v in baselines.items()}
             mlflow.log_params(
