@@ -14,7 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 HOME_ENV = "TIERWISE_HOME"
 ONLINE_STORE_ENV = "TIERWISE_ONLINE_STORE"
 REDIS_ENV = "TIERWISE_REDIS"
-MLFLOW_ENV = "MLFLOW_TRACKING_URI"
+#: Our own variable: MLflow's `set_tracking_uri` writes MLFLOW_TRACKING_URI into the environment, so reading
+#: that one back would carry one home's store into the next `Settings` of the same process.
+MLFLOW_ENV = "TIERWISE_MLFLOW_URI"
 ONLINE_STORES = ("sqlite", "redis")
 
 
@@ -73,7 +75,7 @@ class Settings:
 
     @property
     def tracking_uri(self) -> str:
-        """MLflow tracking URI: `MLFLOW_TRACKING_URI` if set, else SQLite in `mlruns/` (embedded)."""
+        """MLflow tracking URI: `TIERWISE_MLFLOW_URI` if set, else SQLite in `mlruns/` (embedded)."""
         return self.mlflow_uri or f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
 
     @property
