@@ -20,26 +20,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--lines-file", help="reuse an exported synthetic lines file (skips generation)")
+    parser.add_argument("--skip-cj", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tierwise-bench-import-"))
     print(f"work folder: {work}")
 
-    cj = measure("benchmarks.import_steps:cj_transactions_path").result
-    count = measure("benchmarks.import_steps:duckdb_count", cj)
-    full = measure("benchmarks.import_steps:duckdb_full_read", cj)
-    ours = measure("benchmarks.import_steps:import_cj", str(work / "cj"))
-    lines = ours.result
-    print(row("duckdb count(*) of transactions.parquet", count, lines))
-    print(row("duckdb full read of transactions.parquet", full, lines))
-    print(row("tierwise import completejourney", ours, lines, count))
-    print(f"{'':<52} {ours.seconds / full.seconds:6.1f}x the full read")
-
+    if not args.skip_cj:
+        bench_cj(work)
     if args.skip_synthetic:
         return
-    gen = measure("benchmarks.import_steps:synth", str(work / "synth"), args.customers, 7)
-    print(row(f"tierwise data synth --customers {args.customers:,}", gen, gen.result["lines"]))
-    export = str(work / "synthetic_lines.parquet")
-    measure("benchmarks.import_steps:export_lines", str(work / "synth"), export)
+    if args.lines_file:
+        export = args.lines_file
+    else:
+        gen = measure("benchmarks.import_steps:synth", str(work / "synth"), args.customers, 7)
+        print(row(f"tierwise data synth --customers {args.customers:,}", gen, gen.result["lines"]), flush=True)
+        export = str(work / "synthetic_lines.parquet")
+        measure("benchmarks.import_steps:export_lines", str(work / "synth"), export)
     count = measure("benchmarks.import_steps:duckdb_count", export)
     full = measure("benchmarks.import_steps:duckdb_full_read", export)
     ours = measure("benchmarks.import_steps:import_lines_file", str(work / "synth-import"), export)
@@ -48,6 +45,18 @@ def main() -> None:
     print(row("duckdb full read of the synthetic lines file", full, n))
     print(row("tierwise data import <synthetic lines.parquet>", ours, n, count))
     print(f"{'':<52} {ours.seconds / full.seconds:6.1f}x the full read; {ours.result}")
+
+
+def bench_cj(work: Path) -> None:
+    cj = measure("benchmarks.import_steps:cj_transactions_path").result
+    count = measure("benchmarks.import_steps:duckdb_count", cj)
+    full = measure("benchmarks.import_steps:duckdb_full_read", cj)
+    ours = measure("benchmarks.import_steps:import_cj", str(work / "cj"))
+    lines = ours.result
+    print(row("duckdb count(*) of transactions.parquet", count, lines))
+    print(row("duckdb full read of transactions.parquet", full, lines))
+    print(row("tierwise import completejourney", ours, lines, count))
+    print(f"{'':<52} {ours.seconds / full.seconds:6.1f}x the full read", flush=True)
 
 
 if __name__ == "__main__":
