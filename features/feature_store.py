@@ -18,7 +18,7 @@ from features.catalog import FEATURES, VIEWS, view_features
 from features.errors import InputError
 from features.feature_repo import JOIN_KEY, MODELS, definitions, view_name, write_store_config
 from features.settings import Settings
-from features.snapshots import existing_snapshots, snapshot_path
+from features.snapshots import choose_snapshot, existing_snapshots, snapshot_path
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
@@ -76,12 +76,7 @@ def materialize(
     Returns:
         The snapshot date and the number of customers written.
     """
-    available = existing_snapshots(settings.snapshots_dir)
-    if not available:
-        raise InputError("no feature snapshots: run `tierwise features build` first")
-    chosen = as_of or available[-1]
-    if chosen not in available:
-        raise InputError(f"no snapshot for {chosen}; snapshots exist for {available[0]} … {available[-1]}")
+    chosen = choose_snapshot(settings.snapshots_dir, as_of)
     store = open_store(settings)
     parquet = pq.ParquetFile(snapshot_path(settings.snapshots_dir, chosen))
     total, done = parquet.metadata.num_rows, 0

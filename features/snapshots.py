@@ -144,3 +144,17 @@ def existing_snapshots(folder: Path) -> list[date]:
     if not folder.is_dir():
         return []
     return sorted(date.fromisoformat(p.name.removesuffix(".parquet")) for p in folder.glob("*.parquet"))
+
+
+def choose_snapshot(folder: Path, as_of: date | None = None) -> date:
+    """`as_of` if a snapshot exists for it, else (when None) the latest; an error saying what to build."""
+    available = existing_snapshots(folder)
+    if not available:
+        raise InputError("no feature snapshots: run `tierwise features build` first")
+    chosen = as_of or available[-1]
+    if chosen not in available:
+        raise InputError(
+            f"no feature snapshot for {chosen} (snapshots: {available[0]} … {available[-1]}): "
+            f"run `tierwise features build --as-of {chosen}`"
+        )
+    return chosen

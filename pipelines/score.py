@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.errors import InputError
 from features.settings import Settings
-from features.snapshots import existing_snapshots, snapshot_path
+from features.snapshots import choose_snapshot, snapshot_path
 from serving import scoring
 from serving.risk import risk_flags
 from serving.tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
@@ -60,12 +59,7 @@ def score(
     output: Path | None = None,
 ) -> ScoreReport:
     """Score and tier every customer of the feature snapshot at `as_of` (default: the latest)."""
-    available = existing_snapshots(settings.snapshots_dir)
-    if not available:
-        raise InputError("no feature snapshots: run `tierwise features build` first")
-    as_of = as_of or available[-1]
-    if as_of not in available:
-        raise InputError(f"no feature snapshot for {as_of}: run `tierwise features build --as-of {as_of}`")
+    as_of = choose_snapshot(settings.snapshots_dir, as_of)
     policy = load_policy(policy_name)
     features = pd.read_parquet(snapshot_path(settings.snapshots_dir, as_of))
     registry.configure(settings)

@@ -38,6 +38,31 @@ def fresh_cj_home(cj_slice_home: Settings, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def orders_only_home(tmp_path: Path) -> Settings:
+    """The slice as a shop with orders only (no products, coupons or households), imported from a mapped CSV."""
+    import duckdb
+
+    from pipelines.import_data import import_file
+
+    orders = (
+        duckdb.connect()
+        .execute(
+            f"""SELECT basket_id AS receipt, household_id AS client, min(transaction_timestamp) AS placed,
+                   sum(sales_value) AS total
+            FROM read_parquet('{CJ_SLICE}/transactions.parquet') GROUP BY ALL"""
+        )
+        .df()
+    )
+    path = tmp_path / "orders.csv"
+    orders.to_csv(path, index=False)
+    settings = Settings.resolve(tmp_path / "orders_only_home")
+    import_file(
+        settings, path, ["order_id=receipt", "customer_id=client", "ordered_at=placed", "amount=total"]
+    )
+    return settings
+
+
+@pytest.fixture
 def home(tmp_path: Path) -> Settings:
     """An empty home."""
     return Settings.resolve(tmp_path / "home")

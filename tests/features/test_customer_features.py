@@ -130,21 +130,8 @@ def test_features_match_values_computed_by_hand_for_three_real_customers(slice_c
             assert built.loc[customer, name] == pytest.approx(value, nan_ok=True), (customer, name)
 
 
-def test_orders_only_data_has_order_features_and_null_line_features(home: Settings, tmp_path, cj_slice_dir):
-    from pipelines.import_data import import_file
-
-    orders = (
-        duckdb.connect()
-        .execute(
-            f"""SELECT basket_id AS receipt, household_id AS client, min(transaction_timestamp) AS placed,
-                   sum(sales_value) AS total
-            FROM read_parquet('{cj_slice_dir}/transactions.parquet') GROUP BY ALL"""
-        )
-        .df()
-    )
-    path = tmp_path / "orders.csv"
-    orders.to_csv(path, index=False)
-    import_file(home, path, ["order_id=receipt", "customer_id=client", "ordered_at=placed", "amount=total"])
+def test_orders_only_data_has_order_features_and_null_line_features(orders_only_home: Settings):
+    home = orders_only_home
     con = connect()
     register_canonical_views(con, DataStore(home.data_dir).live_version())
     frame = features_at(con)

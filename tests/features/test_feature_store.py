@@ -102,7 +102,7 @@ def test_a_date_without_snapshot_is_refused_rather_than_joined_to_an_older_one(f
 
 
 def test_materializing_a_missing_snapshot_date_is_refused(feast_home: Settings):
-    with pytest.raises(InputError, match="no snapshot for 2017-09-10"):
+    with pytest.raises(InputError, match="no feature snapshot for 2017-09-10"):
         feature_store.materialize(feast_home, date(2017, 9, 10))
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pytest
 
 from features.errors import InputError
 from features.settings import Settings
 from pipelines import train
-from pipelines.import_data import import_file
 from training import registry
 
 pytestmark = pytest.mark.slow
@@ -31,22 +29,8 @@ def test_backtest_without_enough_data_after_the_date_says_what_is_missing(traine
         train.backtest(settings, date(2017, 12, 20), 28, ["churn"])
 
 
-def test_orders_only_data_trains_with_the_features_it_has(tmp_path, cj_slice_dir):
-    orders = (
-        duckdb.connect()
-        .execute(
-            f"""SELECT basket_id AS receipt, household_id AS client, min(transaction_timestamp) AS placed,
-                   sum(sales_value) AS total
-            FROM read_parquet('{cj_slice_dir}/transactions.parquet') GROUP BY ALL"""
-        )
-        .df()
-    )
-    path = tmp_path / "orders.csv"
-    orders.to_csv(path, index=False)
-    settings = Settings.resolve(tmp_path / "home")
-    import_file(
-        settings, path, ["order_id=receipt", "customer_id=client", "ordered_at=placed", "amount=total"]
-    )
+def test_orders_only_data_trains_with_the_features_it_has(orders_only_home: Settings):
+    settings = orders_only_home
     result = train.train(settings, ["churn"], date(2017, 10, 1), 28, trials=0)[0]
     assert result.test_metrics["roc_auc"] > 0.6
     registry.configure(settings)
