@@ -35,7 +35,7 @@ def test_runs_record_lineage_and_data_window(trained_home):
     registry.configure(settings)
     run = mlflow.search_runs(
         experiment_names=[registry.EXPERIMENT],
-        filter_string="tags.`tierwise.model` = 'churn'",
+        filter_string="attributes.run_name = 'churn as of 2017-10-01'",
         output_format="list",
     )[0]
     assert run.data.tags["feast.feature_service"] == "churn"
