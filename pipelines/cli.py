@@ -413,6 +413,20 @@ def tiers_alerts(
     out.print("no alert")
 
 
+@tiers_app.command("backtest")
+def tiers_backtest(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option(help="Assign tiers as of this date, then look at what happened.")],
+    horizon: Annotated[int, typer.Option(min=7, help="Days after --as-of to compare with.")] = 90,
+    policy: Annotated[str, typer.Option(help="Tier policy.")] = "lifecycle",
+) -> None:
+    """Predictive vs classic tiers: next-horizon spend per customer and churn rate per tier."""
+    from pipelines import tier_jobs
+
+    table = tier_jobs.policy_backtest(_settings(ctx), policy, _parse_date(as_of, "--as-of"), horizon)
+    out.print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"), markup=False, highlight=False)
+
+
 @tiers_app.command("export")
 def tiers_export(
     ctx: typer.Context,

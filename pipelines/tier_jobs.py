@@ -97,3 +97,49 @@ def export(
     policy = load_policy(policy_name)
     snaps = load_snapshots(settings, policy_name, as_of)
     return export_segment(snaps.current, policy, segment, control_share=control_share, path=output)
+
+
+def policy_backtest(settings: Settings, policy_name: str, as_of: date, horizon_days: int) -> pd.DataFrame:
+    """What each tier assigned at `as_of` really did in the next horizon, predictive beside classic.
+
+    Scores both modes at `as_of` (the champions' predictions, or history only), then joins what
+    happened: spend per customer and churn rate per tier. Needs orders until `as_of + horizon`.
+    """
+    from datetime import timedelta
+
+    from features.snapshots import data_period
+    from pipelines.score import score
+    from pipelines.train import _connection
+    from training.labels import compute_labels
+
+    con = _connection(settings)
+    period = data_period(con)
+    needed = as_of + timedelta(days=horizon_days)
+    if period.last_order.date() + timedelta(days=1) < needed:
+        raise InputError(
+            f"a {horizon_days}-day policy backtest as of {as_of} needs orders until {needed}; "
+            f"the data ends {period.last_order.date()}"
+        )
+    outcome = compute_labels(con, [as_of], horizon_days, needed, with_categories=False)[
+        ["customer_id", "churn", "value"]
+    ]
+    policy = load_policy(policy_name)
+    rows = []
+    for classic in (False, True):
+        snapshot = pd.read_parquet(score(settings, as_of, policy_name, classic=classic).path)
+        joined = snapshot[["customer_id", "tier"]].merge(outcome, on="customer_id", how="left")
+        mode = "classic" if classic else "predictive"
+        for rank, tier in enumerate(policy.tiers):
+            members = joined[joined["tier"] == tier.name]
+            rows.append(
+                {
+                    "mode": mode,
+                    "tier": tier.name,
+                    "rank": rank,
+                    "customers": len(members),
+                    "next_spend_per_customer": members["value"].mean() if len(members) else float("nan"),
+                    "churn_rate": members["churn"].mean() if len(members) else float("nan"),
+                    "spend_share": members["value"].sum() / max(joined["value"].sum(), 1e-9),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -32,7 +32,7 @@ def test_every_command_has_help():
     commands += [["data", c] for c in ("import", "synth", "info", "schema")]
     commands += [["features", c] for c in ("build", "apply", "materialize", "list")]
     commands += [["models", c] for c in ("list", "promote", "rollback")]
-    commands += [["tiers", c] for c in ("report", "alerts", "export")]
+    commands += [["tiers", c] for c in ("report", "alerts", "export", "backtest")]
     for command in commands:
         result = tierwise(*command, "--help")
         assert result.returncode == 0, result.stderr

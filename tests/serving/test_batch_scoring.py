@@ -75,3 +75,22 @@ def test_report_alerts_and_export_read_the_snapshots(scored_home, tmp_path):
     result = tier_jobs.export(scored_home, "lifecycle", "dormant-winback", tmp_path / "winback.csv")
     assert not set(result.treated["customer_id"]) & set(result.control["customer_id"])
     assert result.control_path.exists()
+
+
+def test_policy_backtest_shows_predictive_and_classic_tiers_with_their_outcomes(scored_home):
+    from pipelines import tier_jobs
+
+    table = tier_jobs.policy_backtest(scored_home, "lifecycle", date(2017, 11, 5), 28)
+    assert set(table["mode"]) == {"predictive", "classic"}
+    sizes = table.groupby("mode")["customers"].sum()
+    assert sizes["predictive"] == sizes["classic"] > 200
+    top = table[(table["mode"] == "predictive") & (table["rank"] == 0)].iloc[0]
+    rest = table[(table["mode"] == "predictive") & (table["tier"] == "Silver")].iloc[0]
+    assert top["next_spend_per_customer"] > rest["next_spend_per_customer"]
+
+
+def test_policy_backtest_without_the_future_in_the_data_is_refused(scored_home):
+    from pipelines import tier_jobs
+
+    with pytest.raises(InputError, match="needs orders until"):
+        tier_jobs.policy_backtest(scored_home, "lifecycle", date(2017, 12, 3), 60)
