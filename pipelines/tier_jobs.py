@@ -105,21 +105,13 @@ def policy_backtest(settings: Settings, policy_name: str, as_of: date, horizon_d
     Scores both modes at `as_of` (the champions' predictions, or history only), then joins what
     happened: spend per customer and churn rate per tier. Needs orders until `as_of + horizon`.
     """
-    from datetime import timedelta
-
     from features.snapshots import data_period
     from pipelines.score import score
     from pipelines.train import _connection
-    from training.labels import compute_labels
+    from training.labels import compute_labels, outcome_end
 
     con = _connection(settings)
-    period = data_period(con)
-    needed = as_of + timedelta(days=horizon_days)
-    if period.last_order.date() + timedelta(days=1) < needed:
-        raise InputError(
-            f"a {horizon_days}-day policy backtest as of {as_of} needs orders until {needed}; "
-            f"the data ends {period.last_order.date()}"
-        )
+    needed = outcome_end(data_period(con).last_order, as_of, horizon_days, "policy backtest")
     outcome = compute_labels(con, [as_of], horizon_days, needed, with_categories=False)[
         ["customer_id", "churn", "value"]
     ]

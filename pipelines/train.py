@@ -27,7 +27,7 @@ from features.snapshots import (
 from training import evaluate, registry
 from training.backtest_plan import VALID_SHARE, BacktestPlan, is_validation_customer, plan
 from training.fit import TrainingData, fit_bundle
-from training.labels import compute_labels
+from training.labels import compute_labels, outcome_end
 from training.model_card import model_card
 from training.models import SPECS
 from training.spec import ModelSpec
@@ -288,13 +288,7 @@ def backtest(settings: Settings, as_of: date, horizon_days: int, model_names: li
     import mlflow
 
     con = _connection(settings)
-    period = data_period(con)
-    needed = as_of + timedelta(days=horizon_days)
-    if period.last_order.date() + timedelta(days=1) < needed:
-        raise InputError(
-            f"a {horizon_days}-day backtest as of {as_of} needs orders until {needed}; "
-            f"the data ends {period.last_order.date()}"
-        )
+    needed = outcome_end(data_period(con).last_order, as_of, horizon_days)
     _ensure_snapshots(settings, con, [as_of])
     feature_store.apply(settings)
     caps = capabilities(con)

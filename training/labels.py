@@ -18,7 +18,7 @@ horizon would need one is refused.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -91,6 +91,20 @@ def label_sql(
     {join_new}
     ORDER BY event_timestamp, customer_id
     """
+
+
+def outcome_end(last_order: datetime, as_of: date, horizon_days: int, what: str = "backtest") -> date:
+    """The day a horizon after `as_of` ends, checked against the data: a backtest needs that future.
+
+    Raises:
+        InputError: the data ends before the horizon does (saying until when orders are needed).
+    """
+    needed = as_of + timedelta(days=horizon_days)
+    if last_order.date() + timedelta(days=1) < needed:
+        raise InputError(
+            f"a {horizon_days}-day {what} as of {as_of} needs orders until {needed}; the data ends {last_order.date()}"
+        )
+    return needed
 
 
 def compute_labels(
