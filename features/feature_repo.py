@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from features.catalog import VIEWS, view_features
+from features.files import write_text_atomically
 from features.settings import Settings
 
 PROJECT = "tierwise"
@@ -51,9 +52,9 @@ def write_store_config(settings: Settings) -> Path:
     """Write `feature_store.yaml` (atomically) and return the repository folder."""
     repo = settings.feature_repo_dir
     repo.mkdir(parents=True, exist_ok=True)
-    partial = repo / "feature_store.yaml.partial"
-    partial.write_text(yaml.safe_dump(store_config(settings), sort_keys=False))
-    partial.replace(repo / "feature_store.yaml")
+    write_text_atomically(
+        yaml.safe_dump(store_config(settings), sort_keys=False), repo / "feature_store.yaml"
+    )
     (repo / ".feastignore").write_text("*\n")
     return repo
 

@@ -9,13 +9,13 @@ date is scored again.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from features.files import write_frame_atomically
 from features.settings import Settings
 from features.snapshots import choose_snapshot, snapshot_path
 from serving import scoring
@@ -81,9 +81,9 @@ def score(
     snapshot["policy"] = policy.name + (" (classic)" if classic else "")
     for name, version in champions.versions.items():
         snapshot[f"{name}_version"] = version
-    path = _write_atomically(snapshot, folder / f"{as_of.isoformat()}.parquet")
+    path = write_frame_atomically(snapshot, folder / f"{as_of.isoformat()}.parquet")
     if output is not None:
-        _export(snapshot, output)
+        write_frame_atomically(snapshot, output)
     counts = snapshot["tier"].value_counts().to_dict()
     return ScoreReport(as_of, snapshot["policy"].iloc[0], path, len(snapshot), counts, champions.versions)
 
@@ -91,20 +91,3 @@ def score(
 def _default_overrides(settings: Settings) -> Path | None:
     path = settings.data_dir / "overrides.csv"
     return path if path.exists() else None
-
-
-def _write_atomically(frame: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".parquet.partial")
-    frame.to_parquet(partial, index=False)
-    os.replace(partial, path)
-    return path
-
-
-def _export(frame: pd.DataFrame, output: Path) -> None:
-    """CSV for `.csv`, Parquet otherwise."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".csv":
-        frame.to_csv(output, index=False)
-    else:
-        frame.to_parquet(output, index=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.errors import InputError
+from features.files import write_text_atomically
 from features.settings import Settings
 from pipelines.score import tiers_dir
 from serving.tiering import (
@@ -78,10 +79,7 @@ def alerts(
     rules = load_alert_rules(rules_path) if rules_path else DEFAULT_RULES
     records = evaluate_alerts(snaps.current, snaps.previous, policy, rules, as_of=snaps.as_of)
     target = output or settings.data_dir / "alerts" / policy.name / f"{snaps.as_of}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".json.partial")
-    partial.write_text(json.dumps(records, indent=1, default=str))
-    partial.replace(target)
+    write_text_atomically(json.dumps(records, indent=1, default=str), target)
     return records
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import InputError
+from features.files import write_frame_atomically
 from serving.risk import GROWTH_OPPORTUNITY
 from serving.tiering._frames import customer_key, require_columns, require_unique_customers
 from serving.tiering.kpis import _require_policy_tiers, at_risk_top_tier
@@ -199,7 +200,7 @@ def export_segment(
     if target is not None:
         paths = (target, target.with_name(f"{target.stem}.control{target.suffix}"))
         for frame, destination in zip((treated, control), paths, strict=True):
-            _write(frame, destination)
+            write_frame_atomically(frame, destination)
     return SegmentExport(segment, policy.name, as_of, seed, control_share, treated, control, *paths)
 
 
@@ -237,11 +238,3 @@ def _control_mask(keys: pd.Series, size: int, seed: int, segment: str, as_of: da
     chosen = np.zeros(len(keys), dtype=bool)
     chosen[np.lexsort((keys.to_numpy(), draws.to_numpy()))[:size]] = True
     return chosen
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
