@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.errors import InputError
+from features.files import read_yaml
 from serving.risk import AT_RISK_CHURN
 from serving.tiering.kpis import at_risk_top_tier, tier_summary, top_tiers
 from serving.tiering.policy import Policy
@@ -232,11 +232,7 @@ def load_alert_rules(path: str | Path) -> tuple[AlertRule, ...]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"{path}: no such alert rules file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from None
-    return parse_alert_rules(data, source=str(path))
+    return parse_alert_rules(read_yaml(path), source=str(path))
 
 
 def _parse_rule(item: Any, at: str, source: str) -> AlertRule:

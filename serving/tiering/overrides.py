@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.errors import InputError
+from features.files import read_yaml
 from serving.tiering._frames import as_timestamps, customer_key, require_columns
 from serving.tiering.policy import Policy
 
@@ -64,10 +64,7 @@ def load_overrides(path: str | Path) -> pd.DataFrame:
 
 
 def _yaml_rows(path: Path) -> list[Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if isinstance(data, dict) and set(data) == {"overrides"}:
         data = data["overrides"]
     if data is None:

@@ -22,10 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.errors import InputError
+from features.files import read_yaml
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 PRESETS = ("lifecycle", "rfmp")
@@ -283,13 +283,7 @@ def load_policy(name_or_path: str | Path) -> Policy:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
             raise InputError(f"tier policy {text!r}: not a preset ({', '.join(PRESETS)}) and no such file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file: {exc}") from None
-    return parse_policy(data, source=str(path))
+    return parse_policy(read_yaml(path), source=str(path))
 
 
 def _describe(error: Any) -> str:
