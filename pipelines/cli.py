@@ -380,15 +380,23 @@ def tiers_report(
     ctx: typer.Context,
     policy: Annotated[str, typer.Option(help="Tier policy of the snapshots.")] = "lifecycle",
     as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest).")] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the HTML report (default: data/reports/<policy>-<date>.html)."),
+    ] = None,
 ) -> None:
-    """Tier sizes and shares, predicted value and ARPU, churn risk per tier, migration since the last snapshot."""
+    """Tier sizes and shares, predicted value and ARPU, churn risk per tier, migration since the last snapshot;
+    also written as a self-contained HTML page with charts and the alerts."""
     from pipelines import tier_jobs
 
     day = _parse_date(as_of, "--as-of") if as_of else None
-    tables = tier_jobs.report(_settings(ctx), policy, day)
+    settings = _settings(ctx)
+    tables = tier_jobs.report(settings, policy, day)
     for name, table in tables.items():
         out.print(f"[bold]{name}[/bold]")
         out.print(table.to_string(float_format=lambda v: f"{v:,.3f}"), markup=False, highlight=False)
+    page = tier_jobs.html_report(settings, policy, day, html)
+    out.print(f"html report: {page}", markup=False, highlight=False, soft_wrap=True)
 
 
 @tiers_app.command("alerts")

@@ -2,7 +2,7 @@
 
 import → features (snapshots at the training cutoffs and today, Feast apply, online store)
 → train (all three models, a few Optuna trials, when a model has no champion yet)
-→ score (every customer at the latest snapshot, lifecycle tiers) → tier report and alerts
+→ score (every customer at the latest snapshot, lifecycle tiers) → tier report, alerts and HTML report
 → (monitoring, as it is built)
 """
 
@@ -71,6 +71,8 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
     )
     alerts = tier_jobs.alerts(settings, "lifecycle", scored.as_of)
     console.print(f"alerts: {len(alerts)} fired" + "".join(f"\n  - {a['message']}" for a in alerts))
+    page = tier_jobs.html_report(settings, "lifecycle", scored.as_of)
+    console.print(f"report: {page}", markup=False, highlight=False, soft_wrap=True)
 
 
 def models_without_champion(settings: Settings) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -64,6 +64,59 @@ def report(settings: Settings, policy_name: str, as_of: date | None = None) -> d
         tables["migration"] = matrix
         tables["flow_rates"] = flow_rates(matrix)
     return tables
+
+
+def html_report(
+    settings: Settings, policy_name: str, as_of: date | None = None, output: Path | None = None
+) -> Path:
+    """Write the operations report page (default `data/reports/<policy>-<date>.html`) and return its path.
+
+    The page shows the snapshot at `as_of` (default: the latest) against the one before it, what each
+    tier really spent over the past horizon, the at-risk top-tier customers of every snapshot up to
+    `as_of`, and the alerts of the built-in rules.
+    """
+    from serving.tiering.report_page import at_risk_history, render_report
+
+    policy = load_policy(policy_name)
+    snaps = load_snapshots(settings, policy_name, as_of)
+    folder = tiers_dir(settings, policy.name)
+    columns = ["customer_id", "tier", "expected_value", "churn_probability"]
+    history = {
+        day: pd.read_parquet(folder / f"{day}.parquet", columns=columns)
+        for day in (date.fromisoformat(path.stem) for path in folder.glob("*.parquet"))
+        if day <= snaps.as_of
+    }
+    horizon = int(snaps.current["horizon_days"].iloc[0]) if len(snaps.current) else 0
+    page = render_report(
+        snaps.current,
+        policy,
+        as_of=snaps.as_of,
+        previous=snaps.previous,
+        previous_as_of=snaps.previous_as_of,
+        actual_spend=past_spend(settings, snaps.as_of, horizon),
+        history=at_risk_history(history, policy),
+        alerts=evaluate_alerts(snaps.current, snaps.previous, policy, DEFAULT_RULES, as_of=snaps.as_of),
+    )
+    target = output or settings.data_dir / "reports" / f"{policy.name}-{snaps.as_of}.html"
+    return write_text_atomically(page, target)
+
+
+def past_spend(settings: Settings, as_of: date, horizon_days: int) -> pd.Series:
+    """Each customer's spend over the `horizon_days` before `as_of` (orders in [as_of - horizon, as_of)),
+    indexed by customer_id; customers without an order in that window are absent."""
+    from features.data.duck import connect
+    from features.data.store import DataStore
+    from features.snapshots import register_canonical_views
+
+    con = connect(temp_directory=settings.data_dir / ".spill")
+    register_canonical_views(con, DataStore(settings.data_dir).live_version())
+    start = as_of - timedelta(days=horizon_days)
+    frame = con.execute(
+        "SELECT customer_id, sum(amount) AS spend FROM orders "
+        "WHERE ordered_at >= CAST(? AS TIMESTAMPTZ) AND ordered_at < CAST(? AS TIMESTAMPTZ) GROUP BY ALL",
+        [start.isoformat(), as_of.isoformat()],
+    ).df()
+    return pd.Series(frame["spend"].to_numpy(dtype=float), index=frame["customer_id"].astype(str))
 
 
 def alerts(
