@@ -73,6 +73,10 @@ class Settings:
         """Feast repository: `feature_store.yaml`, the registry and the SQLite online store."""
         return self.data_dir / "feature_repo"
 
+    def tier_snapshots_dir(self, policy: str, classic: bool = False) -> Path:
+        """Dated tier snapshots of one policy (`<date>.parquet`), written by `tierwise score`."""
+        return self.data_dir / "tiers" / (f"{policy}-classic" if classic else policy)
+
     @property
     def tracking_uri(self) -> str:
         """MLflow tracking URI: `TIERWISE_MLFLOW_URI` if set, else SQLite in `mlruns/` (embedded)."""

@@ -37,7 +37,7 @@ class ScoreReport:
 
 
 def tiers_dir(settings: Settings, policy: str, classic: bool = False) -> Path:
-    return settings.data_dir / "tiers" / (f"{policy}-classic" if classic else policy)
+    return settings.tier_snapshots_dir(policy, classic)
 
 
 def previous_snapshot(folder: Path, as_of: date) -> pd.DataFrame | None:

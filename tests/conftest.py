@@ -84,3 +84,22 @@ def trained_home(cj_slice_home: Settings, tmp_path_factory) -> tuple[Settings, l
         settings, ["churn", "customer_value", "growth_potential"], TRAIN_AS_OF, TRAIN_HORIZON, trials=2
     )
     return settings, results
+
+
+SERVE_AS_OF = date(2017, 12, 3)
+
+
+@pytest.fixture(scope="session")
+def served_home(trained_home, tmp_path_factory) -> Settings:
+    """What the service serves: trained models, features of 2017-12-03 in the online store, tiers scored."""
+    from pipelines import build_features
+    from pipelines.score import score
+
+    source, _ = trained_home
+    target = tmp_path_factory.mktemp("served") / "home"
+    shutil.copytree(source.home, target, symlinks=True)
+    settings = Settings.resolve(target)
+    build_features.build(settings, [SERVE_AS_OF])
+    build_features.apply_and_materialize(settings, SERVE_AS_OF)
+    score(settings, SERVE_AS_OF)
+    return settings

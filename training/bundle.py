@@ -10,7 +10,9 @@ wrapper costs ~1 ms per one-row call, the booster ~0.06 ms.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import lightgbm as lgb
@@ -18,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 META_FILE = "tierwise.json"
+#: Below this many rows LightGBM predicts on one thread: waking OpenMP's threads costs more than a
+#: small prediction (one row: 3.6 ms instead of 48 ms on this busy 2-core box).
+SINGLE_THREAD_ROWS = 5_000
 BOOSTER_FILE = "model.lgb"
 
 
@@ -41,8 +46,15 @@ class ModelBundle:
     calibration: tuple[float, float] | None
     horizon_days: int
 
-    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """Features of `frame` as the float matrix the booster reads (strings → codes, unknown → NaN)."""
+    def matrix(self, frame: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
+        """Features as the float matrix the booster reads (strings → codes, unknown → NaN).
+
+        Args:
+            frame: A DataFrame, or a mapping of column name to a list of values (the service's few rows:
+                no pandas overhead, ~20x faster for one row). Missing columns are missing values.
+        """
+        if not isinstance(frame, pd.DataFrame):
+            return self._matrix_from_lists(frame)
         columns = []
         for name in self.feature_names:
             values = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
@@ -53,20 +65,62 @@ class ModelBundle:
                 columns.append(pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64))
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
+    def _matrix_from_lists(self, columns: Mapping[str, Sequence]) -> np.ndarray:
+        rows = len(next(iter(columns.values()))) if columns else 0
+        matrix = np.full((rows, len(self.feature_names)), np.nan)
+        for position, name in enumerate(self.feature_names):
+            values = columns.get(name)
+            if values is None:
+                continue
+            if name in self.categories:
+                codes = self._codes[name]
+                matrix[:, position] = [codes.get(v, np.nan) for v in values]
+            else:
+                matrix[:, position] = np.array(values, dtype=np.float64)
+        return matrix
+
+    @cached_property
+    def _codes(self) -> dict[str, dict[str, int]]:
+        return {name: {value: code for code, value in enumerate(seen)} for name, seen in self.categories.items()}
+
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Calibrated probability (classifier) or expected value (regression) for each row."""
-        raw = self.booster.predict(matrix, raw_score=self.calibration is not None)
+        raw = self.booster.predict(matrix, raw_score=self.calibration is not None, **_threads(matrix))
         if self.calibration is None:
             return raw
         slope, intercept = self.calibration
         return 1.0 / (1.0 + np.exp(-(slope * raw + intercept)))
+
+    def predict_and_explain(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`predict_matrix` and `contributions` from one LightGBM pass: the raw score is the sum of
+        the contributions, so the service halves its calls into LightGBM (each costs ~0.1 ms even for
+        one row)."""
+        contributions = self.contributions(matrix)
+        raw = contributions.sum(axis=1)
+        if self.calibration is not None:
+            slope, intercept = self.calibration
+            return 1.0 / (1.0 + np.exp(-(slope * raw + intercept))), contributions
+        return self._inverse_link(raw), contributions
+
+    @cached_property
+    def _inverse_link(self):
+        """Raw score → prediction, as LightGBM applies it for the booster's objective."""
+        header = self.booster.model_to_string(num_iteration=1).split("\n", 40)
+        objective = next((line.split("=", 1)[1] for line in header if line.startswith("objective=")), "")
+        if objective.startswith(("tweedie", "poisson", "gamma")):
+            return np.exp
+        if objective.startswith(("binary", "cross_entropy")):
+            return lambda raw: 1.0 / (1.0 + np.exp(-raw))
+        if objective.startswith(("regression", "huber", "fair", "quantile", "mape")) or not objective:
+            return lambda raw: raw
+        raise ValueError(f"{self.name}: no inverse link known for objective {objective!r}")
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.matrix(frame))
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-feature contributions to the raw score (SHAP values from LightGBM), last column = bias."""
-        return self.booster.predict(matrix, pred_contrib=True)
+        return self.booster.predict(matrix, pred_contrib=True, **_threads(matrix))
 
     def save(self, folder: Path) -> None:
         """Write the booster and `tierwise.json` into `folder` (which may be an MLflow model folder)."""
@@ -94,6 +148,10 @@ class ModelBundle:
             calibration=calibration,  # type: ignore[arg-type]
             horizon_days=meta["horizon_days"],
         )
+
+
+def _threads(matrix: np.ndarray) -> dict[str, int]:
+    return {"num_threads": 1} if len(matrix) < SINGLE_THREAD_ROWS else {}
 
 
 def category_vocabulary(frame: pd.DataFrame, string_features: list[str]) -> dict[str, list[str]]:

@@ -65,8 +65,8 @@ def percentile(values: pd.Series) -> pd.Series:
     return (values.rank(method="average") - 1) / (len(values) - 1)
 
 
-def rfmp_components(frame: pd.DataFrame, classic: bool = False) -> pd.DataFrame:
-    """Recency, frequency, monetary and potential, each a percentile rank in [0, 1] (higher = better).
+def raw_rfmp_components(frame: pd.DataFrame, classic: bool = False) -> pd.DataFrame:
+    """Recency, frequency, monetary and potential before ranking (higher = better).
 
     Args:
         frame: Predictive mode: churn_probability, orders_365d, expected_value, growth_potential.
@@ -87,7 +87,12 @@ def rfmp_components(frame: pd.DataFrame, classic: bool = False) -> pd.DataFrame:
             "monetary": frame.expected_value,
             "potential": frame.growth_potential,
         }
-    return pd.DataFrame({name: percentile(values.astype(float)) for name, values in raw.items()})
+    return pd.DataFrame({name: values.astype(float) for name, values in raw.items()})
+
+
+def rfmp_components(frame: pd.DataFrame, classic: bool = False) -> pd.DataFrame:
+    """The RFMP components (`raw_rfmp_components`), each a percentile rank in [0, 1] over `frame`."""
+    return raw_rfmp_components(frame, classic).apply(percentile)
 
 
 def policy_scores(frame: pd.DataFrame, policy: Policy, classic: bool = False) -> pd.Series:
@@ -101,7 +106,9 @@ def policy_scores(frame: pd.DataFrame, policy: Policy, classic: bool = False) ->
     return sum(weight * components[name] for name, weight in policy.rfmp_weights.as_dict().items())
 
 
-def assign_tiers(frame: pd.DataFrame, policy: Policy, classic: bool = False) -> pd.DataFrame:
+def assign_tiers(
+    frame: pd.DataFrame, policy: Policy, classic: bool = False, scores: np.ndarray | None = None
+) -> pd.DataFrame:
     """Each customer's tier under `policy`, from predictions (default) or history (`classic=True`).
 
     Lifecycle state tiers come first: a `state: new` tier takes customers with `tenure_days` below
@@ -127,6 +134,8 @@ def assign_tiers(frame: pd.DataFrame, policy: Policy, classic: bool = False) -> 
             classic RFMP: orders_365d, spend_365d, spend_trend_90d. Other columns are ignored.
         policy: The tier policy (see `load_policy`).
         classic: Score by history instead of model outputs.
+        scores: Policy scores computed elsewhere (one per row), e.g. RFMP percentiles taken against
+            another population (`serving.tiering.reference`); default: `policy_scores(frame)`.
 
     Returns:
         A new frame in the input's row order: customer_id, tier, tier_rank (0 = best), score (the
@@ -141,7 +150,7 @@ def assign_tiers(frame: pd.DataFrame, policy: Policy, classic: bool = False) -> 
     require_columns(frame, columns, "customer frame")
     require_unique_customers(frame, "customer frame")
     data = _numbers(frame, columns)
-    score = policy_scores(data, policy, classic).to_numpy()
+    score = policy_scores(data, policy, classic).to_numpy() if scores is None else np.asarray(scores, float)
     days = data.days_since_last_order.to_numpy()
     tier_index = _states(data, policy)
     active = tier_index < 0

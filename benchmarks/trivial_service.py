@@ -1,0 +1,34 @@
+"""The framework's own ceiling: a BentoML service that answers a constant, configured like Tierwise's.
+
+`bench_service` loads it with the same requests as the real service, in the same run, so the real
+service's throughput and latency are read as ratios to what BentoML itself manages on this machine.
+"""
+
+from __future__ import annotations
+
+import bentoml
+from pydantic import BaseModel
+
+from serving.config import ServeConfig
+
+CONFIG = ServeConfig.from_env()
+
+
+class Request(BaseModel):
+    customer_id: str
+
+
+class Answer(BaseModel):
+    customer_id: str
+    churn_probability: float
+
+
+@bentoml.service(
+    name="trivial",
+    workers=CONFIG.workers,
+    traffic={"timeout": CONFIG.timeout_seconds, "max_concurrency": CONFIG.max_concurrency},
+)
+class Trivial:
+    @bentoml.api(route="/predict", input_spec=Request, output_spec=Answer)
+    async def predict(self, customer_id: str) -> Answer:
+        return Answer(customer_id=customer_id, churn_probability=0.5)

@@ -1,0 +1,254 @@
+"""The service's work without HTTP: features → three models → tier, flags and reasons per customer.
+
+`Predictor` holds what the service loads once (champion models, the online-store reader, the tier
+book) and answers lists of customers; the BentoML service is a thin typed shell around it, and the
+in-process benchmark times it directly. Models can be swapped while it serves (`reload`): the new
+set is loaded completely before it replaces the old one in one assignment, and a set that fails to
+load leaves the old one serving.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pandas as pd
+
+from features.catalog import FEATURES_BY_NAME
+from features.errors import InputError
+from features.settings import Settings
+from serving import scoring
+from serving.online_features import OnlineFeatureReader
+from serving.risk import flag_lists
+from serving.tier_book import HISTORY_COLUMNS, TierBook
+
+#: Reasons per model in an answer.
+TOP_REASONS = 3
+
+
+@dataclass(frozen=True)
+class Live:
+    """One consistent set of what answers are computed from; replaced whole on reload."""
+
+    champions: scoring.Champions
+    reader: OnlineFeatureReader
+    book: TierBook
+    loaded_at: datetime
+
+
+@dataclass
+class ReloadResult:
+    changed: bool
+    versions: dict[str, int]
+    error: str | None = None
+
+
+@dataclass
+class Predictor:
+    """Answers for customer ids (online features) and for feature vectors (what-if)."""
+
+    settings: Settings
+    policy_name: str = "lifecycle"
+    live: Live = field(init=False)
+    last_reload_error: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._reload_lock = threading.Lock()
+        self.live = self._load()
+
+    def _load(self) -> Live:
+        from features.feature_store import open_store
+        from training import registry
+
+        registry.configure(self.settings)
+        champions = scoring.load_champions()
+        book = TierBook.load(self.settings, self.policy_name)
+        names = sorted(
+            {n for b in champions.bundles.values() for n in b.feature_names} | set(HISTORY_COLUMNS)
+        )
+        reader = OnlineFeatureReader(open_store(self.settings), names)
+        return Live(champions, reader, book, datetime.now(UTC))
+
+    def reload(self) -> ReloadResult:
+        """Load the current champions and latest tier snapshot; keep serving the old set if that fails."""
+        with self._reload_lock:
+            before = self.live.champions.versions
+            try:
+                fresh = self._load()
+            except Exception as exc:  # anything: a broken model must never take the service down
+                self.last_reload_error = f"{type(exc).__name__}: {exc}"
+                return ReloadResult(False, before, self.last_reload_error)
+            self.live, self.last_reload_error = fresh, None
+            return ReloadResult(fresh.champions.versions != before, fresh.champions.versions)
+
+    def is_stale(self) -> bool:
+        """Whether a champion alias moved or a newer tier snapshot exists since the last load."""
+        from features.snapshots import existing_snapshots
+        from training import registry
+
+        live = self.live
+        for name, version in live.champions.versions.items():
+            current = registry.champion(name)
+            if current is not None and current.version != version:
+                return True
+        snapshots = existing_snapshots(self.settings.tier_snapshots_dir(live.book.policy.name))
+        return bool(snapshots) and snapshots[-1] != live.book.as_of
+
+    def predict_ids(self, customer_ids: Sequence[str], new_customers: bool = False) -> list[dict]:
+        """One answer per id, in order: `ok`, `cold_start` (only if `new_customers`) or `not_found`."""
+        live = self.live
+        rows = live.reader.read(customer_ids)
+        answers: list[dict] = [{} for _ in customer_ids]
+        found = np.flatnonzero(rows.found)
+        if len(found):
+            columns = {name: [values[i] for i in found] for name, values in rows.columns.items()}
+            ids = [customer_ids[i] for i in found]
+            scored = self._answer(live, ids, columns, [rows.as_of[i] for i in found], use_snapshot=True)
+            for position, answer in zip(found, scored, strict=True):
+                answers[position] = answer
+        for position in np.flatnonzero(~rows.found):
+            customer = str(customer_ids[position])
+            answers[position] = (
+                self._cold_start(live, customer)
+                if new_customers
+                else {
+                    "customer_id": customer,
+                    "status": "not_found",
+                    "error": f"customer {customer!r} has no features in the online store",
+                }
+            )
+        return answers
+
+    def score_features(self, vectors: Sequence[tuple[str, Mapping[str, object]]]) -> list[dict]:
+        """Answers for feature vectors sent in a request (what-if; customers not in the store yet).
+
+        Raises:
+            InputError: an unknown feature name, a value of the wrong type, or a missing history feature
+                the tier policy needs — each named.
+        """
+        live = self.live
+        for _, features in vectors:
+            _check_vector(features)
+        columns = {
+            name: [features.get(name) for _, features in vectors] for name in live.reader.feature_names
+        }
+        ids = [customer for customer, _ in vectors]
+        return self._answer(live, ids, columns, [None] * len(ids), use_snapshot=False)
+
+    def _answer(
+        self,
+        live: Live,
+        customer_ids: list[str],
+        columns: Mapping[str, list],
+        as_of: list[date | None],
+        use_snapshot: bool,
+    ) -> list[dict]:
+        predictions, reasons = {}, {}
+        for name, bundle in live.champions.bundles.items():
+            matrix = bundle.matrix(columns)
+            predicted, contributions = bundle.predict_and_explain(matrix)
+            predictions[scoring.OUTPUT_FIELDS[name]] = predicted
+            reasons[name] = scoring.reasons(bundle, matrix, TOP_REASONS, contributions)
+        churn = predictions["churn_probability"]
+        value = predictions["expected_value"]
+        growth = predictions["growth_potential"]
+        flags = flag_lists(churn, value, growth, live.book.value_cut)
+        tiers = self._tiers(live, customer_ids, columns, predictions, use_snapshot)
+        versions = live.champions.versions
+        return [
+            {
+                "customer_id": customer,
+                "status": "ok",
+                "churn_probability": float(churn[i]),
+                "expected_value": float(value[i]),
+                "growth_potential": float(growth[i]),
+                "horizon_days": live.champions.horizon_days,
+                "tier": tiers[i][0],
+                "tier_rule": tiers[i][1],
+                "tier_source": tiers[i][2],
+                "risk_flags": flags[i],
+                "reasons": {name: reasons[name][i] for name in reasons},
+                "model_versions": versions,
+                "features_as_of": as_of[i],
+            }
+            for i, customer in enumerate(customer_ids)
+        ]
+
+    def _tiers(
+        self,
+        live: Live,
+        customer_ids: list[str],
+        columns: Mapping[str, list],
+        predictions: dict[str, np.ndarray],
+        use_snapshot: bool,
+    ) -> list[tuple[str, str, str]]:
+        book = live.book
+        result: list[tuple[str, str, str] | None] = [None] * len(customer_ids)
+        if use_snapshot:
+            for i, customer in enumerate(customer_ids):
+                known = book.tiers.get(customer)
+                if known is not None:
+                    result[i] = (known[0], known[1], "snapshot")
+        missing = [i for i, answer in enumerate(result) if answer is None]
+        if missing:
+            frame = pd.DataFrame(
+                {
+                    "customer_id": [customer_ids[i] for i in missing],
+                    **{name: [columns[name][i] for i in missing] for name in HISTORY_COLUMNS},
+                    **{name: values[missing] for name, values in predictions.items()},
+                }
+            )
+            assigned = book.assign(frame)
+            for i, tier, rule in zip(missing, assigned.tier, assigned.rule, strict=True):
+                result[i] = (tier, rule, "policy")
+        return result  # type: ignore[return-value]
+
+    def _cold_start(self, live: Live, customer: str) -> dict:
+        prior = live.book.cold_start
+        flags = flag_lists(
+            np.array([prior.churn_probability]),
+            np.array([prior.expected_value]),
+            np.array([prior.growth_potential]),
+            live.book.value_cut,
+        )[0]
+        return {
+            "customer_id": customer,
+            "status": "cold_start",
+            "churn_probability": prior.churn_probability,
+            "expected_value": prior.expected_value,
+            "growth_potential": prior.growth_potential,
+            "horizon_days": live.champions.horizon_days,
+            "tier": prior.tier,
+            "tier_rule": prior.rule,
+            "tier_source": "cold_start",
+            "risk_flags": flags,
+            "reasons": {},
+            "model_versions": live.champions.versions,
+            "features_as_of": None,
+        }
+
+
+def _check_vector(features: Mapping[str, object]) -> None:
+    unknown = sorted(set(features) - set(FEATURES_BY_NAME))
+    if unknown:
+        raise InputError(
+            f"features: unknown feature(s) {', '.join(map(repr, unknown))}; see `tierwise features list`"
+        )
+    missing = [name for name in HISTORY_COLUMNS if features.get(name) is None]
+    if missing:
+        raise InputError(f"features: {', '.join(missing)} required (the tier policy reads them)")
+    for name, value in features.items():
+        if value is None:
+            continue
+        numeric = FEATURES_BY_NAME[name].dtype != "string"
+        if numeric and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value)
+        ):
+            raise InputError(f"features.{name}: expected a number, got {value!r}")
+        if not numeric and not isinstance(value, str):
+            raise InputError(f"features.{name}: expected text, got {value!r}")
+        if numeric and name in HISTORY_COLUMNS and value < 0:
+            raise InputError(f"features.{name}: must not be negative, got {value!r}")

@@ -1,0 +1,130 @@
+"""The HTTP contract of the prediction service: request and response bodies as pydantic models.
+
+Field descriptions and examples end up in the OpenAPI page BentoML serves, so a backend engineer can
+read the contract there instead of in our code. Bodies are flat (`{"customer_id": "42"}`), as one
+would write them by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["ok", "cold_start", "not_found"]
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(min_length=1, description="The shop's customer id.", examples=["1002"])
+    new_customer: bool = Field(
+        False,
+        description=(
+            "Set when the backend knows the account exists but it may have no orders in the feature "
+            "store yet (signed up today, first basket). An id without features then gets the "
+            "cold-start answer instead of not-found."
+        ),
+    )
+
+
+class PredictBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ids: list[str] = Field(
+        min_length=1,
+        description="Customer ids; at most the service's batch limit (default 1,000). Duplicates are answered once each.",
+        examples=[["1002", "1003", "unknown-id"]],
+    )
+    new_customers: bool = Field(False, description="As `new_customer` of `predict`, for every id.")
+
+
+class ScoreFeaturesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(
+        "what-if", min_length=1, description="A label echoed in the answer; need not exist in the store."
+    )
+    features: dict[str, float | int | str | None] = Field(
+        description=(
+            "Feature values by catalog name (`tierwise features list`). The history features the tier "
+            "policy reads (days_since_last_order, tenure_days, orders_365d) are required; every other "
+            "feature may be left out (treated as missing). Unknown names are rejected."
+        ),
+        examples=[{"days_since_last_order": 12, "tenure_days": 400, "orders_365d": 30, "spend_365d": 1450.0}],
+    )
+
+
+class Reason(BaseModel):
+    feature: str = Field(description="Catalog feature name.", examples=["days_since_last_order"])
+    description: str = Field(description="What the feature measures, in words.")
+    value: float | str | None = Field(description="The customer's value (None = missing).")
+    effect: Literal["raises", "lowers"] = Field(description="Direction this feature pushed the prediction.")
+    text: str = Field(
+        description="One sentence for staff.",
+        examples=["Days since the last order is 45: raises the churn probability"],
+    )
+
+
+class Prediction(BaseModel):
+    customer_id: str
+    status: Status = Field(
+        description="ok; cold_start (no features yet: the documented prior, see `cold_start_rule`); not_found."
+    )
+    churn_probability: float | None = Field(
+        None, description="Probability of no order in the next `horizon_days`.", examples=[0.07]
+    )
+    expected_value: float | None = Field(
+        None,
+        description="Expected spend in the next `horizon_days`, in the data's currency.",
+        examples=[412.5],
+    )
+    growth_potential: float | None = Field(
+        None,
+        description="Probability that spend grows 20% or the customer buys in two new departments next horizon.",
+        examples=[0.31],
+    )
+    horizon_days: int | None = Field(None, description="The horizon the models look ahead.", examples=[92])
+    tier: str | None = Field(None, description="Tier under the serving policy.", examples=["Gold"])
+    tier_rule: str | None = Field(None, description="Why this tier, in words.")
+    tier_source: Literal["snapshot", "policy", "cold_start"] | None = Field(
+        None,
+        description=(
+            "snapshot: the latest batch tier snapshot (with retention and overrides); policy: the policy "
+            "applied to this answer against the snapshot's population (customers not in the snapshot, "
+            "what-if vectors); cold_start: the policy's tier for new customers."
+        ),
+    )
+    risk_flags: list[str] = Field(default_factory=list, examples=[["high_value_at_risk"]])
+    reasons: dict[str, list[Reason]] = Field(
+        default_factory=dict, description="Per model, the features that moved its prediction most."
+    )
+    model_versions: dict[str, int] = Field(default_factory=dict, examples=[{"churn": 3, "customer_value": 2}])
+    features_as_of: date | None = Field(None, description="Date of the feature snapshot the answer used.")
+    error: str | None = Field(None, description="For not_found: what was missing.")
+
+
+class PredictBatchResponse(BaseModel):
+    predictions: list[Prediction]
+    found: int = Field(description="Items with status ok.")
+    cold_start: int
+    not_found: int
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: int
+    run_id: str
+
+
+class VersionResponse(BaseModel):
+    service: str = Field(description="Tierwise package version.")
+    models: list[ModelInfo]
+    policy: str
+    features_as_of: date | None
+    tiers_as_of: date | None
+    loaded_at: str = Field(description="When the live models were loaded (UTC, ISO 8601).")
+    last_reload_error: str | None = Field(
+        None, description="Why the last reload failed (the previous models kept serving), if it did."
+    )

@@ -1,0 +1,182 @@
+"""Tierwise's HTTP API: a BentoML service around `Predictor`.
+
+Start it with `tierwise serve` (or `bentoml serve serving.service:Tierwise`). It loads the champion
+models, the Feast online store and the latest tier snapshot once, at start-up, and answers from them;
+nothing is trained and no raw order is read per request. Every failure has an explicit answer:
+404 for an unknown customer, 400/422 naming the field for a bad body, 503 with the reason when the
+models or the feature store are unavailable (BentoML's own error handler would hide the reason of a
+5xx, so the API returns those responses itself), and 503 when more requests are in flight than
+`max_concurrency` — excess load is shed, not queued.
+
+Endpoints: POST /predict, /predict_batch, /score_features, /reload; GET /version; BentoML's own
+/livez, /readyz (200 only once models and features are loaded), /metrics and the OpenAPI page at /.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import bentoml
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+
+from features.errors import InputError
+from features.settings import Settings
+from serving.config import ServeConfig
+from serving.schemas import (
+    PredictBatchRequest,
+    PredictBatchResponse,
+    Prediction,
+    PredictRequest,
+    ScoreFeaturesRequest,
+    VersionResponse,
+)
+
+logger = logging.getLogger("tierwise.service")
+CONFIG = ServeConfig.from_env()
+admin = FastAPI(title="Tierwise admin", description="Which models are live.")
+
+
+def _error(status: int, message: str, **fields: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **fields}, status_code=status)
+
+
+@bentoml.service(
+    name="tierwise",
+    workers=CONFIG.workers,
+    traffic={"timeout": CONFIG.timeout_seconds, "max_concurrency": CONFIG.max_concurrency},
+)
+@bentoml.asgi_app(admin, path="/admin")
+class Tierwise:
+    """Churn probability, expected value, growth potential, tier, risk flags and reasons per customer."""
+
+    def __init__(self) -> None:
+        from serving.predictor import Predictor
+
+        self.config = CONFIG
+        self.settings = Settings.resolve()
+        self.predictor: Predictor | None = None
+        self.load_error: str | None = None
+        try:
+            self.predictor = Predictor(self.settings, self.config.policy)
+        except Exception as exc:  # the service starts and says why it cannot answer (503), see __is_ready__
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            logger.error("tierwise: models or feature store not loaded: %s", self.load_error)
+        if self.predictor is not None and self.config.reload_seconds:
+            threading.Thread(target=self._watch_champions, daemon=True, name="champion-watch").start()
+
+    def __is_ready__(self) -> bool:
+        return self.predictor is not None
+
+    @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=Prediction)
+    async def predict(self, customer_id: str, new_customer: bool = False) -> Any:
+        """One customer's predictions, tier, risk flags and reasons (404 if the id has no features)."""
+        answers = self._answers(lambda p: p.predict_ids([customer_id], new_customer))
+        if isinstance(answers, JSONResponse):
+            return answers
+        answer = answers[0]
+        if answer["status"] == "not_found":
+            return _error(404, answer["error"], customer_id=customer_id)
+        return Prediction.model_validate(answer)
+
+    @bentoml.api(route="/predict_batch", input_spec=PredictBatchRequest, output_spec=PredictBatchResponse)
+    async def predict_batch(self, customer_ids: list[str], new_customers: bool = False) -> Any:
+        """Up to `max_batch` customers; each item has its own status, so one unknown id fails nothing."""
+        if len(customer_ids) > self.config.max_batch:
+            return _error(
+                422,
+                f"customer_ids: {len(customer_ids)} ids, at most {self.config.max_batch} per call",
+                field="customer_ids",
+            )
+        answers = self._answers(lambda p: p.predict_ids(customer_ids, new_customers))
+        if isinstance(answers, JSONResponse):
+            return answers
+        statuses = [a["status"] for a in answers]
+        return PredictBatchResponse(
+            predictions=[Prediction.model_validate(a) for a in answers],
+            found=statuses.count("ok"),
+            cold_start=statuses.count("cold_start"),
+            not_found=statuses.count("not_found"),
+        )
+
+    @bentoml.api(route="/score_features", input_spec=ScoreFeaturesRequest, output_spec=Prediction)
+    async def score_features(self, customer_id: str, features: dict[str, Any]) -> Any:
+        """Answers for a feature vector in the request: what-if analysis, customers not in the store yet."""
+        answers = self._answers(lambda p: p.score_features([(customer_id, features)]))
+        return answers if isinstance(answers, JSONResponse) else Prediction.model_validate(answers[0])
+
+    @bentoml.api(route="/reload")
+    def reload(self) -> dict:
+        """Load the current champions and tier snapshot; on failure the old ones keep serving."""
+        if self.predictor is None:
+            return self._start_again()
+        result = self.predictor.reload()
+        if result.error:
+            return _error(503, f"reload failed, still serving the previous models: {result.error}")
+        return {"changed": result.changed, "model_versions": result.versions}
+
+    @admin.get("/version", response_model=VersionResponse)
+    def version(self) -> Any:
+        """Which model versions, policy and snapshots are live."""
+        if self.predictor is None:
+            return _error(503, f"models or feature store unavailable: {self.load_error}")
+        live = self.predictor.live
+        return VersionResponse(
+            service=_package_version(),
+            models=[
+                {
+                    "name": name,
+                    "version": live.champions.versions[name],
+                    "run_id": live.champions.run_ids[name],
+                }
+                for name in live.champions.bundles
+            ],
+            policy=live.book.policy.name,
+            features_as_of=live.book.as_of,
+            tiers_as_of=live.book.as_of,
+            loaded_at=live.loaded_at.isoformat(),
+            last_reload_error=self.predictor.last_reload_error,
+        )
+
+    def _answers(self, work: Any) -> list[dict] | JSONResponse:
+        if self.predictor is None:
+            return _error(503, f"models or feature store unavailable: {self.load_error}")
+        try:
+            return work(self.predictor)
+        except InputError as exc:
+            field = str(exc).split(":")[0]
+            return _error(422, str(exc), field=field)
+        except Exception as exc:  # a dependency failed mid-request: say which, never a bare 500
+            logger.exception("tierwise: request failed")
+            return _error(503, f"feature store or model unavailable: {type(exc).__name__}: {exc}")
+
+    def _start_again(self) -> Any:
+        from serving.predictor import Predictor
+
+        try:
+            self.predictor, self.load_error = Predictor(self.settings, self.config.policy), None
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            return _error(503, f"models or feature store unavailable: {self.load_error}")
+        return {"changed": True, "model_versions": self.predictor.live.champions.versions}
+
+    def _watch_champions(self) -> None:
+        import time
+
+        while True:
+            time.sleep(self.config.reload_seconds)
+            if self.predictor is not None and self.predictor.is_stale():
+                result = self.predictor.reload()
+                logger.info("tierwise: periodic reload: %s", result)
+
+
+def _package_version() -> str:
+    """The installed package's version; a Bento ships the code without installing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tierwise")
+    except PackageNotFoundError:
+        return "unreleased"

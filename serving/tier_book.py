@@ -1,0 +1,116 @@
+"""What the service answers for `tier`: the latest batch tier snapshot, and the policy for anyone else.
+
+Tiers carry retention and manual overrides, which depend on a customer's history of snapshots, so
+for a customer in the latest snapshot the service answers that snapshot's tier: the API and the
+batch output can never disagree. Customers missing from it (what-if vectors, customers who appeared
+after the batch ran) are tiered by the policy against the snapshot's population
+(`serving.tiering.reference`), and customers without any features get the cold-start answer: the
+median predictions of the snapshot's newest customers and the policy's tier for new customers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from features.errors import InputError
+from features.settings import Settings
+from features.snapshots import choose_snapshot, snapshot_path
+from serving.risk import high_value_cut
+from serving.tiering import Policy, load_policy, required_columns
+from serving.tiering.reference import TierReference
+
+#: Feature columns the policies and cold-start prior read besides the predictions.
+HISTORY_COLUMNS = ["days_since_last_order", "tenure_days", "orders_365d"]
+PREDICTIONS = ["churn_probability", "expected_value", "growth_potential"]
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """The documented answer for a customer without features."""
+
+    churn_probability: float
+    expected_value: float
+    growth_potential: float
+    tier: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class TierBook:
+    """The latest tier snapshot of one policy, ready for per-customer lookups.
+
+    Attributes:
+        policy: The serving policy.
+        as_of: Date of the tier snapshot.
+        tiers: customer_id → (tier, rule) from the snapshot.
+        reference: The policy frozen against the snapshot's population.
+        value_cut: Predicted value from which a customer is "high value" in the snapshot (risk flags).
+        cold_start: The answer for customers without features.
+    """
+
+    policy: Policy
+    as_of: date
+    tiers: dict[str, tuple[str, str]]
+    reference: TierReference
+    value_cut: float
+    cold_start: ColdStart
+
+    @classmethod
+    def load(cls, settings: Settings, policy_name: str = "lifecycle") -> TierBook:
+        """The book of the latest snapshot in `data/tiers/<policy>/`.
+
+        Raises:
+            InputError: no tier snapshot yet (run `tierwise score`), or its feature snapshot is gone.
+        """
+        policy = load_policy(policy_name)
+        folder = settings.tier_snapshots_dir(policy.name)
+        try:
+            as_of = choose_snapshot(folder)
+        except InputError as exc:
+            raise InputError(
+                f"no tier snapshot for policy {policy.name!r}: run `tierwise score` ({exc})"
+            ) from exc
+        snapshot = pd.read_parquet(
+            snapshot_path(folder, as_of), columns=["customer_id", "tier", "reason", *PREDICTIONS]
+        )
+        history = pd.read_parquet(
+            snapshot_path(settings.snapshots_dir, choose_snapshot(settings.snapshots_dir, as_of)),
+            columns=["customer_id", *HISTORY_COLUMNS],
+        )
+        population = snapshot.merge(history, on="customer_id", how="left", validate="one_to_one")
+        population = population.dropna(subset=required_columns(policy))
+        tiers = dict(zip(snapshot.customer_id, zip(snapshot.tier, snapshot.reason, strict=True), strict=True))
+        return cls(
+            policy=policy,
+            as_of=as_of,
+            tiers=tiers,
+            reference=TierReference.from_population(population, policy),
+            value_cut=high_value_cut(snapshot.expected_value),
+            cold_start=_cold_start(population, policy, as_of),
+        )
+
+    def assign(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Tiers for customers outside the snapshot (customer_id, tier, rule)."""
+        return self.reference.assign(frame)[["customer_id", "tier", "rule"]]
+
+
+def _cold_start(population: pd.DataFrame, policy: Policy, as_of: date) -> ColdStart:
+    """Medians of the customers in their first `new_customer_days` (all customers if there are none)."""
+    newest = population[population.tenure_days < policy.new_customer_days]
+    basis = f"customers in their first {policy.new_customer_days} days"
+    if newest.empty:
+        newest, basis = population, "all customers"
+    new_tiers = [tier.name for tier in policy.tiers if tier.state == "new"]
+    tier = new_tiers[0] if new_tiers else policy.value_tiers[-1].name
+    medians = newest[PREDICTIONS].median() if len(newest) else pd.Series(np.nan, index=PREDICTIONS)
+    return ColdStart(
+        churn_probability=float(medians.churn_probability),
+        expected_value=float(medians.expected_value),
+        growth_potential=float(medians.growth_potential),
+        tier=tier,
+        rule=f"cold start: no purchase history yet; median prediction of {basis} on {as_of.isoformat()}",
+    )

@@ -1,0 +1,156 @@
+"""The service's work in-process: online features, the three models, tiers, flags, reasons, reloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import feature_store
+from features.errors import InputError
+from serving.online_features import OnlineFeatureReader
+from serving.predictor import Predictor
+from tests.conftest import SERVE_AS_OF
+from training import registry
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def predictor(served_home) -> Predictor:
+    return Predictor(served_home)
+
+
+@pytest.fixture(scope="module")
+def batch(served_home) -> pd.DataFrame:
+    """The batch tier snapshot `tierwise score` wrote for the served date."""
+    return pd.read_parquet(served_home.tier_snapshots_dir("lifecycle") / f"{SERVE_AS_OF}.parquet")
+
+
+def test_the_fast_online_read_returns_what_feast_get_online_features_returns(served_home, batch):
+    store = feature_store.open_store(served_home)
+    names = feature_store.service_feature_names(store, "churn")
+    ids = [*batch.customer_id[:20], "no-such-customer"]
+    ours = OnlineFeatureReader(store, names).read_frame(ids)
+    feast = feature_store.online_features(store, ids, "churn")
+    pd.testing.assert_frame_equal(ours, feast[ours.columns], check_dtype=False)
+
+
+def test_answers_equal_the_batch_snapshot_for_the_same_customers(predictor, batch):
+    sample = batch.sample(60, random_state=1)
+    answers = pd.DataFrame(predictor.predict_ids(sample.customer_id.tolist()))
+    assert (answers.status == "ok").all()
+    for column in ["churn_probability", "expected_value", "growth_potential"]:
+        np.testing.assert_allclose(answers[column], sample[column], rtol=1e-9, atol=1e-12)
+    assert answers.tier.tolist() == sample.tier.tolist()
+    assert answers.risk_flags.map(",".join).tolist() == sample.risk_flags.tolist()
+    assert set(answers.features_as_of) == {SERVE_AS_OF}
+
+
+def test_each_model_gives_three_reasons_in_words(predictor, batch):
+    answer = predictor.predict_ids([batch.customer_id.iloc[0]])[0]
+    assert set(answer["reasons"]) == {"churn", "customer_value", "growth_potential"}
+    for reasons in answer["reasons"].values():
+        assert len(reasons) == 3
+        assert all(r["effect"] in r["text"] and "as_of" not in r["text"] for r in reasons)
+
+
+def test_an_unknown_customer_is_not_found_unless_the_backend_says_it_is_new(predictor, batch):
+    known, unknown = batch.customer_id.iloc[0], "brand-new-42"
+    answers = predictor.predict_ids([known, unknown])
+    assert [a["status"] for a in answers] == ["ok", "not_found"]
+    assert unknown in answers[1]["error"]
+    cold = predictor.predict_ids([unknown], new_customers=True)[0]
+    assert cold["status"] == "cold_start" and cold["tier"] == "New" and cold["tier_source"] == "cold_start"
+    assert 0 <= cold["churn_probability"] <= 1 and cold["reasons"] == {}
+
+
+def test_a_customers_own_features_scored_as_a_vector_give_their_predictions(predictor, served_home, batch):
+    customer = batch.customer_id.iloc[3]
+    store = feature_store.open_store(served_home)
+    row = OnlineFeatureReader(store, predictor.live.reader.feature_names).read_frame([customer]).iloc[0]
+    vector = {
+        k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.drop("customer_id").items()
+    }
+    what_if = predictor.score_features([("what-if", vector)])[0]
+    by_id = predictor.predict_ids([customer])[0]
+    for field in ["churn_probability", "expected_value", "growth_potential"]:
+        assert what_if[field] == pytest.approx(by_id[field], rel=1e-12)
+    assert what_if["tier_source"] == "policy"
+
+
+def test_a_what_if_tier_follows_the_snapshots_cuts(predictor, batch):
+    """A vector with a top-1% predicted value and a recent order is Platinum; with 100 idle days, Dormant."""
+    best = batch.sort_values("expected_value").iloc[-1]
+    vector = {"days_since_last_order": 3, "tenure_days": 400, "orders_365d": 60}
+    answer = predictor.live.book.assign(
+        pd.DataFrame(
+            [
+                {
+                    **vector,
+                    "customer_id": "x",
+                    "expected_value": best.expected_value + 1,
+                    "churn_probability": 0.01,
+                    "growth_potential": 0.5,
+                }
+            ]
+        )
+    )
+    assert answer.tier.iloc[0] == "Platinum"
+    idle = predictor.score_features([("x", {**vector, "days_since_last_order": 100})])[0]
+    assert idle["tier"] == "Dormant"
+
+
+@pytest.mark.parametrize(
+    ("features", "named"),
+    [
+        (
+            {"days_since_last_order": 3, "tenure_days": 9, "orders_365d": 1, "favourite_colour": 1},
+            "favourite_colour",
+        ),
+        ({"tenure_days": 9, "orders_365d": 1}, "days_since_last_order"),
+        ({"days_since_last_order": "soon", "tenure_days": 9, "orders_365d": 1}, "days_since_last_order"),
+        ({"days_since_last_order": -4, "tenure_days": 9, "orders_365d": 1}, "days_since_last_order"),
+    ],
+)
+def test_bad_feature_vectors_are_refused_naming_the_feature(predictor, features, named):
+    with pytest.raises(InputError, match=named):
+        predictor.score_features([("x", features)])
+
+
+def test_reload_picks_up_a_new_champion(served_home, tmp_path):
+    served = Predictor(served_home)
+    registry.configure(served_home)
+    current = registry.champion("churn")
+    new_version = registry.register("churn", f"runs:/{current.run_id}/model", {"note": "reload test"})
+    try:
+        registry.promote("churn", new_version)
+        assert served.is_stale()
+        result = served.reload()
+        assert result.changed and result.versions["churn"] == new_version
+        customer = next(iter(served.live.book.tiers))
+        assert served.predict_ids([customer])[0]["model_versions"]["churn"] == new_version
+    finally:
+        registry.rollback("churn")
+
+
+def test_a_reload_that_fails_keeps_the_old_models_serving(served_home, batch):
+    served = Predictor(served_home)
+    before = served.live
+    broken = served_home.tier_snapshots_dir("lifecycle") / "2099-01-01.parquet"
+    broken.write_bytes(b"not parquet")
+    try:
+        result = served.reload()
+    finally:
+        broken.unlink()
+    assert result.error and not result.changed
+    assert served.live is before and served.last_reload_error == result.error
+    assert served.predict_ids([batch.customer_id.iloc[0]])[0]["status"] == "ok"
+
+
+def test_predictions_from_the_contributions_equal_lightgbms_own(predictor, served_home):
+    features = pd.read_parquet(served_home.snapshots_dir / f"{SERVE_AS_OF}.parquet").head(200)
+    for bundle in predictor.live.champions.bundles.values():
+        matrix = bundle.matrix(features)
+        predicted, _ = bundle.predict_and_explain(matrix)
+        np.testing.assert_allclose(predicted, bundle.predict_matrix(matrix), rtol=1e-9)

@@ -1,0 +1,123 @@
+"""The HTTP contract, exercised through the service's ASGI app (BentoML's own app, no server process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import SERVE_AS_OF
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(served_home) -> Iterator[TestClient]:
+    """One app per test process: BentoML registers its Prometheus metrics globally, once."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TIERWISE_HOME", str(served_home.home))
+    from serving.service import Tierwise
+
+    try:
+        with TestClient(Tierwise.to_asgi(), raise_server_exceptions=False) as client:
+            yield client
+    finally:
+        patch.undo()
+
+
+@pytest.fixture(scope="module")
+def known(served_home) -> list[str]:
+    snapshot = served_home.tier_snapshots_dir("lifecycle") / f"{SERVE_AS_OF}.parquet"
+    return pd.read_parquet(snapshot, columns=["customer_id"]).customer_id.head(5).tolist()
+
+
+def test_predict_answers_a_customer_with_predictions_tier_flags_and_reasons(client, known):
+    response = client.post("/predict", json={"customer_id": known[0]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["tier_source"] == "snapshot"
+    assert 0 <= body["churn_probability"] <= 1 and body["expected_value"] >= 0
+    assert body["horizon_days"] == 28 and body["features_as_of"] == SERVE_AS_OF.isoformat()
+    assert set(body["model_versions"]) == {"churn", "customer_value", "growth_potential"}
+    assert len(body["reasons"]["churn"]) == 3
+
+
+def test_an_unknown_customer_is_404_naming_the_id(client):
+    response = client.post("/predict", json={"customer_id": "nobody-123"})
+    assert response.status_code == 404
+    assert response.json()["customer_id"] == "nobody-123" and "nobody-123" in response.json()["error"]
+
+
+def test_a_new_customer_gets_the_documented_cold_start_answer(client):
+    body = client.post("/predict", json={"customer_id": "signed-up-today", "new_customer": True}).json()
+    assert body["status"] == "cold_start" and body["tier_source"] == "cold_start"
+    assert body["tier_rule"].startswith("cold start")
+
+
+def test_a_batch_reports_each_item_so_one_unknown_id_fails_nothing(client, known):
+    response = client.post("/predict_batch", json={"customer_ids": [*known[:3], "nobody-123"]})
+    assert response.status_code == 200
+    body = response.json()
+    assert [p["status"] for p in body["predictions"]] == ["ok", "ok", "ok", "not_found"]
+    assert (body["found"], body["not_found"], body["cold_start"]) == (3, 1, 0)
+
+
+def test_too_many_ids_are_refused_naming_the_field(client):
+    response = client.post("/predict_batch", json={"customer_ids": [str(i) for i in range(1001)]})
+    assert response.status_code == 422
+    assert response.json()["field"] == "customer_ids" and "1000" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customer_id": 42}, "customer_id"),
+        ({}, "customer_id"),
+        ({"customer_id": "1", "colour": "red"}, "colour"),
+        ({"customer_id": ""}, "customer_id"),
+    ],
+)
+def test_a_malformed_body_is_400_naming_the_field(client, body, field):
+    response = client.post("/predict", json=body)
+    assert response.status_code == 400
+    assert field in str(response.json()["detail"])
+
+
+def test_a_body_that_is_not_json_is_a_client_error(client):
+    response = client.post("/predict", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500
+
+
+def test_score_features_answers_a_what_if_vector(client):
+    vector = {"days_since_last_order": 5, "tenure_days": 300, "orders_365d": 40, "spend_365d": 2500.0}
+    response = client.post("/score_features", json={"customer_id": "what-if", "features": vector})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["tier_source"] == "policy" and body["features_as_of"] is None
+
+
+def test_score_features_refuses_an_unknown_feature_by_name(client):
+    vector = {"days_since_last_order": 5, "tenure_days": 300, "orders_365d": 4, "shoe_size": 44}
+    response = client.post("/score_features", json={"features": vector})
+    assert response.status_code == 422 and "shoe_size" in response.json()["error"]
+
+
+def test_version_reports_the_live_models_and_snapshots(client):
+    body = client.get("/admin/version").json()
+    assert {m["name"] for m in body["models"]} == {"churn", "customer_value", "growth_potential"}
+    assert body["policy"] == "lifecycle" and body["tiers_as_of"] == SERVE_AS_OF.isoformat()
+
+
+def test_reload_without_a_new_champion_changes_nothing(client):
+    response = client.post("/reload", json={})
+    assert response.status_code == 200 and response.json()["changed"] is False
+
+
+def test_health_readiness_and_the_openapi_page_come_from_bentoml(client):
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    paths = client.get("/docs.json").json()["paths"]
+    assert {"/predict", "/predict_batch", "/score_features", "/reload"} <= set(paths)
+    assert "customer_id" in str(paths["/predict"])

@@ -1,0 +1,157 @@
+"""The real service: `tierwise serve` starts `bentoml serve` on a free port; every endpoint over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import SERVE_AS_OF
+from training import registry
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+START_TIMEOUT = 240  # seconds; start-up imports Feast, MLflow and LightGBM (~35 s on a quiet box)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    tierwise = Path(sys.executable).parent / "tierwise"
+    process = subprocess.Popen(
+        [str(tierwise), "--home", str(home), "serve", "--port", str(port)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "BENTOML_HOME": str(log.parent / "bentoml")},
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _wait_until_live(process: subprocess.Popen, url: str, log: Path, path: str = "/livez") -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"service exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + path, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"service not up after {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def servers(served_home, tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """The served home and an empty home, started side by side (start-up dominates the run time)."""
+    logs = tmp_path_factory.mktemp("service-logs")
+    served, served_url = _start(served_home.home, logs / "served.log")
+    empty, empty_url = _start(tmp_path_factory.mktemp("empty") / "home", logs / "empty.log")
+    try:
+        _wait_until_live(served, served_url, logs / "served.log", "/readyz")
+        _wait_until_live(empty, empty_url, logs / "empty.log")
+        yield served_url, empty_url
+    finally:
+        _stop(served)
+        _stop(empty)
+
+
+@pytest.fixture(scope="module")
+def url(servers) -> str:
+    return servers[0]
+
+
+@pytest.fixture(scope="module")
+def batch(served_home) -> pd.DataFrame:
+    return pd.read_parquet(served_home.tier_snapshots_dir("lifecycle") / f"{SERVE_AS_OF}.parquet")
+
+
+def test_answers_over_http_equal_the_batch_snapshot_for_every_customer(url, batch):
+    response = httpx.post(
+        url + "/predict_batch", json={"customer_ids": batch.customer_id.tolist()}, timeout=60
+    )
+    assert response.status_code == 200
+    answers = pd.DataFrame(response.json()["predictions"])
+    assert (answers.status == "ok").all() and answers.customer_id.tolist() == batch.customer_id.tolist()
+    for column in ["churn_probability", "expected_value", "growth_potential"]:
+        np.testing.assert_allclose(answers[column], batch[column], rtol=1e-9, atol=1e-12)
+    assert answers.tier.tolist() == batch.tier.tolist()
+    assert answers.risk_flags.map(",".join).tolist() == batch.risk_flags.tolist()
+
+
+def test_predict_over_http_and_with_the_bentoml_client(url, batch):
+    import bentoml
+
+    customer = batch.customer_id.iloc[0]
+    body = httpx.post(url + "/predict", json={"customer_id": customer}).json()
+    assert body["tier"] == batch.tier.iloc[0] and body["tier_source"] == "snapshot"
+    with bentoml.SyncHTTPClient(url) as client:
+        answer = client.predict(customer_id=customer)
+    answer = answer if isinstance(answer, dict) else answer.model_dump(mode="json")
+    assert answer["churn_probability"] == pytest.approx(body["churn_probability"])
+
+
+def test_error_answers_over_http(url):
+    assert httpx.post(url + "/predict", json={"customer_id": "nobody"}).status_code == 404
+    assert httpx.post(url + "/predict", json={"customer_id": 7}).status_code == 400
+    too_many = httpx.post(url + "/predict_batch", json={"customer_ids": [str(i) for i in range(1001)]})
+    assert too_many.status_code == 422 and too_many.json()["field"] == "customer_ids"
+    unknown = httpx.post(url + "/score_features", json={"features": {"shoe_size": 44}})
+    assert unknown.status_code == 422 and "shoe_size" in unknown.json()["error"]
+    cold = httpx.post(url + "/predict", json={"customer_id": "nobody", "new_customer": True}).json()
+    assert cold["status"] == "cold_start"
+
+
+def test_health_version_and_openapi_over_http(url):
+    assert httpx.get(url + "/livez").status_code == 200
+    version = httpx.get(url + "/admin/version").json()
+    assert version["tiers_as_of"] == SERVE_AS_OF.isoformat() and len(version["models"]) == 3
+    assert "/predict" in httpx.get(url + "/docs.json").json()["paths"]
+
+
+def test_a_new_champion_is_served_after_reload(url, served_home, batch):
+    registry.configure(served_home)
+    current = registry.champion("customer_value")
+    new_version = registry.register(
+        "customer_value", f"runs:/{current.run_id}/model", {"note": "http reload"}
+    )
+    registry.promote("customer_value", new_version)
+    try:
+        reload = httpx.post(url + "/reload", json={}, timeout=120).json()
+        assert reload["changed"] is True and reload["model_versions"]["customer_value"] == new_version
+        body = httpx.post(url + "/predict", json={"customer_id": batch.customer_id.iloc[0]}).json()
+        assert body["model_versions"]["customer_value"] == new_version
+    finally:
+        registry.rollback("customer_value")
+        httpx.post(url + "/reload", json={}, timeout=120)
+
+
+def test_a_service_without_models_is_not_ready_and_says_why_with_503(servers):
+    empty = servers[1]
+    assert httpx.get(empty + "/readyz").status_code == 503
+    response = httpx.post(empty + "/predict", json={"customer_id": "1"})
+    assert response.status_code == 503
+    assert "champion" in response.json()["error"] or "tier snapshot" in response.json()["error"]
