@@ -19,7 +19,7 @@ class ServeConfig:
     Attributes:
         policy: Tier policy whose latest snapshot answers `tier` (`TIERWISE_POLICY`).
         max_batch: Most ids in one `predict_batch` call (`TIERWISE_MAX_BATCH`).
-        max_concurrency: Requests in flight per service before new ones get 503 — excess load is shed,
+        max_concurrency: Requests in flight per service before new ones get 429 — excess load is shed,
             not queued without bound (`TIERWISE_MAX_CONCURRENCY`).
         timeout_seconds: A request running longer is answered 504 (`TIERWISE_TIMEOUT`).
         reload_seconds: Check for a new champion every this many seconds; 0 = only on `POST /reload`

@@ -103,9 +103,12 @@ class Predictor:
         rows = live.reader.read(customer_ids)
         answers: list[dict] = [{} for _ in customer_ids]
         found = np.flatnonzero(rows.found)
-        if len(found):
+        if len(found) == len(customer_ids):
+            columns, ids = rows.columns, list(customer_ids)
+        elif len(found):
             columns = {name: [values[i] for i in found] for name, values in rows.columns.items()}
             ids = [customer_ids[i] for i in found]
+        if len(found):
             scored = self._answer(live, ids, columns, [rows.as_of[i] for i in found], use_snapshot=True)
             for position, answer in zip(found, scored, strict=True):
                 answers[position] = answer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -114,6 +115,7 @@ PLAIN_NAMES = {
 }
 
 
+@cache
 def _plain(name: str, description: str) -> str:
     """A feature as the subject of a sentence: "Orders in the last 90 days"."""
     if name in PLAIN_NAMES:

@@ -5,8 +5,10 @@ models, the Feast online store and the latest tier snapshot once, at start-up, a
 nothing is trained and no raw order is read per request. Every failure has an explicit answer:
 404 for an unknown customer, 400/422 naming the field for a bad body, 503 with the reason when the
 models or the feature store are unavailable (BentoML's own error handler would hide the reason of a
-5xx, so the API returns those responses itself), and 503 when more requests are in flight than
-`max_concurrency` — excess load is shed, not queued.
+5xx, so the API returns those responses itself), and 429 (BentoML's answer) when more requests are in flight than
+`max_concurrency` — excess load is shed, not queued. The handlers are plain functions, so BentoML runs
+them in its worker thread and the event loop stays free to count (and refuse) arriving requests; an
+`async` handler doing CPU work would hold the loop and let requests pile up unseen.
 
 Endpoints: POST /predict, /predict_batch, /score_features, /reload; GET /version; BentoML's own
 /livez, /readyz (200 only once models and features are loaded), /metrics and the OpenAPI page at /.
@@ -71,7 +73,7 @@ class Tierwise:
         return self.predictor is not None
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=Prediction)
-    async def predict(self, customer_id: str, new_customer: bool = False) -> Any:
+    def predict(self, customer_id: str, new_customer: bool = False) -> Any:
         """One customer's predictions, tier, risk flags and reasons (404 if the id has no features)."""
         answers = self._answers(lambda p: p.predict_ids([customer_id], new_customer))
         if isinstance(answers, JSONResponse):
@@ -82,7 +84,7 @@ class Tierwise:
         return Prediction.model_validate(answer)
 
     @bentoml.api(route="/predict_batch", input_spec=PredictBatchRequest, output_spec=PredictBatchResponse)
-    async def predict_batch(self, customer_ids: list[str], new_customers: bool = False) -> Any:
+    def predict_batch(self, customer_ids: list[str], new_customers: bool = False) -> Any:
         """Up to `max_batch` customers; each item has its own status, so one unknown id fails nothing."""
         if len(customer_ids) > self.config.max_batch:
             return _error(
@@ -102,7 +104,7 @@ class Tierwise:
         )
 
     @bentoml.api(route="/score_features", input_spec=ScoreFeaturesRequest, output_spec=Prediction)
-    async def score_features(self, customer_id: str, features: dict[str, Any]) -> Any:
+    def score_features(self, customer_id: str, features: dict[str, Any]) -> Any:
         """Answers for a feature vector in the request: what-if analysis, customers not in the store yet."""
         answers = self._answers(lambda p: p.score_features([(customer_id, features)]))
         return answers if isinstance(answers, JSONResponse) else Prediction.model_validate(answers[0])

@@ -23,6 +23,8 @@ META_FILE = "tierwise.json"
 #: Below this many rows LightGBM predicts on one thread: waking OpenMP's threads costs more than a
 #: small prediction (one row: 3.6 ms instead of 48 ms on this busy 2-core box).
 SINGLE_THREAD_ROWS = 5_000
+#: The same for contributions (TreeSHAP), which cost ~100x a prediction per row.
+SINGLE_THREAD_CONTRIBUTION_ROWS = 64
 BOOSTER_FILE = "model.lgb"
 
 
@@ -81,7 +83,9 @@ class ModelBundle:
 
     @cached_property
     def _codes(self) -> dict[str, dict[str, int]]:
-        return {name: {value: code for code, value in enumerate(seen)} for name, seen in self.categories.items()}
+        return {
+            name: {value: code for code, value in enumerate(seen)} for name, seen in self.categories.items()
+        }
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Calibrated probability (classifier) or expected value (regression) for each row."""
@@ -120,7 +124,9 @@ class ModelBundle:
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-feature contributions to the raw score (SHAP values from LightGBM), last column = bias."""
-        return self.booster.predict(matrix, pred_contrib=True, **_threads(matrix))
+        return self.booster.predict(
+            matrix, pred_contrib=True, **_threads(matrix, SINGLE_THREAD_CONTRIBUTION_ROWS)
+        )
 
     def save(self, folder: Path) -> None:
         """Write the booster and `tierwise.json` into `folder` (which may be an MLflow model folder)."""
@@ -150,8 +156,8 @@ class ModelBundle:
         )
 
 
-def _threads(matrix: np.ndarray) -> dict[str, int]:
-    return {"num_threads": 1} if len(matrix) < SINGLE_THREAD_ROWS else {}
+def _threads(matrix: np.ndarray, single_below: int = SINGLE_THREAD_ROWS) -> dict[str, int]:
+    return {"num_threads": 1} if len(matrix) < single_below else {}
 
 
 def category_vocabulary(frame: pd.DataFrame, string_features: list[str]) -> dict[str, list[str]]:

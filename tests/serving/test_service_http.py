@@ -29,6 +29,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+MAX_CONCURRENCY = 4  # low, so that the shedding test needs only a few parallel calls
+
+
 def _start(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     tierwise = Path(sys.executable).parent / "tierwise"
@@ -37,7 +40,11 @@ def _start(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, "BENTOML_HOME": str(log.parent / "bentoml")},
+        env={
+            **os.environ,
+            "BENTOML_HOME": str(log.parent / "bentoml"),
+            "TIERWISE_MAX_CONCURRENCY": str(MAX_CONCURRENCY),
+        },
     )
     return process, f"http://127.0.0.1:{port}"
 
@@ -132,6 +139,20 @@ def test_health_version_and_openapi_over_http(url):
     assert "/predict" in httpx.get(url + "/docs.json").json()["paths"]
 
 
+def test_requests_beyond_the_concurrency_limit_are_shed_not_queued(url, batch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"customer_ids": batch.customer_id.head(100).tolist()}
+
+    def call(_: int) -> int:
+        return httpx.post(url + "/predict_batch", json=body, timeout=120).status_code
+
+    with ThreadPoolExecutor(max_workers=6 * MAX_CONCURRENCY) as pool:
+        statuses = list(pool.map(call, range(6 * MAX_CONCURRENCY)))
+    assert set(statuses) <= {200, 429}
+    assert statuses.count(429) > 0 and statuses.count(200) >= MAX_CONCURRENCY
+
+
 def test_a_new_champion_is_served_after_reload(url, served_home, batch):
     registry.configure(served_home)
     current = registry.champion("customer_value")
@@ -155,3 +176,23 @@ def test_a_service_without_models_is_not_ready_and_says_why_with_503(servers):
     response = httpx.post(empty + "/predict", json={"customer_id": "1"})
     assert response.status_code == 503
     assert "champion" in response.json()["error"] or "tier snapshot" in response.json()["error"]
+
+
+def test_serve_build_packages_the_service_as_a_bento(served_home, tmp_path):
+    tierwise = Path(sys.executable).parent / "tierwise"
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
+    done = subprocess.run(
+        [str(tierwise), "--home", str(served_home.home), "serve", "--build"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    tag = done.stdout.strip().split()[-1]
+    name, version = tag.split(":")
+    bento = tmp_path / "bentoml" / "bentos" / name / version
+    assert "serving.service:Tierwise" in (bento / "bento.yaml").read_text()
+    assert (bento / "src" / "serving" / "service.py").exists()
+    requirements = (bento / "env" / "python" / "requirements.txt").read_text()
+    assert "feast==" in requirements and "bentoml==" in requirements
