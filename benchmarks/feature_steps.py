@@ -12,18 +12,13 @@ import pandas as pd
 from features.data.duck import connect
 from features.data.store import DataStore
 from features.settings import Settings
-from features.snapshots import (
-    build_snapshots,
-    capabilities,
-    data_period,
-    parse_cutoff_range,
-    register_canonical_views,
-)
+from features.snapshots import data_period, parse_cutoff_range, register_canonical_views
 
 
 def _con(home: str):
-    con = connect()
-    register_canonical_views(con, DataStore(Settings.resolve(home).data_dir).live_version())
+    settings = Settings.resolve(home)
+    con = connect(temp_directory=settings.data_dir / ".spill")
+    register_canonical_views(con, DataStore(settings.data_dir).live_version())
     return con
 
 
@@ -40,18 +35,24 @@ def synth(home: str, customers: int, seed: int) -> dict:
     return {"orders": report.orders, "lines": report.order_lines}
 
 
+def derive(home: str) -> int:
+    """Rewrite the derived tables of the live data (the part of an import that summarizes for features)."""
+    from pipelines.import_data import refresh_derived_tables
+
+    refresh_derived_tables(Settings.resolve(home))
+    return int(_con(home).execute("SELECT count(*) FROM order_facts").fetchall()[0][0])
+
+
 def last_cutoff(home: str) -> str:
     period = data_period(_con(home))
     return (period.last_order.date() + timedelta(days=1)).isoformat()
 
 
 def build(home: str, cutoff_spec: str) -> int:
-    """Our full feature build: all catalog features at the cutoffs of START:END:STEP."""
-    con = _con(home)
-    rows = build_snapshots(
-        con, parse_cutoff_range(cutoff_spec), Settings.resolve(home).snapshots_dir, capabilities(con)
-    )
-    return sum(rows.values())
+    """Our full feature build (`tierwise features build`): all catalog features at the cutoffs of START:END:STEP."""
+    from pipelines.build_features import build as build_features
+
+    return sum(build_features(Settings.resolve(home), parse_cutoff_range(cutoff_spec)).values())
 
 
 def minimal_query(home: str, cutoff: str, table: str) -> int:

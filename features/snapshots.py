@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from features.customer_features import DataCapabilities, feature_sql
-from features.data.duck import sql_string, table_sql
-from features.data.schema import ALL_TABLES
+from features.data.derived import register_derived_views
+from features.data.duck import register_tables, sql_string
 from features.errors import InputError
 
 #: How long after the last order a cutoff may lie: later, the features would describe stale data.
@@ -33,9 +33,9 @@ class DataPeriod:
 
 
 def register_canonical_views(con: duckdb.DuckDBPyConnection, version: Path | None) -> None:
-    """Create views named like the canonical tables over one store version (the names the SQL reads)."""
-    for table in ALL_TABLES:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table_sql(version, table)}")
+    """Create views named like the canonical and derived tables of one store version (what the SQL reads)."""
+    register_tables(con, version)
+    register_derived_views(con, version)
 
 
 def capabilities(con: duckdb.DuckDBPyConnection) -> DataCapabilities:

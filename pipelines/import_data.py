@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from features.data.completejourney import stage_completejourney
+from features.data.derived import write_derived_tables
 from features.data.duck import connect
 from features.data.importer import ImportReport, StepCallback, import_orders
 from features.data.sources import stage_order_file
@@ -45,3 +46,14 @@ def import_file(
         timestamp_format=timestamp_format,
         on_step=on_step,
     )
+
+
+def refresh_derived_tables(settings: Settings) -> None:
+    """Rewrite the derived tables of the live data in a new version (for data imported before they existed).
+
+    An import or `data synth` writes them itself; this only helps a home written by an older Tierwise,
+    whose feature builds otherwise compute them from the order lines every time.
+    """
+    con = connect(temp_directory=settings.data_dir / ".spill")
+    with DataStore(settings.data_dir).transaction() as draft:
+        write_derived_tables(con, draft)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from features.data.schema import ALL_TABLES
+from features.data.schema import ALL_TABLES, DERIVED_TABLES
 
 MEMORY_ENV = "TIERWISE_DUCKDB_MEMORY"
 DEFAULT_MEMORY_LIMIT = "6GB"
@@ -29,6 +29,20 @@ def connect(memory_limit: str | None = None, temp_directory: Path | None = None)
     spill.mkdir(parents=True, exist_ok=True)
     con.execute(f"SET temp_directory = '{spill.as_posix()}'")
     return con
+
+
+def register_tables(con: duckdb.DuckDBPyConnection, version: Path | None) -> None:
+    """Create views named like the canonical tables over one store version (the names queries read)."""
+    for table in ALL_TABLES:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table_sql(version, table)}")
+
+
+def stored_table_sql(version: Path | None, table: str) -> str | None:
+    """SQL reading derived `table` from its files in `version`; None when the version has none."""
+    folder = version / table if version is not None else None
+    if table not in DERIVED_TABLES or folder is None or not any(folder.glob("*.parquet")):
+        return None
+    return f"read_parquet('{folder.as_posix()}/*.parquet')"
 
 
 def table_sql(version: Path | None, table: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from features.data.derived import write_derived_tables
 from features.data.duck import sql_string, table_sql
 from features.data.schema import ALL_TABLES, CUSTOMERS, IMPORTS, ORDER_LINES, ORDERS, QUARANTINE
 from features.data.sources import StagedSource
@@ -130,6 +131,8 @@ def import_orders(
         _merge_reference_tables(con, live, draft, reference)
         _replace_quarantine(con, live, draft, staged, import_id)
         _append_import_log(con, draft, report, staged.sha256, now)
+        step("summarizing for features")
+        write_derived_tables(con, draft)
     return report
 
 

@@ -222,3 +222,86 @@ IMPORTS = Table(
 ORDER_TABLES = (ORDERS, ORDER_LINES)
 REFERENCE_TABLES = (CUSTOMERS, PRODUCTS, CAMPAIGNS, CAMPAIGN_RECIPIENTS, COUPON_REDEMPTIONS)
 ALL_TABLES: dict[str, Table] = {t.name: t for t in (*ORDER_TABLES, *REFERENCE_TABLES, QUARANTINE, IMPORTS)}
+
+# Derived tables: summaries of the tables above that the feature query reads (see
+# `features.data.derived`), rewritten by every import in the same store version.
+
+ORDER_FACTS = Table(
+    name="order_facts",
+    key=("order_id",),
+    partitioned_by_month=False,
+    description=(
+        "Derived. One row per order with what needs its lines or the customer's other orders: "
+        "the gap to the previous order, spend on discounted and private-label lines, and the "
+        "products and categories the customer bought for the first time that day."
+    ),
+    columns=(
+        _col("customer_id", "VARCHAR", "Customer.", required=True),
+        _col("order_id", "VARCHAR", "Order.", required=True),
+        _col("ordered_at", "TIMESTAMPTZ", "Order time, UTC.", required=True),
+        _col("day", "TIMESTAMPTZ", "UTC midnight of the order's day.", required=True),
+        _col("week", "TIMESTAMPTZ", "Monday (UTC midnight) of the order's ISO week.", required=True),
+        _col("hour_of_day", "INTEGER", "Hour of `ordered_at` (0-23, UTC).", required=True),
+        _col("is_weekend", "BOOLEAN", "Placed on Saturday or Sunday (UTC).", required=True),
+        _col("amount", "DOUBLE", "As on the order.", required=True),
+        _col("discount", "DOUBLE", "As on the order."),
+        _col("items", "DOUBLE", "As on the order."),
+        _col("lines", "BIGINT", "As on the order."),
+        _col("store_id", "VARCHAR", "As on the order."),
+        _col("gap_days", "DOUBLE", "Days since the customer's previous order; null for the first."),
+        _col("discounted_spend", "DOUBLE", "Amount of the lines with a discount; null without lines."),
+        _col("private_spend", "DOUBLE", "Amount of the private-label lines; null without lines."),
+        _col(
+            "new_products",
+            "BIGINT",
+            "Products the customer bought for the first time that day; on the day's first order, else 0.",
+            required=True,
+        ),
+        _col(
+            "new_categories",
+            "BIGINT",
+            "Categories the customer bought for the first time that day; on the day's first order, else 0.",
+            required=True,
+        ),
+    ),
+)
+
+BREADTH_CHANGES = Table(
+    name="breadth_changes",
+    key=("customer_id", "valid_from"),
+    partitioned_by_month=False,
+    description=(
+        "Derived. Distinct categories and departments a customer bought in the 90 and 365 days before "
+        "a cutoff, for every cutoff from `valid_from` (inclusive) to `valid_to` (exclusive)."
+    ),
+    columns=(
+        _col("customer_id", "VARCHAR", "Customer.", required=True),
+        _col("valid_from", "TIMESTAMPTZ", "First cutoff (UTC midnight) with these counts.", required=True),
+        _col("valid_to", "TIMESTAMPTZ", "First cutoff with other counts; null while they last."),
+        _col("categories_90d", "BIGINT", "Distinct categories bought in the 90 days before.", required=True),
+        _col(
+            "categories_365d", "BIGINT", "Distinct categories bought in the 365 days before.", required=True
+        ),
+        _col(
+            "departments_90d", "BIGINT", "Distinct departments bought in the 90 days before.", required=True
+        ),
+        _col(
+            "departments_365d", "BIGINT", "Distinct departments bought in the 365 days before.", required=True
+        ),
+    ),
+)
+
+DEPARTMENT_DAYS = Table(
+    name="department_days",
+    key=("customer_id", "department", "day"),
+    partitioned_by_month=False,
+    description="Derived. Spend per customer, department and day (for the department shares).",
+    columns=(
+        _col("customer_id", "VARCHAR", "Customer.", required=True),
+        _col("department", "VARCHAR", "Department of the products bought.", required=True),
+        _col("day", "TIMESTAMPTZ", "UTC midnight of the day.", required=True),
+        _col("spend", "DOUBLE", "Amount of the customer's lines in that department that day.", required=True),
+    ),
+)
+
+DERIVED_TABLES: dict[str, Table] = {t.name: t for t in (ORDER_FACTS, BREADTH_CHANGES, DEPARTMENT_DAYS)}

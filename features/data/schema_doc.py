@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from features.data.schema import ALL_TABLES
+from features.data.schema import ALL_TABLES, DERIVED_TABLES, Table
 
 
 def schema_markdown() -> str:
-    """One section per canonical table: description, layout, key and columns."""
+    """One section per canonical table, then per derived table: description, layout, key and columns."""
     parts = [
         "# Canonical schema",
         "",
@@ -16,19 +16,35 @@ def schema_markdown() -> str:
         "and Spark (`spark.read.parquet`). Required columns are filled by every source.",
     ]
     for table in ALL_TABLES.values():
-        layout = "partitioned by month" if table.partitioned_by_month else "one folder"
-        parts += [
-            "",
-            f"## `{table.name}`",
-            "",
-            table.description,
-            "",
-            f"Key: `{', '.join(table.key)}`; {layout}.",
-            "",
-        ]
-        parts += ["| column | type | required | meaning |", "|---|---|---|---|"]
-        parts += [
-            f"| `{c.name}` | {c.sql_type} | {'yes' if c.required else ''} | {c.description} |"
-            for c in table.columns
-        ]
+        parts += _section(table)
+    parts += [
+        "",
+        "# Derived tables",
+        "",
+        "Summaries of the tables above that the feature query reads instead of the order lines",
+        "(`features/data/derived.py`). Every import writes them into the same store version as the",
+        'orders, so they always describe exactly the live orders; nobody edits them. "Required" means',
+        "never null.",
+    ]
+    for table in DERIVED_TABLES.values():
+        parts += _section(table)
     return "\n".join(parts) + "\n"
+
+
+def _section(table: Table) -> list[str]:
+    layout = "partitioned by month" if table.partitioned_by_month else "one folder"
+    parts = [
+        "",
+        f"## `{table.name}`",
+        "",
+        table.description,
+        "",
+        f"Key: `{', '.join(table.key)}`; {layout}.",
+        "",
+    ]
+    parts += ["| column | type | required | meaning |", "|---|---|---|---|"]
+    parts += [
+        f"| `{c.name}` | {c.sql_type} | {'yes' if c.required else ''} | {c.description} |"
+        for c in table.columns
+    ]
+    return parts

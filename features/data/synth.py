@@ -39,6 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.data.derived import write_derived_tables
+from features.data.duck import connect
 from features.data.schema import (
     CAMPAIGN_RECIPIENTS,
     CAMPAIGNS,
@@ -237,22 +239,24 @@ def generate(
     world = _world(customers, seed, start, days)
     blocks = -(-customers // BLOCK_CUSTOMERS)
     per_chunk = -(-min(chunk_customers, MAX_CHUNK_CUSTOMERS) // BLOCK_CUSTOMERS)
-    with store.transaction() as draft, ExitStack() as files:
-        for table in SYNTH_TABLES:
-            shutil.rmtree(draft / table.name, ignore_errors=True)
-        _write_single(world.catalog.table, draft / PRODUCTS.name)
-        _write_single(world.campaigns, draft / CAMPAIGNS.name)
-        output = _ChunkWriter(draft, world, import_id, files)
-        for chunk, first in enumerate(range(0, blocks, per_chunk)):
-            last = min(first + per_chunk, blocks)
-            output.write(
-                chunk, _concat([_simulate_block(world, seed, b, customers) for b in range(first, last)])
-            )
-            if on_chunk:
-                on_chunk(min(last * BLOCK_CUSTOMERS, customers), customers)
-        output.wait()
-        source = f"synth:customers={customers},seed={seed}"
-        _write_import_log(draft, import_id, source, output.orders, output.lines, now)
+    with store.transaction() as draft:
+        with ExitStack() as files:
+            for table in SYNTH_TABLES:
+                shutil.rmtree(draft / table.name, ignore_errors=True)
+            _write_single(world.catalog.table, draft / PRODUCTS.name)
+            _write_single(world.campaigns, draft / CAMPAIGNS.name)
+            output = _ChunkWriter(draft, world, import_id, files)
+            for chunk, first in enumerate(range(0, blocks, per_chunk)):
+                last = min(first + per_chunk, blocks)
+                output.write(
+                    chunk, _concat([_simulate_block(world, seed, b, customers) for b in range(first, last)])
+                )
+                if on_chunk:
+                    on_chunk(min(last * BLOCK_CUSTOMERS, customers), customers)
+            output.wait()
+            source = f"synth:customers={customers},seed={seed}"
+            _write_import_log(draft, import_id, source, output.orders, output.lines, now)
+        write_derived_tables(connect(temp_directory=store.root / ".spill"), draft)
     seconds = time.perf_counter() - began
     return SynthReport(customers, output.orders, output.lines, world.catalog.table.num_rows, seconds)
 

@@ -10,6 +10,7 @@ import pytest
 
 from features.catalog import FEATURES, FEATURES_BY_NAME, Needs
 from features.customer_features import feature_sql
+from features.data.derived import register_derived_views
 from features.data.duck import connect
 from features.data.store import DataStore
 from features.errors import InputError
@@ -38,7 +39,8 @@ def slice_con(cj_slice_home: Settings) -> duckdb.DuckDBPyConnection:
 
 
 def add_order(con: duckdb.DuckDBPyConnection, customer: str, at: str, amount: float = 50.0) -> None:
-    """Shadow the orders/lines views with one more order (a new product in a new category)."""
+    """Shadow the orders/lines views with one more order (a new product in a new category), and the
+    derived tables with ones computed from those views (the stored ones summarize the imported data)."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE extra_orders AS SELECT * REPLACE (
                 'extra-1' AS order_id, '{customer}' AS customer_id, '{at}'::TIMESTAMPTZ AS ordered_at,
@@ -63,6 +65,7 @@ def add_order(con: duckdb.DuckDBPyConnection, customer: str, at: str, amount: fl
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW order_lines AS {source} UNION ALL BY NAME SELECT * FROM extra_lines"
     )
+    register_derived_views(con, None)
 
 
 def test_query_columns_are_the_catalog(slice_con):
@@ -103,18 +106,35 @@ def hand_computed(transactions: pd.DataFrame, products: pd.DataFrame, customer: 
     """Features recomputed from the raw Complete Journey files with pandas, independently of the SQL."""
     as_of = pd.Timestamp(AS_OF)
     tx = transactions[(transactions.household_id == customer) & (transactions.transaction_timestamp < as_of)]
+    tx = tx.merge(products, on="product_id", how="left")
     baskets = tx.groupby("basket_id").agg(at=("transaction_timestamp", "first"), spend=("sales_value", "sum"))
     baskets = baskets.sort_values("at")
     age = (as_of - baskets["at"]).dt.total_seconds() / 86400
-    recent = tx[(as_of - tx.transaction_timestamp).dt.total_seconds() / 86400 <= 90]
+    last_year = baskets[age <= 365]
+    line_age = (as_of - tx.transaction_timestamp).dt.total_seconds() / 86400
+    year, recent = tx[line_age <= 365], tx[line_age <= 90]
     first_buy = tx.groupby("product_id")["transaction_timestamp"].min().dt.normalize()
+    first_category = tx.groupby("product_category")["transaction_timestamp"].min().dt.normalize()
+    department_spend = year.groupby("department")["sales_value"].sum()
+    discounted = year.retail_disc + year.coupon_disc + year.coupon_match_disc > 0
+    hours = last_year["at"].dt.hour.value_counts()
     return {
         "days_since_last_order": age.min(),
         "orders_90d": float((age <= 90).sum()),
-        "spend_365d": baskets.loc[age <= 365, "spend"].sum(),
+        "spend_365d": last_year["spend"].sum(),
         "interorder_days_mean": baskets["at"].diff().dt.total_seconds().div(86400).mean(),
-        "categories_90d": float(recent.merge(products, on="product_id")["product_category"].nunique()),
+        "active_weeks_365d": float(last_year["at"].dt.to_period("W-SUN").nunique()),
+        "weekend_order_share_365d": (last_year["at"].dt.dayofweek >= 5).mean(),
+        "preferred_hour_365d": float(hours[hours == hours.max()].index.min()),
+        "categories_90d": float(recent["product_category"].nunique()),
+        "categories_365d": float(year["product_category"].nunique()),
+        "departments_90d": float(recent["department"].nunique()),
         "new_products_90d": float((first_buy >= as_of - pd.Timedelta(days=90)).sum()),
+        "new_categories_90d": float((first_category >= as_of - pd.Timedelta(days=90)).sum()),
+        "top_department_share_365d": department_spend.max() / department_spend.sum(),
+        "discounted_spend_share_365d": year.loc[discounted, "sales_value"].sum() / year["sales_value"].sum(),
+        "private_label_share_365d": year.loc[year.brand == "Private", "sales_value"].sum()
+        / year["sales_value"].sum(),
     }
 
 

@@ -1,0 +1,211 @@
+"""Derived tables: what the features need from order lines and order history, summarized once per import.
+
+Several features look at every line a customer ever bought (the first purchase of each product, the
+distinct categories of the last 90 days, spend per department) or at the customer's earlier orders
+(days since the previous order). Computed from the lines at every feature build, one cutoff on a
+million customers took 17 minutes; summarized here once per import, a cutoff reads a few rows per
+customer instead of every line.
+
+The summaries never depend on a cutoff, only on days: feature cutoffs are UTC midnights, so "before
+as_of" and "within N days of as_of" are whole days. They are written by `write_derived_tables` into
+the store version that holds the orders they summarize (the importer and the synthetic generator
+call it inside their transaction), so they can never disagree with the orders. A version written
+before these tables existed is read through `register_derived_views`, which computes them on the fly
+from the canonical tables with the same SQL (slower, same values).
+
+Like the feature query, the SQL is DuckDB's dialect and transpiles to Spark with sqlglot
+(`spark_sql`). It reads views named like the canonical tables.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from features.data.duck import register_tables, sql_string, stored_table_sql
+from features.data.schema import BREADTH_CHANGES, DEPARTMENT_DAYS, DERIVED_TABLES, ORDER_FACTS
+
+#: Windows of the distinct category and department counts (`categories_90d`, ...).
+BREADTH_WINDOWS = (90, 365)
+
+#: Spend per customer, day, department and category: the one pass over the lines that the
+#: department and breadth tables share (materialized while writing, a view otherwise).
+LINE_DAYS_SQL = """
+SELECT l.customer_id, date_trunc('day', l.ordered_at) AS day, p.department, p.category, sum(l.amount) AS spend
+FROM order_lines l JOIN products p USING (product_id)
+WHERE p.department IS NOT NULL OR p.category IS NOT NULL
+GROUP BY ALL"""
+
+
+def _order_facts_sql() -> str:
+    """One row per order with what needs its lines or the customer's other orders.
+
+    Products and categories bought for the first time are counted per customer and day (the day of
+    the first purchase) and carried by the customer's first order of that day, so that a cutoff sums
+    them over its orders like any other order column. Weekend is "5 or 6 days after the Monday of
+    its week", which reads the same in Spark (`isodow` has no Spark twin; sqlglot maps it wrongly).
+    """
+    return f"""
+WITH line_totals AS (
+    SELECT l.order_id,
+           sum(CASE WHEN l.discount > 0 THEN l.amount ELSE 0 END) AS discounted_spend,
+           sum(CASE WHEN p.is_private_label THEN l.amount ELSE 0 END) AS private_spend
+    FROM order_lines l LEFT JOIN products p USING (product_id)
+    GROUP BY l.order_id
+),
+new_products AS (
+    SELECT customer_id, day, count(*) AS new_products FROM (
+        SELECT customer_id, date_trunc('day', min(ordered_at)) AS day FROM order_lines GROUP BY customer_id, product_id)
+    GROUP BY ALL
+),
+new_categories AS (
+    SELECT customer_id, day, count(*) AS new_categories FROM (
+        SELECT customer_id, min(day) AS day FROM line_days WHERE category IS NOT NULL GROUP BY customer_id, category)
+    GROUP BY ALL
+),
+sequenced AS (
+    SELECT *, date_trunc('day', ordered_at) AS day, date_trunc('week', ordered_at) AS week,
+           lag(ordered_at) OVER customer_orders AS previous_at
+    FROM orders
+    WINDOW customer_orders AS (PARTITION BY customer_id ORDER BY ordered_at, order_id)
+),
+flagged AS (
+    SELECT *, previous_at IS NULL OR date_trunc('day', previous_at) < day AS first_of_day FROM sequenced
+)
+SELECT o.customer_id, o.order_id, o.ordered_at, o.day, o.week,
+       hour(o.ordered_at) AS hour_of_day, o.day >= o.week + INTERVAL 5 DAY AS is_weekend,
+       o.amount, o.discount, o.items, o.lines, o.store_id,
+       (epoch(o.ordered_at) - epoch(o.previous_at)) / {86400.0} AS gap_days,
+       t.discounted_spend, t.private_spend,
+       coalesce(np.new_products, 0) AS new_products, coalesce(nc.new_categories, 0) AS new_categories
+FROM flagged o
+LEFT JOIN line_totals t USING (order_id)
+LEFT JOIN new_products np ON o.first_of_day AND np.customer_id = o.customer_id AND np.day = o.day
+LEFT JOIN new_categories nc ON o.first_of_day AND nc.customer_id = o.customer_id AND nc.day = o.day"""
+
+
+BREADTH_KEYS = ("category", "department")
+
+
+def _breadth_changes_sql() -> str:
+    """Distinct categories and departments bought within 90 and 365 days, as states with a validity.
+
+    A category counts at cutoff t when it was bought on a day d with t - W <= d < t. Its purchase days
+    form runs (consecutive days at most W apart); a run from d_a to d_b counts exactly at the cutoffs
+    from d_a + 1 day to d_b + W days. Each run thus adds +1 at one date and -1 at another; the running
+    sum of these changes per customer is the count, valid from one change to the next.
+    """
+    counters = [(key, window) for key in BREADTH_KEYS for window in BREADTH_WINDOWS]
+
+    def changes(values: dict[tuple[str, int], str]) -> str:
+        """The four counter columns in a fixed order (UNION ALL matches by position)."""
+        return ", ".join(f"{values.get(c, '0')} AS {c[0]}_{c[1]}" for c in counters)
+
+    def starts(window: int) -> str:
+        return f"previous_day IS NULL OR previous_day < day - INTERVAL {window} DAY"
+
+    events = []
+    for key in BREADTH_KEYS:
+        start_flags = {(key, w): f"CASE WHEN {starts(w)} THEN 1 ELSE 0 END" for w in BREADTH_WINDOWS}
+        events.append(
+            f"SELECT customer_id, day + INTERVAL 1 DAY AS from_day, {changes(start_flags)} "
+            f"FROM {key}_purchase_days WHERE {starts(min(BREADTH_WINDOWS))}"
+        )
+        for window in BREADTH_WINDOWS:
+            events.append(
+                f"SELECT customer_id, day + INTERVAL {window + 1} DAY AS from_day, {changes({(key, window): '-1'})}"
+                f" FROM {key}_purchase_days WHERE next_day IS NULL OR next_day > day + INTERVAL {window} DAY"
+            )
+    days = ",\n".join(
+        f"""{key}_purchase_days AS (
+    SELECT customer_id, day,
+           lag(day) OVER (PARTITION BY customer_id, {key} ORDER BY day) AS previous_day,
+           lead(day) OVER (PARTITION BY customer_id, {key} ORDER BY day) AS next_day
+    FROM (SELECT DISTINCT customer_id, {key}, day FROM line_days WHERE {key} IS NOT NULL)
+)"""
+        for key in BREADTH_KEYS
+    )
+    names = [f"{k}_{w}" for k, w in counters]
+    sums = ", ".join(f"sum({n}) AS {n}" for n in names)
+    running = ",\n       ".join(
+        f"sum({n}) OVER running AS {n.replace('category', 'categories').replace('department', 'departments')}d"
+        for n in names
+    )
+    union = "\n    UNION ALL\n    ".join(events)
+    return f"""
+WITH {days},
+changes AS (
+    SELECT customer_id, from_day, {sums} FROM (
+    {union}
+    ) GROUP BY customer_id, from_day
+)
+SELECT customer_id, from_day AS valid_from, lead(from_day) OVER running AS valid_to,
+       {running}
+FROM changes
+WINDOW running AS (PARTITION BY customer_id ORDER BY from_day)"""
+
+
+def _department_days_sql() -> str:
+    """Spend per customer, department and day (the input of the department shares)."""
+    return """
+SELECT customer_id, department, day, sum(spend) AS spend FROM line_days
+WHERE department IS NOT NULL GROUP BY ALL"""
+
+
+DERIVED_SQL = {
+    "line_days": lambda: LINE_DAYS_SQL,
+    ORDER_FACTS.name: _order_facts_sql,
+    BREADTH_CHANGES.name: _breadth_changes_sql,
+    DEPARTMENT_DAYS.name: _department_days_sql,
+}
+
+
+def derived_sql(table: str) -> str:
+    """The query computing derived `table` (or `line_days`) from the canonical views (and `line_days`)."""
+    return DERIVED_SQL[table]()
+
+
+def write_derived_tables(con: duckdb.DuckDBPyConnection, version: Path) -> None:
+    """Compute every derived table from the canonical tables of `version` and write it into `version`.
+
+    Call it inside the store transaction that writes the orders, after the order tables and products.
+    Earlier derived files in the version (hard links of the previous version's) are replaced.
+    """
+    register_tables(con, version)
+    con.execute("SET preserve_insertion_order = false")  # row order is irrelevant here; saves memory
+    con.execute(f"CREATE OR REPLACE TEMP TABLE line_days AS {LINE_DAYS_SQL}")
+    for table in DERIVED_TABLES:
+        folder = version / table
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        typed = ", ".join(
+            f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in DERIVED_TABLES[table].columns
+        )
+        target = sql_string(str(folder / "part-0.parquet"))
+        con.execute(
+            f"COPY (SELECT {typed} FROM ({derived_sql(table)})) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+        )
+    con.execute("DROP TABLE line_days")
+    con.execute("RESET preserve_insertion_order")
+
+
+def register_derived_views(con: duckdb.DuckDBPyConnection, version: Path | None) -> None:
+    """Views named like the derived tables: their files in `version`, else computed from the canonical views."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW line_days AS {LINE_DAYS_SQL}")
+    for table in DERIVED_TABLES:
+        stored = stored_table_sql(version, table)
+        source = f"SELECT * FROM {stored}" if stored else derived_sql(table)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {source}")
+
+
+def spark_sql(table: str) -> str:
+    """The query of derived `table` (or `line_days`) in Spark SQL, transpiled by sqlglot from the DuckDB
+    text; raises if a construct has no Spark equivalent. Spark must run with the session time zone UTC."""
+    import sqlglot
+    from sqlglot.errors import ErrorLevel
+
+    return sqlglot.transpile(
+        derived_sql(table), read="duckdb", write="spark", pretty=True, unsupported_level=ErrorLevel.RAISE
+    )[0]
