@@ -19,8 +19,6 @@ import csv
 import io
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,10 +27,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil
 
 from features.settings import Settings
+from pipelines.serve import ServiceProcess, free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,42 +62,8 @@ class Load:
         return text
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def wait_ready(process: subprocess.Popen, url: str, log: Path, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"service exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise SystemExit(f"service not ready after {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-def tree_rss_mb(process: subprocess.Popen) -> float:
-    root = psutil.Process(process.pid)
+def tree_rss_mb(service: ServiceProcess) -> float:
+    root = psutil.Process(service.process.pid)
     return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
 
 
@@ -175,25 +139,15 @@ def main() -> None:
     customers = pd.read_parquet(tiers[-1], columns=["customer_id"]).customer_id.tolist()
     logs = Path(tempfile.mkdtemp(prefix="bench-service-"))
     env = {**os.environ, "TIERWISE_HOME": str(settings.home), "BENTOML_HOME": str(logs / "bentoml")}
-    real_port, trivial_port = free_port(), free_port()
-    real = start([str(BIN / "tierwise"), "serve", "--port", str(real_port)], env, logs / "real.log")
-    trivial = start(
-        [
-            str(BIN / "bentoml"),
-            "serve",
-            "benchmarks.trivial_service:Trivial",
-            "--port",
-            str(trivial_port),
-            "--working-dir",
-            str(PROJECT_DIR),
-        ],
-        env,
-        logs / "trivial.log",
-    )
-    real_url, trivial_url = f"http://127.0.0.1:{real_port}", f"http://127.0.0.1:{trivial_port}"
+    real = ServiceProcess.tierwise(settings.home, logs / "real.log", env)
+    trivial_port = free_port()
+    trivial_command = [str(BIN / "bentoml"), "serve", "benchmarks.trivial_service:Trivial"]
+    trivial_command += ["--port", str(trivial_port), "--working-dir", str(PROJECT_DIR)]
+    trivial = ServiceProcess.start(trivial_command, trivial_port, logs / "trivial.log", env)
+    real_url, trivial_url = real.url, trivial.url
     try:
-        wait_ready(real, real_url, logs / "real.log")
-        wait_ready(trivial, trivial_url, logs / "trivial.log")
+        real.wait(timeout=300)
+        trivial.wait(timeout=300)
         print(
             f"home {settings.home}: {len(customers):,} customers; {args.seconds:g} s per load; cpus {os.cpu_count()}"
         )
@@ -235,8 +189,8 @@ def main() -> None:
             f"{other} other errors; service memory {rss_before:.0f} MB -> {rss_after:.0f} MB"
         )
     finally:
-        stop(real)
-        stop(trivial)
+        real.stop()
+        trivial.stop()
     p50_one, p50_hundred = in_process(settings.home, customers)
     print(
         f"in-process (no HTTP): 1 customer p50 {p50_one:.2f} ms (target 2); 100 customers p50 {p50_hundred:.1f} ms (target 60)"

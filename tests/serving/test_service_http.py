@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.serve import ServiceProcess
 from tests.conftest import SERVE_AS_OF
 from training import registry
 
@@ -23,67 +21,31 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 START_TIMEOUT = 240  # seconds; start-up imports Feast, MLflow and LightGBM (~35 s on a quiet box)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 MAX_CONCURRENCY = 4  # low, so that the shedding test needs only a few parallel calls
 
 
-def _start(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    tierwise = Path(sys.executable).parent / "tierwise"
-    process = subprocess.Popen(
-        [str(tierwise), "--home", str(home), "serve", "--port", str(port)],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={
-            **os.environ,
-            "BENTOML_HOME": str(log.parent / "bentoml"),
-            "TIERWISE_MAX_CONCURRENCY": str(MAX_CONCURRENCY),
-        },
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-def _wait_until_live(process: subprocess.Popen, url: str, log: Path, path: str = "/livez") -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"service exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + path, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"service not up after {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+def _start(home: Path, log: Path) -> ServiceProcess:
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(log.parent / "bentoml"),
+        "TIERWISE_MAX_CONCURRENCY": str(MAX_CONCURRENCY),
+    }
+    return ServiceProcess.tierwise(home, log, env)
 
 
 @pytest.fixture(scope="module")
 def servers(served_home, tmp_path_factory) -> Iterator[tuple[str, str]]:
     """The served home and an empty home, started side by side (start-up dominates the run time)."""
     logs = tmp_path_factory.mktemp("service-logs")
-    served, served_url = _start(served_home.home, logs / "served.log")
-    empty, empty_url = _start(tmp_path_factory.mktemp("empty") / "home", logs / "empty.log")
+    served = _start(served_home.home, logs / "served.log")
+    empty = _start(tmp_path_factory.mktemp("empty") / "home", logs / "empty.log")
     try:
-        _wait_until_live(served, served_url, logs / "served.log", "/readyz")
-        _wait_until_live(empty, empty_url, logs / "empty.log")
-        yield served_url, empty_url
+        served.wait("/readyz", START_TIMEOUT)
+        empty.wait("/livez", START_TIMEOUT)
+        yield served.url, empty.url
     finally:
-        _stop(served)
-        _stop(empty)
+        served.stop()
+        empty.stop()
 
 
 @pytest.fixture(scope="module")
