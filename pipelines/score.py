@@ -9,11 +9,14 @@ date is scored again.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.files import write_frame_atomically
 from features.settings import Settings
@@ -23,6 +26,8 @@ from serving.risk import risk_flags
 from serving.tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
 from training import registry
 
+#: The columns of the previous snapshot that retention reads.
+RETENTION_COLUMNS = ["customer_id", "tier", "below_since", "change"]
 HISTORY_COLUMNS = ["days_since_last_order", "tenure_days", "orders_365d", "spend_365d", "spend_trend_90d"]
 
 
@@ -40,14 +45,19 @@ def tiers_dir(settings: Settings, policy: str, classic: bool = False) -> Path:
     return settings.tier_snapshots_dir(policy, classic)
 
 
-def previous_snapshot(folder: Path, as_of: date) -> pd.DataFrame | None:
-    """The latest tier snapshot strictly before `as_of`, or None."""
+def previous_snapshot(folder: Path, as_of: date, columns: list[str] | None = None) -> pd.DataFrame | None:
+    """The latest tier snapshot strictly before `as_of`, or None; only `columns` (those it has) if given."""
     earlier = (
         sorted(p for p in folder.glob("*.parquet") if date.fromisoformat(p.stem) < as_of)
         if folder.is_dir()
         else []
     )
-    return pd.read_parquet(earlier[-1]) if earlier else None
+    if not earlier:
+        return None
+    if columns is not None:
+        present = set(pq.read_schema(earlier[-1]).names)
+        columns = [column for column in columns if column in present]
+    return pd.read_parquet(earlier[-1], columns=columns)
 
 
 def score(
@@ -61,19 +71,23 @@ def score(
     """Score and tier every customer of the feature snapshot at `as_of` (default: the latest)."""
     as_of = choose_snapshot(settings.snapshots_dir, as_of)
     policy = load_policy(policy_name)
-    features = pd.read_parquet(snapshot_path(settings.snapshots_dir, as_of))
-    registry.configure(settings)
-    champions = scoring.load_champions()
+    folder = tiers_dir(settings, policy.name, classic)
+    # The Parquet reads run in Arrow's threads while MLflow starts and loads the models (mostly Python).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reading = pool.submit(pd.read_parquet, snapshot_path(settings.snapshots_dir, as_of))
+        reading_previous = pool.submit(previous_snapshot, folder, as_of, RETENTION_COLUMNS)
+        registry.configure(settings)
+        champions = scoring.load_champions()
+        features, previous = reading.result(), reading_previous.result()
     scored = scoring.predict(champions, features)
     scored[HISTORY_COLUMNS] = features[HISTORY_COLUMNS]
     assigned = assign_tiers(scored, policy, classic=classic)
-    folder = tiers_dir(settings, policy.name, classic)
-    kept = apply_retention(assigned, previous_snapshot(folder, as_of), as_of, policy=policy)
+    kept = apply_retention(assigned, previous, as_of, policy=policy)
     overrides_path = overrides or _default_overrides(settings)
     if overrides_path is not None:
         kept = apply_overrides(kept, load_overrides(overrides_path), as_of, policy=policy)
-    snapshot = scored[["customer_id", "churn_probability", "expected_value", "growth_potential"]].merge(
-        kept, on="customer_id", validate="one_to_one"
+    snapshot = _beside(
+        scored[["customer_id", "churn_probability", "expected_value", "growth_potential"]], kept
     )
     snapshot["risk_flags"] = risk_flags(snapshot).to_numpy()
     snapshot["as_of"] = pd.Timestamp(as_of, tz="UTC")
@@ -86,6 +100,19 @@ def score(
         write_frame_atomically(snapshot, output)
     counts = snapshot["tier"].value_counts().to_dict()
     return ScoreReport(as_of, snapshot["policy"].iloc[0], path, len(snapshot), counts, champions.versions)
+
+
+def _beside(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+    """`left.merge(right, on="customer_id", validate="one_to_one")`, without hashing a million ids
+    when both hold the same customers in the same order (as the tiering steps return them)."""
+    shared = set(left.columns) & set(right.columns)
+    if shared != {"customer_id"} or not np.array_equal(
+        left.customer_id.to_numpy(), right.customer_id.to_numpy()
+    ):
+        return left.merge(right, on="customer_id", validate="one_to_one")
+    return pd.concat(
+        [left.reset_index(drop=True), right.drop(columns="customer_id").reset_index(drop=True)], axis=1
+    )
 
 
 def _default_overrides(settings: Settings) -> Path | None:

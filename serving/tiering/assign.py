@@ -282,7 +282,9 @@ def _state_rules(tier_index: np.ndarray, data: pd.DataFrame, policy: Policy) -> 
 def _ago(days: np.ndarray) -> pd.Series:
     """'today', '1 day ago', '12 days ago'."""
     whole = np.round(days).astype("int64")
-    text = pd.Series(whole.astype(str), dtype=object) + " days ago"
-    text[whole == 1] = "1 day ago"
-    text[whole == 0] = "today"
-    return text
+    distinct, position = np.unique(whole, return_inverse=True)  # a few hundred phrases, not a million
+    phrases = np.array(
+        ["today" if d == 0 else "1 day ago" if d == 1 else f"{d} days ago" for d in distinct.tolist()],
+        dtype=object,
+    )
+    return pd.Series(phrases[position.reshape(-1)], dtype=object)

@@ -96,8 +96,9 @@ def apply_retention(
         ),
         dtype=object,
     )
-    until = (since + pd.Timedelta(days=grace)).dt.strftime("%Y-%m-%d")
-    change[held] = "held (grace until " + until[held] + ")"
+    if held.any():
+        until = _iso_days(since[held] + pd.Timedelta(days=grace))
+        change[held] = "held (grace until " + until + ")"
     tier = policy_tier.where(~held, before.previous_tier)
     rule = assigned.rule.reset_index(drop=True)
     reason = _reasons(rule, before, policy_tier, held, worse, since, grace, policy.immediate_tiers)
@@ -152,30 +153,51 @@ def _reasons(
     grace: int,
     immediate_tiers: tuple[str, ...],
 ) -> pd.Series:
-    """Why each customer has their tier: the rule, prefixed by what retention did to it."""
-    previous = before.previous_tier.fillna("").astype(object)
-    dates = since.dt.strftime("%Y-%m-%d").fillna("")
-    prefix = np.select(
-        [
-            held,
-            worse & policy_tier.isin(immediate_tiers),
-            worse & before.was_override,
-            worse & before.previous_tier.isin(immediate_tiers),
-            worse,
-        ],
-        [
-            "keeps "
-            + previous
-            + f" during the {grace}-day grace (below it since "
-            + dates
-            + "); the rule says "
-            + policy_tier
-            + ": ",
-            policy_tier + " is a lifecycle state, applied at once: ",
-            "override ended: ",
-            previous + " is a lifecycle state, left at once: ",
-            "below " + previous + " since " + dates + f" (grace of {grace} days over): ",
-        ],
-        default="",
-    )
-    return pd.Series(prefix, dtype=object) + rule.astype(object)
+    """Why each customer has their tier: the rule, prefixed by what retention did to it.
+
+    Each prefix is built only for the rows it applies to (the first matching case wins): formatting
+    dates and joining strings for a million customers who simply kept their tier is most of the cost.
+    """
+    cases = [
+        held,
+        worse & policy_tier.isin(immediate_tiers),
+        worse & before.was_override,
+        worse & before.previous_tier.isin(immediate_tiers),
+        worse,
+    ]
+    case = np.select(cases, range(1, len(cases) + 1), default=0)
+    reason = rule.astype(object)
+    for number in np.unique(case[case > 0]):
+        rows = case == number
+        previous = before.previous_tier[rows].fillna("").astype(object)
+        if number == 1:
+            dates = _iso_days(since[rows])
+            prefix = (
+                "keeps "
+                + previous
+                + f" during the {grace}-day grace (below it since "
+                + dates
+                + "); the rule says "
+                + policy_tier[rows]
+                + ": "
+            )
+        elif number == 2:
+            prefix = policy_tier[rows] + " is a lifecycle state, applied at once: "
+        elif number == 3:
+            prefix = pd.Series("override ended: ", index=previous.index, dtype=object)
+        elif number == 4:
+            prefix = previous + " is a lifecycle state, left at once: "
+        else:
+            dates = _iso_days(since[rows])
+            prefix = "below " + previous + " since " + dates + f" (grace of {grace} days over): "
+        reason[rows] = prefix.astype(object) + reason[rows]
+    return reason
+
+
+def _iso_days(days: pd.Series) -> pd.Series:
+    """Dates as "YYYY-MM-DD" ("" for NaT): `.dt.strftime("%Y-%m-%d").fillna("")`, ~20x faster."""
+    if days.dt.tz is not None:
+        return days.dt.strftime("%Y-%m-%d").fillna("")
+    text = np.datetime_as_string(days.to_numpy().astype("datetime64[D]"), unit="D").astype(object)
+    text[days.isna().to_numpy()] = ""
+    return pd.Series(text, index=days.index, dtype=object)

@@ -1,0 +1,191 @@
+"""`tierwise score` at scale, against the bare LightGBM predictions of the same three models in the same run.
+
+    .venv/bin/python -m benchmarks.bench_score --home /work/bench/score1m --models-home /work/bench/score-models
+
+`--home` holds a feature snapshot (`tierwise data synth --customers 1000000` then `tierwise features
+build --as-of DATE`; no online store is needed); `--models-home` holds champion models (`tierwise
+train` on Complete Journey: the feature catalog is the same, so its models score synthetic customers
+as well, and training on a million synthetic customers would take hours). The children read the
+models through `TIERWISE_MLFLOW_URI`.
+
+Printed, each measured in a fresh process (peak RSS of that process), fastest of `--repeat` rounds:
+
+1. `tierwise score` as a user runs it (the command, imports included);
+2. the scoring job itself (`pipelines.score.score`, imports excluded), against a previous snapshot so
+   that retention does its join (the benchmark copies the first run's snapshot two weeks back when
+   the home has none);
+3. the bare `Booster.predict` of the three models on their feature matrices, built beforehand from
+   the same snapshot (the floor any scoring job stands on), and the ratio of 2 to 3.
+
+Wall time depends on what else the machine runs, so CPU seconds are printed too: their ratio moves
+much less when other work competes for the cores.
+
+Target: scoring within 3x the bare predictions and under 60 s for a million customers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from benchmarks.measure import Measurement, measure, row
+
+S = "benchmarks.bench_score:"
+#: Days between the previous tier snapshot the benchmark provides and the scored date.
+PREVIOUS_DAYS = 14
+
+
+def latest_snapshot(home: str) -> str:
+    """The date of the latest feature snapshot in `home`."""
+    from features.settings import Settings
+    from features.snapshots import choose_snapshot
+
+    return choose_snapshot(Settings.resolve(home).snapshots_dir, None).isoformat()
+
+
+def score_job(home: str, as_of: str) -> dict:
+    """`pipelines.score.score` at `as_of`: the whole job, from reading features to writing the snapshot."""
+    from features.settings import Settings
+    from pipelines.score import score
+
+    cpu = time.process_time()
+    report = score(Settings.resolve(home), date.fromisoformat(as_of))
+    cpu = time.process_time() - cpu
+    return {"customers": report.customers, "cpu_seconds": cpu, "tiers": report.tier_counts}
+
+
+def bare_predict(home: str, as_of: str) -> dict:
+    """Seconds of the three boosters' `predict` on matrices built beforehand from the same snapshot.
+
+    Loading the models, reading the snapshot and building the matrices are not timed; the printed
+    wall time and peak memory of this step cover them, the ratio uses `predict_seconds` only.
+    """
+    import pandas as pd
+
+    from features.settings import Settings
+    from features.snapshots import snapshot_path
+    from serving import scoring
+    from training import registry
+
+    settings = Settings.resolve(home)
+    registry.configure(settings)
+    champions = scoring.load_champions()
+    features = pd.read_parquet(snapshot_path(settings.snapshots_dir, date.fromisoformat(as_of)))
+    matrices = {name: bundle.matrix(features) for name, bundle in champions.bundles.items()}
+    seconds, cpu = {}, 0.0
+    for name, bundle in champions.bundles.items():
+        start, start_cpu = time.perf_counter(), time.process_time()
+        bundle.booster.predict(matrices[name], raw_score=bundle.calibration is not None)
+        seconds[name] = time.perf_counter() - start
+        cpu += time.process_time() - start_cpu
+    return {
+        "customers": len(features),
+        "predict_seconds": sum(seconds.values()),
+        "predict_cpu_seconds": cpu,
+        "per_model": seconds,
+    }
+
+
+def provide_previous(home: str, as_of: str) -> str | None:
+    """Copy the scored snapshot to `PREVIOUS_DAYS` earlier when no earlier one exists, so the next
+    scoring run does its retention join against a full previous snapshot, as a weekly job would."""
+    from features.settings import Settings
+    from pipelines.score import tiers_dir
+
+    folder = tiers_dir(Settings.resolve(home), "lifecycle")
+    day = date.fromisoformat(as_of)
+    if any(date.fromisoformat(p.stem) < day for p in folder.glob("*.parquet")):
+        return None
+    earlier = folder / f"{day - timedelta(days=PREVIOUS_DAYS)}.parquet"
+    shutil.copyfile(folder / f"{as_of}.parquet", earlier)
+    return str(earlier)
+
+
+def run_command(home: str, as_of: str) -> Measurement:
+    """`tierwise --home HOME score --as-of DATE` as a child process: wall time, its own peak RSS, and its
+    CPU seconds (the result)."""
+    tierwise = str(Path(sys.executable).with_name("tierwise"))
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            [tierwise, "--home", home, "score", "--as-of", as_of], stdout=subprocess.DEVNULL, stderr=errors
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise RuntimeError(f"tierwise score failed:\n{errors.read().decode()[-4000:]}")
+    return Measurement(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--home", required=True, help="home with the feature snapshot to score")
+    parser.add_argument(
+        "--models-home", help="home whose MLflow registry holds the champions (default: --home)"
+    )
+    parser.add_argument("--as-of", help="snapshot date (default: the latest)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the fastest of each step is shown")
+    args = parser.parse_args()
+    if args.models_home:
+        db = Path(args.models_home).expanduser().resolve() / "mlruns" / "mlflow.db"
+        os.environ["TIERWISE_MLFLOW_URI"] = f"sqlite:///{db}"
+    as_of = args.as_of or measure(S + "latest_snapshot", args.home).result
+
+    first = measure(S + "score_job", args.home, as_of)  # also warms the page cache
+    previous = measure(S + "provide_previous", args.home, as_of).result
+    if previous:
+        print(f"previous snapshot provided for retention: {previous}")
+    commands, jobs, bares = [], [], []
+    for _ in range(args.repeat):
+        commands.append(run_command(args.home, as_of))
+        jobs.append(measure(S + "score_job", args.home, as_of))
+        bares.append(measure(S + "bare_predict", args.home, as_of))
+    command = min(commands, key=lambda m: m.seconds)
+    job = min(jobs, key=lambda m: m.seconds)
+    bare = min(bares, key=lambda m: m.result["predict_seconds"])
+    report(as_of, first, command, job, bare, args.repeat)
+
+
+def report(
+    as_of: str, first: Measurement, command: Measurement, job: Measurement, bare: Measurement, rounds: int
+) -> None:
+    customers = job.result["customers"]
+    predict, predict_cpu = bare.result["predict_seconds"], bare.result["predict_cpu_seconds"]
+    print(f"customers: {customers:,} (feature snapshot {as_of}); fastest of {rounds} rounds")
+    print(row("tierwise score (command, imports included)", command, customers))
+    print(row("score job (pipelines.score.score)", job, customers))
+    print(row("score job, first run (no previous snapshot)", first, customers))
+    print(row("bare predict step (load, read, matrices, predict)", bare, customers))
+    per_model = ", ".join(f"{name} {s:.2f} s" for name, s in bare.result["per_model"].items())
+    print(f"{'bare Booster.predict of the three models':<52} {predict:8.2f} s  ({per_model})")
+    print(
+        f"CPU seconds: command {command.result:.1f}, score job {job.result['cpu_seconds']:.1f}, "
+        f"bare predict {predict_cpu:.1f}"
+    )
+    print(
+        f"ratio score job / bare predict: {job.seconds / predict:.2f}x wall, "
+        f"{job.result['cpu_seconds'] / predict_cpu:.2f}x CPU (target <= 3x)"
+    )
+    print(
+        f"ratio tierwise score command / bare predict: {command.seconds / predict:.2f}x wall, "
+        f"{command.result / predict_cpu:.2f}x CPU"
+    )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end: {load} ({os.cpu_count()} cores)")
+    by_wall = "met" if job.seconds <= 3 * predict and command.seconds < 60 else "missed"
+    by_cpu = "met" if job.result["cpu_seconds"] <= 3 * predict_cpu and command.seconds < 60 else "missed"
+    print(f"target (<= 3x bare predict, < 60 s): {by_wall} by wall time, {by_cpu} by CPU time")
+
+
+if __name__ == "__main__":
+    main()
