@@ -61,7 +61,11 @@ def _when(condition: str, value: str = "1") -> str:
 
 
 def _orders_sql() -> str:
-    """Order-level aggregates per (cutoff, customer), from `order_facts`."""
+    """Order-level aggregates per (cutoff, customer), from `order_facts`.
+
+    Active weeks are counted without COUNT(DISTINCT): an order opens a week in the window when it is
+    the customer's first order of its week, or its predecessor lies outside the window.
+    """
     year = "age <= 365"
     windows = ",\n            ".join(
         f"count({_when(f'age <= {d}')}) AS orders_{d}d, "
@@ -83,7 +87,7 @@ def _orders_sql() -> str:
     new_90 = "day >= as_of - INTERVAL 90 DAY"
     return f"""
     order_cutoffs AS (
-        SELECT c.as_of, o.*, {_age("o.ordered_at")} AS age
+        SELECT c.as_of, o.*, {_age("o.ordered_at")} AS age, {_age("o.previous_at")} AS previous_age
         FROM order_facts o JOIN cutoffs c ON o.ordered_at < c.as_of
     ),
     order_features AS (
@@ -99,7 +103,7 @@ def _orders_sql() -> str:
             stddev_samp({_when(year, "amount")}) AS order_value_std_365d,
             avg(gap_days) AS interorder_days_mean,
             stddev_samp(gap_days) AS interorder_days_std,
-            count(DISTINCT {_when(year, "week")}) AS active_weeks_365d,
+            count({_when(f"{year} AND (first_of_week OR previous_age > 365)")}) AS active_weeks_365d,
             sum({_when(year, "items")}) AS items_365d,
             sum({_when(year, "lines")}) AS lines_365d,
             sum({_when("age <= 90", "lines")}) AS lines_90d,
@@ -136,7 +140,11 @@ def _lines_sql() -> str:
     """Breadth and department shares, from the derived tables (no order line is read).
 
     `breadth_changes` holds each customer's counts with the cutoffs they are valid for, so a cutoff
-    picks one row per customer; department spend is summed over the days in its window.
+    picks one row per customer. A department's spend in the year is the difference of its running
+    totals at the cutoff and a year before. The three largest come from a sorted list padded with
+    zeros (ties do not change the sum; the padding keeps every index valid, also under Spark's ANSI
+    mode): sorting a dozen values per customer took a fifth of the time of a window ranking every
+    department of every customer.
     """
     return """
     ,
@@ -145,18 +153,30 @@ def _lines_sql() -> str:
         FROM breadth_changes b JOIN cutoffs c
           ON b.valid_from <= c.as_of AND (b.valid_to IS NULL OR c.as_of < b.valid_to)
     ),
+    department_now AS (
+        SELECT c.as_of, d.customer_id, d.department, d.spend_to_date, d.days_to_date
+        FROM department_days d JOIN cutoffs c ON d.day < c.as_of AND (d.next_day IS NULL OR d.next_day >= c.as_of)
+    ),
+    department_year_ago AS (
+        SELECT c.as_of, d.customer_id, d.department, d.spend_to_date, d.days_to_date
+        FROM department_days d JOIN cutoffs c
+          ON d.day < c.as_of - INTERVAL 365 DAY
+         AND (d.next_day IS NULL OR d.next_day >= c.as_of - INTERVAL 365 DAY)
+    ),
     department_spend AS (
-        SELECT c.as_of, d.customer_id, d.department, sum(d.spend) AS spend
-        FROM department_days d JOIN cutoffs c ON d.day < c.as_of AND d.day >= c.as_of - INTERVAL 365 DAY
-        GROUP BY ALL
+        SELECT as_of, customer_id, n.spend_to_date - coalesce(a.spend_to_date, 0) AS spend
+        FROM department_now n LEFT JOIN department_year_ago a USING (as_of, customer_id, department)
+        WHERE n.days_to_date > coalesce(a.days_to_date, 0)
+    ),
+    department_ranking AS (
+        SELECT as_of, customer_id, sum(spend) AS spend, max(spend) AS top,
+               list_concat(list_sort(list(spend), 'DESC'), [0::DOUBLE, 0::DOUBLE, 0::DOUBLE]) AS ranked
+        FROM department_spend GROUP BY as_of, customer_id
     ),
     concentration AS (
-        SELECT as_of, customer_id,
-            sum(spend) FILTER (WHERE rank = 1) / nullif(sum(spend), 0) AS top_department_share_365d,
-            sum(spend) FILTER (WHERE rank <= 3) / nullif(sum(spend), 0) AS top3_department_share_365d
-        FROM (SELECT *, row_number() OVER (PARTITION BY as_of, customer_id ORDER BY spend DESC, department) AS rank
-              FROM department_spend)
-        GROUP BY as_of, customer_id
+        SELECT as_of, customer_id, top / nullif(spend, 0) AS top_department_share_365d,
+               (ranked[1] + ranked[2] + ranked[3]) / nullif(spend, 0) AS top3_department_share_365d
+        FROM department_ranking
     )"""
 
 

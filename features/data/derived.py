@@ -14,7 +14,9 @@ before these tables existed is read through `register_derived_views`, which comp
 from the canonical tables with the same SQL (slower, same values).
 
 Like the feature query, the SQL is DuckDB's dialect and transpiles to Spark with sqlglot
-(`spark_sql`). It reads views named like the canonical tables.
+(`spark_sql`; Spark must run with the session time zone UTC). It reads views named like the
+canonical tables, plus `category_days`, an intermediate relation the breadth and first-purchase
+summaries share (a temporary table while writing, a view otherwise).
 """
 
 from __future__ import annotations
@@ -29,14 +31,90 @@ from features.data.schema import BREADTH_CHANGES, DEPARTMENT_DAYS, DERIVED_TABLE
 
 #: Windows of the distinct category and department counts (`categories_90d`, ...).
 BREADTH_WINDOWS = (90, 365)
+BREADTH_KEYS = ("category", "department")
 
-#: Spend per customer, day, department and category: the one pass over the lines that the
-#: department and breadth tables share (materialized while writing, a view otherwise).
-LINE_DAYS_SQL = """
-SELECT l.customer_id, date_trunc('day', l.ordered_at) AS day, p.department, p.category, sum(l.amount) AS spend
-FROM order_lines l JOIN products p USING (product_id)
-WHERE p.department IS NOT NULL OR p.category IS NOT NULL
-GROUP BY ALL"""
+#: Intermediate relation: one row per customer, category and day with a purchase, with the
+#: customer's previous and next purchase day in that category.
+CATEGORY_DAYS = "category_days"
+
+
+def _purchase_days(key: str) -> str:
+    """The customer's previous and next purchase day of the same `key`, over a relation with `day`."""
+    return (
+        f"lag(day) OVER (PARTITION BY customer_id, {key} ORDER BY day) AS previous_day, "
+        f"lead(day) OVER (PARTITION BY customer_id, {key} ORDER BY day) AS next_day"
+    )
+
+
+def _category_days_sql() -> str:
+    return f"""
+SELECT customer_id, category, day, {_purchase_days("category")}
+FROM (SELECT DISTINCT l.customer_id, p.category, date_trunc('day', l.ordered_at) AS day
+      FROM order_lines l JOIN products p USING (product_id) WHERE p.category IS NOT NULL)"""
+
+
+def _department_days_sql() -> str:
+    """Spend per customer, department and day, with the neighbouring purchase days and running totals.
+
+    A cutoff's 365-day spend in a department is the total up to its last purchase day before the
+    cutoff minus the total up to its last purchase day a year before: two rows per department
+    (found by `day < point <= next_day`) instead of summing every day of the year for every cutoff.
+    """
+    return f"""
+SELECT customer_id, department, day, {_purchase_days("department")}, spend,
+       sum(spend) OVER history AS spend_to_date, row_number() OVER history AS days_to_date
+FROM (SELECT l.customer_id, p.department, date_trunc('day', l.ordered_at) AS day, sum(l.amount) AS spend
+      FROM order_lines l JOIN products p USING (product_id) WHERE p.department IS NOT NULL
+      GROUP BY ALL)
+WINDOW history AS (PARTITION BY customer_id, department ORDER BY day)"""
+
+
+def _breadth_changes_sql() -> str:
+    """Distinct categories and departments bought within 90 and 365 days, as states with a validity.
+
+    A category counts at cutoff t when it was bought on a day d with t - W <= d < t. Its purchase days
+    form runs (consecutive days at most W apart); a run from d_a to d_b counts exactly at the cutoffs
+    from d_a + 1 day to d_b + W days. Each run thus adds +1 at one date and -1 at another; the running
+    sum of these changes per customer is the count, valid from one change to the next.
+    """
+    counters = [(key, window) for key in BREADTH_KEYS for window in BREADTH_WINDOWS]
+
+    def changes(values: dict[tuple[str, int], str]) -> str:
+        """The four counter columns in a fixed order (UNION ALL matches by position)."""
+        return ", ".join(f"{values.get(c, '0')} AS {c[0]}_{c[1]}" for c in counters)
+
+    def starts(window: int) -> str:
+        return f"previous_day IS NULL OR previous_day < day - INTERVAL {window} DAY"
+
+    events = []
+    for key, days in (("category", CATEGORY_DAYS), ("department", DEPARTMENT_DAYS.name)):
+        start_flags = {(key, w): f"CASE WHEN {starts(w)} THEN 1 ELSE 0 END" for w in BREADTH_WINDOWS}
+        events.append(
+            f"SELECT customer_id, day + INTERVAL 1 DAY AS from_day, {changes(start_flags)} "
+            f"FROM {days} WHERE {starts(min(BREADTH_WINDOWS))}"
+        )
+        for window in BREADTH_WINDOWS:
+            events.append(
+                f"SELECT customer_id, day + INTERVAL {window + 1} DAY AS from_day, {changes({(key, window): '-1'})}"
+                f" FROM {days} WHERE next_day IS NULL OR next_day > day + INTERVAL {window} DAY"
+            )
+    names = [f"{k}_{w}" for k, w in counters]
+    sums = ", ".join(f"sum({n}) AS {n}" for n in names)
+    running = ",\n       ".join(
+        f"sum({n}) OVER running AS {n.replace('category', 'categories').replace('department', 'departments')}d"
+        for n in names
+    )
+    union = "\n    UNION ALL\n    ".join(events)
+    return f"""
+WITH changes AS (
+    SELECT customer_id, from_day, {sums} FROM (
+    {union}
+    ) GROUP BY customer_id, from_day
+)
+SELECT customer_id, from_day AS valid_from, lead(from_day) OVER running AS valid_to,
+       {running}
+FROM changes
+WINDOW running AS (PARTITION BY customer_id ORDER BY from_day)"""
 
 
 def _order_facts_sql() -> str:
@@ -58,112 +136,41 @@ WITH line_totals AS (
 new_products AS (
     SELECT customer_id, day, count(*) AS new_products FROM (
         SELECT customer_id, date_trunc('day', min(ordered_at)) AS day FROM order_lines GROUP BY customer_id, product_id)
-    GROUP BY ALL
+    GROUP BY customer_id, day
 ),
 new_categories AS (
-    SELECT customer_id, day, count(*) AS new_categories FROM (
-        SELECT customer_id, min(day) AS day FROM line_days WHERE category IS NOT NULL GROUP BY customer_id, category)
-    GROUP BY ALL
+    SELECT customer_id, day, count(*) AS new_categories FROM {CATEGORY_DAYS} WHERE previous_day IS NULL
+    GROUP BY customer_id, day
 ),
 sequenced AS (
     SELECT *, date_trunc('day', ordered_at) AS day, date_trunc('week', ordered_at) AS week,
-           lag(ordered_at) OVER customer_orders AS previous_at
+           lag(ordered_at) OVER (PARTITION BY customer_id ORDER BY ordered_at, order_id) AS previous_at
     FROM orders
-    WINDOW customer_orders AS (PARTITION BY customer_id ORDER BY ordered_at, order_id)
-),
-flagged AS (
-    SELECT *, previous_at IS NULL OR date_trunc('day', previous_at) < day AS first_of_day FROM sequenced
 )
 SELECT o.customer_id, o.order_id, o.ordered_at, o.day, o.week,
        hour(o.ordered_at) AS hour_of_day, o.day >= o.week + INTERVAL 5 DAY AS is_weekend,
        o.amount, o.discount, o.items, o.lines, o.store_id,
-       (epoch(o.ordered_at) - epoch(o.previous_at)) / {86400.0} AS gap_days,
+       o.previous_at, (epoch(o.ordered_at) - epoch(o.previous_at)) / {86400.0} AS gap_days,
+       o.previous_at IS NULL OR date_trunc('week', o.previous_at) < o.week AS first_of_week,
        t.discounted_spend, t.private_spend,
        coalesce(np.new_products, 0) AS new_products, coalesce(nc.new_categories, 0) AS new_categories
-FROM flagged o
+FROM (SELECT *, previous_at IS NULL OR date_trunc('day', previous_at) < day AS first_of_day FROM sequenced) o
 LEFT JOIN line_totals t USING (order_id)
 LEFT JOIN new_products np ON o.first_of_day AND np.customer_id = o.customer_id AND np.day = o.day
 LEFT JOIN new_categories nc ON o.first_of_day AND nc.customer_id = o.customer_id AND nc.day = o.day"""
 
 
-BREADTH_KEYS = ("category", "department")
-
-
-def _breadth_changes_sql() -> str:
-    """Distinct categories and departments bought within 90 and 365 days, as states with a validity.
-
-    A category counts at cutoff t when it was bought on a day d with t - W <= d < t. Its purchase days
-    form runs (consecutive days at most W apart); a run from d_a to d_b counts exactly at the cutoffs
-    from d_a + 1 day to d_b + W days. Each run thus adds +1 at one date and -1 at another; the running
-    sum of these changes per customer is the count, valid from one change to the next.
-    """
-    counters = [(key, window) for key in BREADTH_KEYS for window in BREADTH_WINDOWS]
-
-    def changes(values: dict[tuple[str, int], str]) -> str:
-        """The four counter columns in a fixed order (UNION ALL matches by position)."""
-        return ", ".join(f"{values.get(c, '0')} AS {c[0]}_{c[1]}" for c in counters)
-
-    def starts(window: int) -> str:
-        return f"previous_day IS NULL OR previous_day < day - INTERVAL {window} DAY"
-
-    events = []
-    for key in BREADTH_KEYS:
-        start_flags = {(key, w): f"CASE WHEN {starts(w)} THEN 1 ELSE 0 END" for w in BREADTH_WINDOWS}
-        events.append(
-            f"SELECT customer_id, day + INTERVAL 1 DAY AS from_day, {changes(start_flags)} "
-            f"FROM {key}_purchase_days WHERE {starts(min(BREADTH_WINDOWS))}"
-        )
-        for window in BREADTH_WINDOWS:
-            events.append(
-                f"SELECT customer_id, day + INTERVAL {window + 1} DAY AS from_day, {changes({(key, window): '-1'})}"
-                f" FROM {key}_purchase_days WHERE next_day IS NULL OR next_day > day + INTERVAL {window} DAY"
-            )
-    days = ",\n".join(
-        f"""{key}_purchase_days AS (
-    SELECT customer_id, day,
-           lag(day) OVER (PARTITION BY customer_id, {key} ORDER BY day) AS previous_day,
-           lead(day) OVER (PARTITION BY customer_id, {key} ORDER BY day) AS next_day
-    FROM (SELECT DISTINCT customer_id, {key}, day FROM line_days WHERE {key} IS NOT NULL)
-)"""
-        for key in BREADTH_KEYS
-    )
-    names = [f"{k}_{w}" for k, w in counters]
-    sums = ", ".join(f"sum({n}) AS {n}" for n in names)
-    running = ",\n       ".join(
-        f"sum({n}) OVER running AS {n.replace('category', 'categories').replace('department', 'departments')}d"
-        for n in names
-    )
-    union = "\n    UNION ALL\n    ".join(events)
-    return f"""
-WITH {days},
-changes AS (
-    SELECT customer_id, from_day, {sums} FROM (
-    {union}
-    ) GROUP BY customer_id, from_day
-)
-SELECT customer_id, from_day AS valid_from, lead(from_day) OVER running AS valid_to,
-       {running}
-FROM changes
-WINDOW running AS (PARTITION BY customer_id ORDER BY from_day)"""
-
-
-def _department_days_sql() -> str:
-    """Spend per customer, department and day (the input of the department shares)."""
-    return """
-SELECT customer_id, department, day, sum(spend) AS spend FROM line_days
-WHERE department IS NOT NULL GROUP BY ALL"""
-
-
+#: Every relation, in the order they are computed (later ones read earlier ones).
 DERIVED_SQL = {
-    "line_days": lambda: LINE_DAYS_SQL,
-    ORDER_FACTS.name: _order_facts_sql,
-    BREADTH_CHANGES.name: _breadth_changes_sql,
+    CATEGORY_DAYS: _category_days_sql,
     DEPARTMENT_DAYS.name: _department_days_sql,
+    BREADTH_CHANGES.name: _breadth_changes_sql,
+    ORDER_FACTS.name: _order_facts_sql,
 }
 
 
 def derived_sql(table: str) -> str:
-    """The query computing derived `table` (or `line_days`) from the canonical views (and `line_days`)."""
+    """The query computing derived `table` (or `category_days`) from the canonical and earlier relations."""
     return DERIVED_SQL[table]()
 
 
@@ -171,38 +178,41 @@ def write_derived_tables(con: duckdb.DuckDBPyConnection, version: Path) -> None:
     """Compute every derived table from the canonical tables of `version` and write it into `version`.
 
     Call it inside the store transaction that writes the orders, after the order tables and products.
-    Earlier derived files in the version (hard links of the previous version's) are replaced.
+    Earlier derived files in the version (hard links of the previous version's) are replaced; each
+    table is read back from its new file by the ones computed after it.
     """
     register_tables(con, version)
     con.execute("SET preserve_insertion_order = false")  # row order is irrelevant here; saves memory
-    con.execute(f"CREATE OR REPLACE TEMP TABLE line_days AS {LINE_DAYS_SQL}")
-    for table in DERIVED_TABLES:
-        folder = version / table
+    for name in DERIVED_SQL:
+        if name not in DERIVED_TABLES:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {derived_sql(name)}")
+            continue
+        folder = version / name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        typed = ", ".join(
-            f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in DERIVED_TABLES[table].columns
-        )
+        typed = ", ".join(f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in DERIVED_TABLES[name].columns)
         target = sql_string(str(folder / "part-0.parquet"))
         con.execute(
-            f"COPY (SELECT {typed} FROM ({derived_sql(table)})) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+            f"COPY (SELECT {typed} FROM ({derived_sql(name)})) TO {target} (FORMAT parquet, COMPRESSION zstd)"
         )
-    con.execute("DROP TABLE line_days")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {stored_table_sql(version, name)}")
+    for name in DERIVED_SQL:
+        con.execute(f"DROP {'VIEW' if name in DERIVED_TABLES else 'TABLE'} {name}")
     con.execute("RESET preserve_insertion_order")
 
 
 def register_derived_views(con: duckdb.DuckDBPyConnection, version: Path | None) -> None:
-    """Views named like the derived tables: their files in `version`, else computed from the canonical views."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW line_days AS {LINE_DAYS_SQL}")
-    for table in DERIVED_TABLES:
-        stored = stored_table_sql(version, table)
-        source = f"SELECT * FROM {stored}" if stored else derived_sql(table)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {source}")
+    """Views named like the derived tables: their files in `version`, else computed from the canonical
+    views (with `version` None, always computed: for canonical views a caller has changed)."""
+    for name in DERIVED_SQL:
+        stored = stored_table_sql(version, name)
+        source = f"SELECT * FROM {stored}" if stored else derived_sql(name)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {source}")
 
 
 def spark_sql(table: str) -> str:
-    """The query of derived `table` (or `line_days`) in Spark SQL, transpiled by sqlglot from the DuckDB
-    text; raises if a construct has no Spark equivalent. Spark must run with the session time zone UTC."""
+    """The query of derived `table` (or `category_days`) in Spark SQL, transpiled by sqlglot from the
+    DuckDB text; raises if a construct has no Spark equivalent."""
     import sqlglot
     from sqlglot.errors import ErrorLevel
 

@@ -248,7 +248,9 @@ ORDER_FACTS = Table(
         _col("items", "DOUBLE", "As on the order."),
         _col("lines", "BIGINT", "As on the order."),
         _col("store_id", "VARCHAR", "As on the order."),
+        _col("previous_at", "TIMESTAMPTZ", "Time of the customer's previous order; null for the first."),
         _col("gap_days", "DOUBLE", "Days since the customer's previous order; null for the first."),
+        _col("first_of_week", "BOOLEAN", "The customer's first order in its week.", required=True),
         _col("discounted_spend", "DOUBLE", "Amount of the lines with a discount; null without lines."),
         _col("private_spend", "DOUBLE", "Amount of the private-label lines; null without lines."),
         _col(
@@ -295,12 +297,28 @@ DEPARTMENT_DAYS = Table(
     name="department_days",
     key=("customer_id", "department", "day"),
     partitioned_by_month=False,
-    description="Derived. Spend per customer, department and day (for the department shares).",
+    description=(
+        "Derived. Spend per customer, department and day with running totals (for the department "
+        "shares: a window's spend is the difference of two running totals)."
+    ),
     columns=(
         _col("customer_id", "VARCHAR", "Customer.", required=True),
         _col("department", "VARCHAR", "Department of the products bought.", required=True),
-        _col("day", "TIMESTAMPTZ", "UTC midnight of the day.", required=True),
+        _col(
+            "day",
+            "TIMESTAMPTZ",
+            "UTC midnight of a day the customer bought in the department.",
+            required=True,
+        ),
+        _col("previous_day", "TIMESTAMPTZ", "The previous such day; null for the first."),
+        _col("next_day", "TIMESTAMPTZ", "The next such day; null for the last."),
         _col("spend", "DOUBLE", "Amount of the customer's lines in that department that day.", required=True),
+        _col(
+            "spend_to_date", "DOUBLE", "Amount in the department up to and including the day.", required=True
+        ),
+        _col(
+            "days_to_date", "BIGINT", "Days with a purchase in the department up to and including it.", True
+        ),
     ),
 )
 
