@@ -509,12 +509,16 @@ def models_rollback(
 @app.command("serve")
 def serve_cmd(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 for all).")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
-    policy: Annotated[str, typer.Option(help="Tier policy whose latest snapshot answers `tier`.")] = "lifecycle",
+    policy: Annotated[
+        str, typer.Option(help="Tier policy whose latest snapshot answers `tier`.")
+    ] = "lifecycle",
     max_batch: Annotated[int, typer.Option(min=1, help="Most ids per predict_batch call.")] = 1000,
-    build: Annotated[bool, typer.Option("--build", help="Package the service as a Bento instead of serving.")] = False,
+    build: Annotated[
+        bool, typer.Option("--build", help="Package the service as a Bento instead of serving.")
+    ] = False,
 ) -> None:
     """Start the prediction API (BentoML): predict, predict_batch, score_features, reload, version."""
     import dataclasses

@@ -54,8 +54,12 @@ def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=features.index)
     if "customer_id" in features:
         out["customer_id"] = features["customer_id"]
+    matrices: dict[tuple, np.ndarray] = {}  # the champions usually share one input layout: build it once
     for name, bundle in champions.bundles.items():
-        out[OUTPUT_FIELDS[name]] = bundle.predict_matrix(bundle.matrix(features))
+        layout = (tuple(bundle.feature_names), repr(sorted(bundle.categories.items())))
+        if layout not in matrices:
+            matrices[layout] = bundle.matrix(features)
+        out[OUTPUT_FIELDS[name]] = bundle.predict_matrix(matrices[layout])
     return out
 
 
