@@ -85,6 +85,12 @@ def _orders_sql() -> str:
     )
     prev_90 = "age > 90 AND age <= 180"
     new_90 = "day >= as_of - INTERVAL 90 DAY"
+    # Joined again rather than read from `order_cutoffs`: a CTE read twice is materialized, and at
+    # 12 cutoffs of a million customers that copy of every order and cutoff spilled gigabytes.
+    year_orders = (
+        "SELECT c.as_of, o.customer_id, o.hour_of_day, o.store_id FROM order_facts o JOIN cutoffs c "
+        f"ON o.ordered_at < c.as_of AND {_age('o.ordered_at')} <= 365"
+    )
     return f"""
     order_cutoffs AS (
         SELECT c.as_of, o.*, {_age("o.ordered_at")} AS age, {_age("o.previous_at")} AS previous_age
@@ -119,15 +125,15 @@ def _orders_sql() -> str:
         GROUP BY as_of, customer_id
     ),
     hour_counts AS (
-        SELECT as_of, customer_id, hour_of_day, count(*) AS n FROM order_cutoffs WHERE age <= 365 GROUP BY ALL
+        SELECT as_of, customer_id, hour_of_day, count(*) AS n FROM ({year_orders}) GROUP BY ALL
     ),
     preferred_hour AS (
         SELECT as_of, customer_id, arg_max(hour_of_day, n * 24 + 23 - hour_of_day) AS preferred_hour_365d
         FROM hour_counts GROUP BY as_of, customer_id
     ),
     store_counts AS (
-        SELECT as_of, customer_id, store_id, count(*) AS n FROM order_cutoffs
-        WHERE age <= 365 AND store_id IS NOT NULL GROUP BY ALL
+        SELECT as_of, customer_id, store_id, count(*) AS n FROM ({year_orders})
+        WHERE store_id IS NOT NULL GROUP BY ALL
     ),
     main_store AS (
         SELECT as_of, customer_id, store_id AS main_store_id FROM (

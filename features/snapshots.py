@@ -25,6 +25,12 @@ from features.errors import InputError
 #: How long after the last order a cutoff may lie: later, the features would describe stale data.
 MAX_DAYS_AFTER_LAST_ORDER = 7
 
+#: Customer rows (customers x cutoffs) computed by one query. Cutoffs computed together share the
+#: scans of the derived tables, but past a few million rows the aggregates outgrow DuckDB's memory
+#: cap and spill. 12 monthly cutoffs of 1M customers: 380 s one per query, 187 s two, 152 s three
+#: (peak 3.7 GB), 155 s four (5.8 GB), 353 s all twelve at once.
+ROWS_PER_PASS = 3_000_000
+
 
 @dataclass(frozen=True)
 class DataPeriod:
@@ -117,17 +123,34 @@ def snapshot_path(folder: Path, cutoff: date) -> Path:
 
 
 def build_snapshots(
-    con: duckdb.DuckDBPyConnection, cutoffs: list[date], folder: Path, caps: DataCapabilities | None = None
+    con: duckdb.DuckDBPyConnection,
+    cutoffs: list[date],
+    folder: Path,
+    caps: DataCapabilities | None = None,
+    rows_per_pass: int = ROWS_PER_PASS,
 ) -> dict[date, int]:
-    """Compute features for all `cutoffs` in one query and write one snapshot file per cutoff.
+    """Compute features for `cutoffs` and write one snapshot file per cutoff.
 
-    The canonical views must be registered (`register_canonical_views`). Returns rows per cutoff.
+    Cutoffs are computed together, as many per query as fit in `rows_per_pass` customer rows. The
+    canonical views must be registered (`register_canonical_views`). Returns rows per cutoff.
     """
     caps = caps or capabilities(con)
+    customers = int(con.execute("SELECT count(*) FROM customers").fetchall()[0][0])
+    per_pass = max(1, rows_per_pass // max(1, customers))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: dict[date, int] = {}
+    for first in range(0, len(cutoffs), per_pass):
+        rows |= _build_pass(con, cutoffs[first : first + per_pass], folder, caps)
+    return rows
+
+
+def _build_pass(
+    con: duckdb.DuckDBPyConnection, cutoffs: list[date], folder: Path, caps: DataCapabilities
+) -> dict[date, int]:
+    """One query for `cutoffs`, then one file per cutoff (written under a temporary name, then renamed)."""
     values = ", ".join(f"({sql_string(d.isoformat())}::TIMESTAMPTZ)" for d in cutoffs)
     con.execute(f"CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT * FROM (VALUES {values}) v(as_of)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE customer_features AS {feature_sql(caps)}")
-    folder.mkdir(parents=True, exist_ok=True)
     rows: dict[date, int] = {}
     for cutoff in cutoffs:
         target = snapshot_path(folder, cutoff)
@@ -136,6 +159,7 @@ def build_snapshots(
         con.execute(f"COPY ({selection}) TO {sql_string(str(partial))} (FORMAT parquet, COMPRESSION zstd)")
         os.replace(partial, target)
         rows[cutoff] = int(con.execute(f"SELECT count(*) FROM ({selection})").fetchall()[0][0])
+    con.execute("DROP TABLE customer_features")
     return rows
 
 

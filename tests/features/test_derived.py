@@ -158,3 +158,18 @@ def test_windows_that_cut_a_long_history_match_a_hand_computation(two_years: Set
     expected = by_hand(two_years, as_of)
     assert len(built) == len(expected) > 200
     pd.testing.assert_frame_equal(built[expected.columns], expected, check_dtype=False, rtol=1e-9)
+
+
+def test_cutoffs_built_in_several_passes_equal_one_pass(cj_slice_home: Settings, tmp_path: Path):
+    from features.snapshots import build_snapshots, snapshot_path
+
+    stored, _ = stored_and_computed(cj_slice_home)
+    together = build_snapshots(stored, list(CUTOFFS), tmp_path / "one")
+    apart = build_snapshots(stored, list(CUTOFFS), tmp_path / "many", rows_per_pass=1)
+    assert together == apart
+    for cutoff in CUTOFFS:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(snapshot_path(tmp_path / "one", cutoff)),
+            pd.read_parquet(snapshot_path(tmp_path / "many", cutoff)),
+            rtol=1e-12,
+        )
