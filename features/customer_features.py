@@ -146,8 +146,9 @@ def _lines_sql() -> str:
     """Breadth and department shares, from the derived tables (no order line is read).
 
     `breadth_changes` holds each customer's counts with the cutoffs they are valid for, so a cutoff
-    picks one row per customer. A department's spend in the year is the difference of its running
-    totals at the cutoff and a year before. The three largest come from a sorted list padded with
+    picks one row per customer. A department bought in the year has its last purchase before the
+    cutoff within the year; its spend is the difference of the running totals at that purchase and
+    at the last purchase before the year. The three largest come from a sorted list padded with
     zeros (ties do not change the sum; the padding keeps every index valid, also under Spark's ANSI
     mode): sorting a dozen values per customer took a fifth of the time of a window ranking every
     department of every customer.
@@ -160,11 +161,13 @@ def _lines_sql() -> str:
           ON b.valid_from <= c.as_of AND (b.valid_to IS NULL OR c.as_of < b.valid_to)
     ),
     department_now AS (
-        SELECT c.as_of, d.customer_id, d.department, d.spend_to_date, d.days_to_date
-        FROM department_days d JOIN cutoffs c ON d.day < c.as_of AND (d.next_day IS NULL OR d.next_day >= c.as_of)
+        SELECT c.as_of, d.customer_id, d.department, d.spend_to_date
+        FROM department_days d JOIN cutoffs c
+          ON d.day < c.as_of AND d.day >= c.as_of - INTERVAL 365 DAY
+         AND (d.next_day IS NULL OR d.next_day >= c.as_of)
     ),
     department_year_ago AS (
-        SELECT c.as_of, d.customer_id, d.department, d.spend_to_date, d.days_to_date
+        SELECT c.as_of, d.customer_id, d.department, d.spend_to_date
         FROM department_days d JOIN cutoffs c
           ON d.day < c.as_of - INTERVAL 365 DAY
          AND (d.next_day IS NULL OR d.next_day >= c.as_of - INTERVAL 365 DAY)
@@ -172,7 +175,6 @@ def _lines_sql() -> str:
     department_spend AS (
         SELECT as_of, customer_id, n.spend_to_date - coalesce(a.spend_to_date, 0) AS spend
         FROM department_now n LEFT JOIN department_year_ago a USING (as_of, customer_id, department)
-        WHERE n.days_to_date > coalesce(a.days_to_date, 0)
     ),
     department_ranking AS (
         SELECT as_of, customer_id, sum(spend) AS spend, max(spend) AS top,

@@ -27,9 +27,9 @@ MAX_DAYS_AFTER_LAST_ORDER = 7
 
 #: Customer rows (customers x cutoffs) computed by one query. Cutoffs computed together share the
 #: scans of the derived tables, but past a few million rows the aggregates outgrow DuckDB's memory
-#: cap and spill. 12 monthly cutoffs of 1M customers: 380 s one per query, 187 s two, 152 s three
-#: (peak 3.7 GB), 155 s four (5.8 GB), 353 s all twelve at once.
-ROWS_PER_PASS = 3_000_000
+#: cap and spill. 12 monthly cutoffs of 1M customers: 380 s one per query, 187 s two (peak 2.8 GB),
+#: 152-209 s three (3.7-6.0 GB), 155 s four (5.8 GB), 353 s all twelve at once.
+ROWS_PER_PASS = 2_000_000
 
 
 @dataclass(frozen=True)

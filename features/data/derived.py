@@ -62,7 +62,7 @@ def _department_days_sql() -> str:
     """
     return f"""
 SELECT customer_id, department, day, {_purchase_days("department")}, spend,
-       sum(spend) OVER history AS spend_to_date, row_number() OVER history AS days_to_date
+       sum(spend) OVER history AS spend_to_date
 FROM (SELECT l.customer_id, p.department, date_trunc('day', l.ordered_at) AS day, sum(l.amount) AS spend
       FROM order_lines l JOIN products p USING (product_id) WHERE p.department IS NOT NULL
       GROUP BY ALL)

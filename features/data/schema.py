@@ -316,9 +316,6 @@ DEPARTMENT_DAYS = Table(
         _col(
             "spend_to_date", "DOUBLE", "Amount in the department up to and including the day.", required=True
         ),
-        _col(
-            "days_to_date", "BIGINT", "Days with a purchase in the department up to and including it.", True
-        ),
     ),
 )
 
