@@ -4,7 +4,9 @@ Every row read ends up in exactly one place: accepted (a new order, or one alrea
 same content) or quarantined with a reason. `ImportReport` carries the reconciliation
 `rows_read = rows_accepted + rows_quarantined`, which is also appended to the `imports` table.
 Re-importing a file adds nothing; importing a newer extract adds only its new orders; an order that
-comes back with different content is quarantined rather than silently overwriting history.
+comes back with different content is quarantined rather than silently overwriting history. Every
+import ends by rewriting the derived tables of the new version from all of its orders
+(`features.data.derived`), so that features never read a summary of other data.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ def import_orders(
         _replace_quarantine(con, live, draft, staged, import_id)
         _append_import_log(con, draft, report, staged.sha256, now)
         step("summarizing for features")
+        for table in ("typed", "candidate", "classified", "malformed", "pending_write"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")  # free their memory for the summaries
         write_derived_tables(con, draft)
     return report
 

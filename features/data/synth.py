@@ -20,7 +20,9 @@ Memory holds at most two chunks: one being generated while the previous one is w
 background threads.
 
 At these parameters a customer averages about 15 orders and 128 lines a year: one million customers
-give about 128 million lines (1.6 GB of Parquet) in two to three minutes on two cores.
+give about 128 million lines (1.6 GB of Parquet) in two to three minutes on two cores. The
+transaction ends with the derived tables the features read (`features.data.derived`), like an
+import: about 5 more minutes for a million customers (61M lines with seed 7), 20-25 s for 100k.
 """
 
 from __future__ import annotations
