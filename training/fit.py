@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from training.bundle import ModelBundle, category_vocabulary
-from training.spec import ModelSpec
+from training.spec import MAX_LEAVES, ModelSpec
 
 EARLY_STOPPING_ROUNDS = 50
 
@@ -68,7 +68,7 @@ def fit_bundle(
     booster = lgb.train(
         merged,
         d_train,
-        num_boost_round=int(params.get("n_estimators", 2000)),
+        num_boost_round=max(1, min(int(params["n_estimators"]), MAX_LEAVES // int(params["num_leaves"]))),
         valid_sets=[d_valid],
         callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False), *callbacks],
     )

@@ -155,3 +155,21 @@ def test_redis_online_store_serves_the_same_features(feast_home: Settings, redis
     from_redis = feature_store.online_features(feature_store.open_store(settings), ids, "churn")
     sqlite = feature_store.online_features(feature_store.open_store(feast_home), ids, "churn")
     assert_same_values(from_redis.set_index("customer_id"), sqlite.set_index("customer_id"))
+
+
+@pytest.mark.integration
+def test_the_services_online_reader_reads_redis_like_feast(
+    feast_home: Settings, redis_server: str, monkeypatch
+):
+    from serving.online_features import OnlineFeatureReader
+
+    monkeypatch.setenv("TIERWISE_ONLINE_STORE", "redis")
+    monkeypatch.setenv("TIERWISE_REDIS", redis_server)
+    settings = Settings.resolve(feast_home.home)
+    build_features.apply_and_materialize(settings)
+    store = feature_store.open_store(settings)
+    ids = [*customers_at(settings, CUTOFFS[-1], 20), "no-such-customer"]
+    names = feature_store.service_feature_names(store, "churn")
+    ours = OnlineFeatureReader(store, names).read_frame(ids)
+    feast = feature_store.online_features(store, ids, "churn")
+    pd.testing.assert_frame_equal(ours, feast[ours.columns], check_dtype=False)

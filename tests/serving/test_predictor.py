@@ -30,7 +30,7 @@ def batch(served_home) -> pd.DataFrame:
 def test_the_fast_online_read_returns_what_feast_get_online_features_returns(served_home, batch):
     store = feature_store.open_store(served_home)
     names = feature_store.service_feature_names(store, "churn")
-    ids = [*batch.customer_id[:20], "no-such-customer"]
+    ids = [*batch.customer_id[:20], batch.customer_id.iloc[0], "no-such-customer"]
     ours = OnlineFeatureReader(store, names).read_frame(ids)
     feast = feature_store.online_features(store, ids, "churn")
     pd.testing.assert_frame_equal(ours, feast[ours.columns], check_dtype=False)
