@@ -56,10 +56,9 @@ def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
         out["customer_id"] = features["customer_id"]
     matrices: dict[tuple, np.ndarray] = {}  # the champions usually share one input layout: build it once
     for name, bundle in champions.bundles.items():
-        layout = (tuple(bundle.feature_names), repr(sorted(bundle.categories.items())))
-        if layout not in matrices:
-            matrices[layout] = bundle.matrix(features)
-        out[OUTPUT_FIELDS[name]] = bundle.predict_matrix(matrices[layout])
+        if bundle.layout not in matrices:
+            matrices[bundle.layout] = bundle.matrix(features)
+        out[OUTPUT_FIELDS[name]] = bundle.predict_matrix(matrices[bundle.layout])
     return out
 
 
