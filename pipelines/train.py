@@ -69,13 +69,8 @@ def _fingerprint(con, *parts: object) -> str:
 
 
 def _examples(settings: Settings, spec: ModelSpec, labels: pd.DataFrame) -> pd.DataFrame:
-    features = feature_store.training_frame(settings, labels[["customer_id", "event_timestamp"]], spec.name)
-    return labels.merge(features, on=["customer_id", "event_timestamp"], how="left", validate="one_to_one")
-
-
-def _split(frame: pd.DataFrame, cutoffs: list[date]) -> pd.DataFrame:
-    days = frame["event_timestamp"].dt.date
-    return frame[days.isin(set(cutoffs))].reset_index(drop=True)
+    """Labels with their point-in-time features (the label columns ride along through Feast)."""
+    return feature_store.training_frame(settings, labels, spec.name)
 
 
 def _data(
@@ -123,10 +118,37 @@ def train(
     for name in model_names:
         spec = SPECS[name]
         step(f"{name}: examples")
-        frame = _examples(settings, spec, labels)
+        parts = _parts(spec, _examples(settings, spec, labels), the_plan)  # the full frame is freed here
         with mlflow.start_run(run_name=f"{name} as of {as_of}", tags=_lineage_tags(spec)):
-            results.append(_train_one(spec, frame, the_plan, trials, orders, fingerprint, step))
+            results.append(_train_one(spec, parts, the_plan, trials, orders, fingerprint, step))
+        del parts
     return results
+
+
+def _parts(spec: ModelSpec, frame: pd.DataFrame, the_plan: BacktestPlan) -> dict[str, TrainingData]:
+    """The examples split into the run's five parts, each copied once from `frame` by a row mask.
+
+    Masks instead of intermediate frames per period: at a million customers every copy of the
+    examples costs gigabytes.
+    """
+    from features.catalog import FEATURES_BY_NAME
+
+    names = [c for c in frame.columns if c in FEATURES_BY_NAME]
+    strings = [c for c in names if FEATURES_BY_NAME[c].dtype == "string"]
+    days = frame["event_timestamp"].dt.date
+    learn, refit = days.isin(set(the_plan.train)), days.isin(set(the_plan.deploy_train))
+    held = is_validation_customer(frame["customer_id"])
+    masks = {
+        "train": (learn & ~held, "training"),
+        "valid": (learn & held, "validation"),
+        "test": (days == the_plan.test, "test"),
+        "refit": (refit & ~held, "refit"),
+        "refit_valid": (refit & held, "refit validation"),
+    }
+    return {
+        part: _data(spec, frame[mask.to_numpy()].reset_index(drop=True), names, strings, label)
+        for part, (mask, label) in masks.items()
+    }
 
 
 def _lineage_tags(spec: ModelSpec) -> dict[str, str]:
@@ -136,7 +158,7 @@ def _lineage_tags(spec: ModelSpec) -> dict[str, str]:
 
 def _train_one(
     spec: ModelSpec,
-    frame: pd.DataFrame,
+    parts: dict[str, TrainingData],
     the_plan: BacktestPlan,
     trials: int,
     orders: pd.DataFrame,
@@ -145,23 +167,7 @@ def _train_one(
 ) -> TrainResult:
     import mlflow
 
-    from features.catalog import FEATURES_BY_NAME
-
-    names = [c for c in frame.columns if c in FEATURES_BY_NAME]
-    strings = [c for c in names if FEATURES_BY_NAME[c].dtype == "string"]
-    learn = _split(frame, the_plan.train)
-    refit = _split(frame, the_plan.deploy_train)
-    held_learn, held_refit = (
-        is_validation_customer(learn["customer_id"]),
-        is_validation_customer(refit["customer_id"]),
-    )
-    parts = {
-        "train": _data(spec, learn[~held_learn], names, strings, "training"),
-        "valid": _data(spec, learn[held_learn], names, strings, "validation"),
-        "test": _data(spec, _split(frame, [the_plan.test]), names, strings, "test"),
-        "refit": _data(spec, refit[~held_refit], names, strings, "refit"),
-        "refit_valid": _data(spec, refit[held_refit], names, strings, "refit validation"),
-    }
+    names = parts["train"].feature_names
     horizon = the_plan.horizon_days
     mlflow.log_params(
         {
