@@ -148,7 +148,9 @@ def _lines_sql() -> str:
     `breadth_changes` holds each customer's counts with the cutoffs they are valid for, so a cutoff
     picks one row per customer. A department bought in the year has its last purchase before the
     cutoff within the year; its spend is the difference of the running totals at that purchase and
-    at the last purchase before the year. The three largest come from a sorted list padded with
+    at the last purchase before the year, taken only for departments bought again within the year, so
+    that this side of the join is never the larger one (the hash table is built on it, see
+    `features.snapshots`). The three largest come from a sorted list padded with
     zeros (ties do not change the sum; the padding keeps every index valid, also under Spark's ANSI
     mode): sorting a dozen values per customer took a fifth of the time of a window ranking every
     department of every customer.
@@ -170,7 +172,7 @@ def _lines_sql() -> str:
         SELECT c.as_of, d.customer_id, d.department, d.spend_to_date
         FROM department_days d JOIN cutoffs c
           ON d.day < c.as_of - INTERVAL 365 DAY
-         AND (d.next_day IS NULL OR d.next_day >= c.as_of - INTERVAL 365 DAY)
+         AND d.next_day >= c.as_of - INTERVAL 365 DAY AND d.next_day < c.as_of
     ),
     department_spend AS (
         SELECT as_of, customer_id, n.spend_to_date - coalesce(a.spend_to_date, 0) AS spend
