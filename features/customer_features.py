@@ -64,7 +64,10 @@ def _orders_sql() -> str:
     """Order-level aggregates per (cutoff, customer), from `order_facts`.
 
     Active weeks are counted without COUNT(DISTINCT): an order opens a week in the window when it is
-    the customer's first order of its week, or its predecessor lies outside the window.
+    the customer's first order of its week, or its predecessor lies outside the window. The main
+    store is the one with most orders, ties to the smallest id: the least (-orders, id) of an
+    aggregate rather than a window ranking every customer's stores (preferred hour and main store
+    at one cutoff of 1M customers: 6.4 -> 5.8 s, with the year as a timestamp comparison).
     """
     year = "age <= 365"
     windows = ",\n            ".join(
@@ -87,9 +90,11 @@ def _orders_sql() -> str:
     new_90 = "day >= as_of - INTERVAL 90 DAY"
     # Joined again rather than read from `order_cutoffs`: a CTE read twice is materialized, and at
     # 12 cutoffs of a million customers that copy of every order and cutoff spilled gigabytes.
+    # `age <= 365` as a comparison of timestamps (the same orders: cutoffs are UTC midnights and
+    # times are whole microseconds), which the join evaluates without computing ages.
     year_orders = (
         "SELECT c.as_of, o.customer_id, o.hour_of_day, o.store_id FROM order_facts o JOIN cutoffs c "
-        f"ON o.ordered_at < c.as_of AND {_age('o.ordered_at')} <= 365"
+        "ON o.ordered_at < c.as_of AND o.ordered_at >= c.as_of - INTERVAL 365 DAY"
     )
     return f"""
     order_cutoffs AS (
@@ -136,9 +141,8 @@ def _orders_sql() -> str:
         WHERE store_id IS NOT NULL GROUP BY ALL
     ),
     main_store AS (
-        SELECT as_of, customer_id, store_id AS main_store_id FROM (
-            SELECT *, row_number() OVER (PARTITION BY as_of, customer_id ORDER BY n DESC, store_id) AS rank
-            FROM store_counts) WHERE rank = 1
+        SELECT as_of, customer_id, arg_min(store_id, struct_pack(fewer := -n, store := store_id)) AS main_store_id
+        FROM store_counts GROUP BY as_of, customer_id
     )"""
 
 
