@@ -31,6 +31,10 @@ MAX_DAYS_AFTER_LAST_ORDER = 7
 #: 152-209 s three (3.7-6.0 GB), 155 s four (5.8 GB), 353 s all twelve at once.
 ROWS_PER_PASS = 2_000_000
 
+#: Parquet options of a snapshot. zstd's fastest level: writing one cutoff of 1M customers took 3.7 s
+#: of CPU instead of 5.5 s at the default level, for files 11% larger (138 MB instead of 124 MB).
+SNAPSHOT_FORMAT = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
+
 
 @dataclass(frozen=True)
 class DataPeriod:
@@ -149,8 +153,8 @@ def _build_pass(
 ) -> dict[date, int]:
     """One query for `cutoffs`, then one file per cutoff (written under a temporary name, then renamed).
 
-    A single cutoff is written straight from the query: keeping its result in a table first, then
-    reading it back filtered and counted, cost a tenth of a one-cutoff build on 1M customers.
+    A single cutoff is written straight from the query (COPY reports the rows it wrote): a table of
+    the result, read back filtered and then counted, is only needed to split several cutoffs.
     """
     values = ", ".join(f"({sql_string(d.isoformat())}::TIMESTAMPTZ)" for d in cutoffs)
     con.execute(f"CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT * FROM (VALUES {values}) v(as_of)")
@@ -174,7 +178,7 @@ def _build_pass(
 def _write_snapshot(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
     """Write `query` to `target` through a temporary name; returns the rows written."""
     partial = target.with_suffix(".parquet.partial")
-    written = con.execute(f"COPY ({query}) TO {sql_string(str(partial))} (FORMAT parquet, COMPRESSION zstd)")
+    written = con.execute(f"COPY ({query}) TO {sql_string(str(partial))} ({SNAPSHOT_FORMAT})")
     rows = int(written.fetchall()[0][0])
     os.replace(partial, target)
     return rows
