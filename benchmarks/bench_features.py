@@ -1,7 +1,7 @@
 """Feature build, materialize and online read, as ratios to references measured in the same run.
 
     .venv/bin/python -m benchmarks.bench_features [--work /work/bench] [--customers 1000000]
-        [--cj-home H] [--synthetic-home H] [--skip-synthetic] [--skip-materialize]
+        [--cj-home H] [--synthetic-home H] [--skip-synthetic] [--skip-materialize] [--repeat 3]
 
 1. Complete Journey: the full feature set at one cutoff and at 40 weekly cutoffs, against a minimal
    hand-written DuckDB query (30/90/365-day order counts and spend per customer at one cutoff).
@@ -20,30 +20,50 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
-from benchmarks.measure import measure, row
+from benchmarks.measure import Measurement, measure, row
 
 S = "benchmarks.feature_steps:"
 
 
-def bench_builds(home: str, label: str, many_spec: str | None, many_label: str) -> None:
-    """Derived tables, the references, then the full build at one cutoff and at `many_spec`."""
+def bench_builds(home: str, label: str, many_spec: str | None, many_label: str, repeat: int = 1) -> None:
+    """Derived tables, the references, then the full build at one cutoff and at `many_spec`.
+
+    The one-cutoff build and the reference over orders alternate `repeat` times and the medians are
+    compared: on a shared machine a single pair can be off by a third either way.
+    """
     derive = measure(S + "derive", home)
     print(row(f"{label}: derived tables (part of each import)", derive, derive.result), flush=True)
     last = measure(S + "last_cutoff", home).result
     one_spec = f"{last}:{last}:1d"
-    ref_orders = measure(S + "minimal_query", home, last, "orders")
-    print(row(f"{label}: minimal query over orders (reference)", ref_orders, ref_orders.result), flush=True)
     ref_lines = measure(S + "minimal_query", home, last, "order_lines")
     print(row(f"{label}: minimal query over order lines", ref_lines, ref_lines.result), flush=True)
-    one = measure(S + "build", home, one_spec)
+    pairs = [
+        (measure(S + "minimal_query", home, last, "orders"), measure(S + "build", home, one_spec))
+        for _ in range(repeat)
+    ]
+    ref_orders = _median(p[0] for p in pairs)
+    one = _median(p[1] for p in pairs)
+    print(row(f"{label}: minimal query over orders (reference)", ref_orders, ref_orders.result), flush=True)
     print(row(f"{label}: full features, 1 cutoff ({last})", one, one.result, ref_orders))
+    if repeat > 1:
+        print(
+            f"{'':<52} medians of {repeat}; ratios per pair: "
+            + ", ".join(f"{b.seconds / r.seconds:.2f}" for r, b in pairs)
+        )
     print(f"{'':<52} {one.seconds / ref_lines.seconds:6.1f}x the order-lines reference", flush=True)
     if many_spec:
         many = measure(S + "build", home, many_spec)
         print(row(f"{label}: full features, {many_label}", many, many.result, ref_orders), flush=True)
+
+
+def _median(measurements: Iterable[Measurement]) -> Measurement:
+    """The measurement with the median time (its own peak memory and result)."""
+    ordered = sorted(measurements, key=lambda m: m.seconds)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def bench_materialize(home: str, work: Path) -> None:
@@ -84,6 +104,7 @@ def main() -> None:
     parser.add_argument("--synthetic-home", help="reuse a home that already holds the synthetic data")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-materialize", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="pairs of reference and one-cutoff build")
     args = parser.parse_args()
     Path(args.work).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tierwise-bench-features-", dir=args.work))
@@ -93,7 +114,7 @@ def main() -> None:
     if not args.cj_home:
         imported = measure(S + "import_cj", cj)
         print(row("Complete Journey import", imported, imported.result), flush=True)
-    bench_builds(cj, "Complete Journey", "2017-03-12:2017-12-10:7d", "40 weekly cutoffs")
+    bench_builds(cj, "Complete Journey", "2017-03-12:2017-12-10:7d", "40 weekly cutoffs", args.repeat)
     if args.skip_synthetic:
         return
 
@@ -107,6 +128,7 @@ def main() -> None:
         f"synthetic {args.customers // 1000}k",
         f"{months_before(last, 11)}:{last}:1m",
         "12 monthly cutoffs",
+        args.repeat,
     )
     if not args.skip_materialize:
         bench_materialize(home, work)
