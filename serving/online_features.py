@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import FEATURES_BY_NAME, VIEWS, view_features
+from features.data.sources import quote
 from features.feature_repo import JOIN_KEY, view_name
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class _SqliteRows:
             key, entity_key_serialization_version=config.entity_key_serialization_version
         )
         versioning = config.registry.enable_online_feature_view_versioning
-        tables = [_quoted(compute_table_id(config.project, view, versioning)) for view, _ in views]
+        tables = [quote(compute_table_id(config.project, view, versioning)) for view, _ in views]
         self._tables = len(tables)
         self._sql = " UNION ALL ".join(
             f"SELECT entity_key, feature_name, value_text, event_ts FROM {table} WHERE entity_key IN ({{keys}})"
@@ -167,7 +168,3 @@ class _SqliteRows:
             else:
                 columns[name] = [None if column[at] is None else float(column[at]) for at in order]
         return OnlineRows(columns, found, as_of)
-
-
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
