@@ -150,11 +150,8 @@ class Predictor:
         use_snapshot: bool,
     ) -> list[dict]:
         predictions, reasons = {}, {}
-        matrices: dict[tuple, np.ndarray] = {}
-        for name, bundle in live.champions.bundles.items():
-            matrix = matrices.get(bundle.layout)
-            if matrix is None:
-                matrix = matrices[bundle.layout] = bundle.matrix(columns)
+        for name, matrix in scoring.matrices(live.champions, columns).items():
+            bundle = live.champions.bundles[name]
             predicted, contributions = bundle.predict_and_explain(matrix)
             predictions[scoring.OUTPUT_FIELDS[name]] = predicted
             reasons[name] = scoring.reasons(bundle, matrix, TOP_REASONS, contributions)

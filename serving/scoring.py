@@ -8,6 +8,7 @@ per-prediction contributions into the few features that pushed a prediction most
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -54,12 +55,18 @@ def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=features.index)
     if "customer_id" in features:
         out["customer_id"] = features["customer_id"]
-    matrices: dict[tuple, np.ndarray] = {}  # the champions usually share one input layout: build it once
-    for name, bundle in champions.bundles.items():
-        if bundle.layout not in matrices:
-            matrices[bundle.layout] = bundle.matrix(features)
-        out[OUTPUT_FIELDS[name]] = bundle.predict_matrix(matrices[bundle.layout])
+    for name, matrix in matrices(champions, features).items():
+        out[OUTPUT_FIELDS[name]] = champions.bundles[name].predict_matrix(matrix)
     return out
+
+
+def matrices(champions: Champions, features: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.ndarray]:
+    """Each champion's input matrix; the champions usually share one input layout, built once."""
+    by_layout: dict[tuple, np.ndarray] = {}
+    for bundle in champions.bundles.values():
+        if bundle.layout not in by_layout:
+            by_layout[bundle.layout] = bundle.matrix(features)
+    return {name: by_layout[bundle.layout] for name, bundle in champions.bundles.items()}
 
 
 #: What each model predicts, as staff would say it.
