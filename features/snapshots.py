@@ -158,10 +158,9 @@ def _build_pass(
     """
     values = ", ".join(f"({sql_string(d.isoformat())}::TIMESTAMPTZ)" for d in cutoffs)
     con.execute(f"CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT * FROM (VALUES {values}) v(as_of)")
-    if len(cutoffs) == 1:
-        with joins_as_written(con):
-            return {cutoffs[0]: _write_snapshot(con, feature_sql(caps), snapshot_path(folder, cutoffs[0]))}
     with joins_as_written(con):
+        if len(cutoffs) == 1:
+            return {cutoffs[0]: _write_snapshot(con, feature_sql(caps), snapshot_path(folder, cutoffs[0]))}
         con.execute(f"CREATE OR REPLACE TEMP TABLE customer_features AS {feature_sql(caps)}")
     rows = {
         cutoff: _write_snapshot(
