@@ -34,7 +34,9 @@ def main() -> None:
         export = args.lines_file
     else:
         gen = measure("benchmarks.import_steps:synth", str(work / "synth"), args.customers, 7)
-        print(row(f"tierwise data synth --customers {args.customers:,}", gen, gen.result["lines"]), flush=True)
+        print(
+            row(f"tierwise data synth --customers {args.customers:,}", gen, gen.result["lines"]), flush=True
+        )
         export = str(work / "synthetic_lines.parquet")
         measure("benchmarks.import_steps:export_lines", str(work / "synth"), export)
     count = measure("benchmarks.import_steps:duckdb_count", export)

@@ -387,15 +387,15 @@ def tiers_report(
 ) -> None:
     """Tier sizes and shares, predicted value and ARPU, churn risk per tier, migration since the last snapshot;
     also written as a self-contained HTML page with charts and the alerts."""
-    from pipelines import tier_jobs
+    from pipelines import tier_reports
 
     day = _parse_date(as_of, "--as-of") if as_of else None
     settings = _settings(ctx)
-    tables = tier_jobs.report(settings, policy, day)
+    tables = tier_reports.report(settings, policy, day)
     for name, table in tables.items():
         out.print(f"[bold]{name}[/bold]")
         out.print(table.to_string(float_format=lambda v: f"{v:,.3f}"), markup=False, highlight=False)
-    page = tier_jobs.html_report(settings, policy, day, html)
+    page = tier_reports.html_report(settings, policy, day, html)
     out.print(f"html report: {page}", markup=False, highlight=False, soft_wrap=True)
 
 
@@ -410,10 +410,10 @@ def tiers_alerts(
     output: Annotated[Path | None, typer.Option(help="Where to write the alert records (JSON).")] = None,
 ) -> None:
     """Evaluate alert rules; exits with code 5 when an alert fires (records are written as JSON)."""
-    from pipelines import tier_jobs
+    from pipelines import tier_reports
 
     day = _parse_date(as_of, "--as-of") if as_of else None
-    records = tier_jobs.alerts(_settings(ctx), policy, day, rules, output)
+    records = tier_reports.alerts(_settings(ctx), policy, day, rules, output)
     for record in records:
         out.print(f"[{record['severity']}] {record['rule']}: {record['message']}", markup=False)
     if records:
@@ -429,9 +429,9 @@ def tiers_backtest(
     policy: Annotated[str, typer.Option(help="Tier policy.")] = "lifecycle",
 ) -> None:
     """Predictive vs classic tiers: next-horizon spend per customer and churn rate per tier."""
-    from pipelines import tier_jobs
+    from pipelines import tier_reports
 
-    table = tier_jobs.policy_backtest(_settings(ctx), policy, _parse_date(as_of, "--as-of"), horizon)
+    table = tier_reports.policy_backtest(_settings(ctx), policy, _parse_date(as_of, "--as-of"), horizon)
     out.print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"), markup=False, highlight=False)
 
 
@@ -451,13 +451,13 @@ def tiers_export(
     as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest).")] = None,
 ) -> None:
     """Write a campaign list with each customer's benefit, holding out a random control group."""
-    from pipelines import tier_jobs
+    from pipelines import tier_reports
 
     day = _parse_date(as_of, "--as-of") if as_of else None
-    result = tier_jobs.export(_settings(ctx), policy, segment, output, control_share, day)
+    result = tier_reports.export(_settings(ctx), policy, segment, output, control_share, day)
     out.print(
-        f"{segment}: {len(result.treated):,} customers → {result.treated_path}; "
-        f"control {len(result.control):,} → {result.control_path}"
+        f"{segment}: {len(result.export.treated):,} customers → {result.treated_path}; "
+        f"control {len(result.export.control):,} → {result.control_path}"
     )
 
 
@@ -544,9 +544,9 @@ def run(
     ] = None,
 ) -> None:
     """The whole pipeline as far as it exists: import (if nothing is imported yet)."""
-    from pipelines import main_job
+    from pipelines import full_run
 
-    main_job.run(_settings(ctx), source_dir=source_dir, console=out)
+    full_run.run(_settings(ctx), source_dir=source_dir, console=out)
 
 
 def _parse_date(text: str, option: str) -> date:

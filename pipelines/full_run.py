@@ -16,7 +16,7 @@ from rich.console import Console
 from features.data.store import DataStore
 from features.settings import Settings
 from features.snapshots import existing_snapshots
-from pipelines import build_features, import_data, score, tier_jobs, train
+from pipelines import build_features, import_data, score, tier_reports, train
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
 CUTOFF_STEP = timedelta(days=14)
@@ -65,13 +65,13 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
         scored = score.score(settings)
     shares = ", ".join(f"{tier} {count / scored.customers:.1%}" for tier, count in scored.tier_counts.items())
     console.print(f"score: {scored.customers:,} customers as of {scored.as_of} → {scored.path} ({shares})")
-    summary = tier_jobs.report(settings, "lifecycle", scored.as_of)["summary"]
+    summary = tier_reports.report(settings, "lifecycle", scored.as_of)["summary"]
     console.print(
         summary[["customers", "share", "predicted_arpu", "mean_churn_probability"]].to_string(), markup=False
     )
-    alerts = tier_jobs.alerts(settings, "lifecycle", scored.as_of)
+    alerts = tier_reports.alerts(settings, "lifecycle", scored.as_of)
     console.print(f"alerts: {len(alerts)} fired" + "".join(f"\n  - {a['message']}" for a in alerts))
-    page = tier_jobs.html_report(settings, "lifecycle", scored.as_of)
+    page = tier_reports.html_report(settings, "lifecycle", scored.as_of)
     console.print(f"report: {page}", markup=False, highlight=False, soft_wrap=True)
 
 

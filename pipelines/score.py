@@ -2,7 +2,7 @@
 
 Features come from the snapshot file Feast's offline store serves for that date, predictions from
 the champions (`serving.scoring.predict`, the service's own function), tiers from the policy core
-(`serving.tiering`), with retention against the previous snapshot and manual overrides. The snapshot
+(`tiering`), with retention against the previous snapshot and manual overrides. The snapshot
 `data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
 date is scored again.
 """
@@ -22,8 +22,8 @@ from features.files import write_frame_atomically
 from features.settings import Settings
 from features.snapshots import choose_snapshot, snapshot_path
 from serving import scoring
-from serving.risk import risk_flags
-from serving.tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
+from tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
+from tiering.risk import risk_flags
 from training import registry
 
 #: The columns of the previous snapshot that retention reads.

@@ -10,16 +10,17 @@ from pathlib import Path
 import pandas as pd
 
 from features.errors import InputError
-from features.files import write_text_atomically
+from features.files import write_frame_atomically, write_text_atomically
 from features.settings import Settings
 from pipelines.score import tiers_dir
-from serving.tiering import (
+from tiering import load_policy
+from tiering.reports import (
     DEFAULT_RULES,
+    SegmentExport,
     evaluate_alerts,
     export_segment,
     flow_rates,
     load_alert_rules,
-    load_policy,
     migration_matrix,
     tier_summary,
 )
@@ -75,7 +76,7 @@ def html_report(
     tier really spent over the past horizon, the at-risk top-tier customers of every snapshot up to
     `as_of`, and the alerts of the built-in rules.
     """
-    from serving.tiering.report_page import at_risk_history, render_report
+    from tiering.reports.page import at_risk_history, render_report
 
     policy = load_policy(policy_name)
     snaps = load_snapshots(settings, policy_name, as_of)
@@ -136,6 +137,15 @@ def alerts(
     return records
 
 
+@dataclass(frozen=True)
+class WrittenSegment:
+    """A campaign list and where its two files were written."""
+
+    export: SegmentExport
+    treated_path: Path
+    control_path: Path
+
+
 def export(
     settings: Settings,
     policy_name: str,
@@ -143,11 +153,32 @@ def export(
     output: Path,
     control_share: float = 0.1,
     as_of: date | None = None,
-):
+) -> WrittenSegment:
     """Write a campaign list (and its held-out control list) for the CRM."""
     policy = load_policy(policy_name)
     snaps = load_snapshots(settings, policy_name, as_of)
-    return export_segment(snaps.current, policy, segment, control_share=control_share, path=output)
+    target = check_export_path(output)
+    return write_segment_lists(
+        export_segment(snaps.current, policy, segment, control_share=control_share), target
+    )
+
+
+def check_export_path(path: Path) -> Path:
+    """The CRM file to write, refused early unless it is CSV or Parquet."""
+    target = Path(path).expanduser()
+    if target.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"{target}: unsupported export file; use CSV (.csv) or Parquet (.parquet)")
+    return target
+
+
+def write_segment_lists(export: SegmentExport, path: Path) -> WrittenSegment:
+    """Write the treated list to `path` and the control list beside it as `<stem>.control<suffix>`
+    (CSV or Parquet by the suffix; folders created; each file in one rename)."""
+    target = check_export_path(path)
+    control_path = target.with_name(f"{target.stem}.control{target.suffix}")
+    write_frame_atomically(export.treated, target)
+    write_frame_atomically(export.control, control_path)
+    return WrittenSegment(export, target, control_path)
 
 
 def policy_backtest(settings: Settings, policy_name: str, as_of: date, horizon_days: int) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The service's work without HTTP: features → three models → tier, flags and reasons per customer.
 
-`Predictor` holds what the service loads once (champion models, the online-store reader, the tier
-book) and answers lists of customers; the BentoML service is a thin typed shell around it, and the
+`Predictor` holds what the service loads once (champion models, the online-store reader, the latest
+tiers) and answers lists of customers; the BentoML service is a thin typed shell around it, and the
 in-process benchmark times it directly. Models can be swapped while it serves (`reload`): the new
 set is loaded completely before it replaces the old one in one assignment, and a set that fails to
 load leaves the old one serving.
@@ -22,8 +22,8 @@ from features.errors import InputError
 from features.settings import Settings
 from serving import scoring
 from serving.online_features import OnlineFeatureReader
-from serving.risk import flag_lists
-from serving.tier_book import HISTORY_COLUMNS, TierBook
+from tiering.lookup import HISTORY_COLUMNS, TierLookup
+from tiering.risk import flag_lists
 
 #: Reasons per model in an answer.
 TOP_REASONS = 3
@@ -35,7 +35,7 @@ class Live:
 
     champions: scoring.Champions
     reader: OnlineFeatureReader
-    book: TierBook
+    lookup: TierLookup
     loaded_at: datetime
 
 
@@ -65,12 +65,12 @@ class Predictor:
 
         registry.configure(self.settings)
         champions = scoring.load_champions()
-        book = TierBook.load(self.settings, self.policy_name)
+        lookup = TierLookup.load(self.settings, self.policy_name)
         names = sorted(
             {n for b in champions.bundles.values() for n in b.feature_names} | set(HISTORY_COLUMNS)
         )
         reader = OnlineFeatureReader(open_store(self.settings), names)
-        return Live(champions, reader, book, datetime.now(UTC))
+        return Live(champions, reader, lookup, datetime.now(UTC))
 
     def reload(self) -> ReloadResult:
         """Load the current champions and latest tier snapshot; keep serving the old set if that fails."""
@@ -94,8 +94,8 @@ class Predictor:
             current = registry.champion(name)
             if current is not None and current.version != version:
                 return True
-        snapshots = existing_snapshots(self.settings.tier_snapshots_dir(live.book.policy.name))
-        return bool(snapshots) and snapshots[-1] != live.book.as_of
+        snapshots = existing_snapshots(self.settings.tier_snapshots_dir(live.lookup.policy.name))
+        return bool(snapshots) and snapshots[-1] != live.lookup.as_of
 
     def predict_ids(self, customer_ids: Sequence[str], new_customers: bool = False) -> list[dict]:
         """One answer per id, in order: `ok`, `cold_start` (only if `new_customers`) or `not_found`."""
@@ -158,7 +158,7 @@ class Predictor:
         churn = predictions["churn_probability"]
         value = predictions["expected_value"]
         growth = predictions["growth_potential"]
-        flags = flag_lists(churn, value, growth, live.book.value_cut)
+        flags = flag_lists(churn, value, growth, live.lookup.value_cut)
         tiers = self._tiers(live, customer_ids, columns, predictions, use_snapshot)
         versions = live.champions.versions
         return [
@@ -188,11 +188,11 @@ class Predictor:
         predictions: dict[str, np.ndarray],
         use_snapshot: bool,
     ) -> list[tuple[str, str, str]]:
-        book = live.book
+        lookup = live.lookup
         result: list[tuple[str, str, str] | None] = [None] * len(customer_ids)
         if use_snapshot:
             for i, customer in enumerate(customer_ids):
-                known = book.tiers.get(customer)
+                known = lookup.tiers.get(customer)
                 if known is not None:
                     result[i] = (known[0], known[1], "snapshot")
         missing = [i for i, answer in enumerate(result) if answer is None]
@@ -204,18 +204,18 @@ class Predictor:
                     **{name: values[missing] for name, values in predictions.items()},
                 }
             )
-            assigned = book.assign(frame)
+            assigned = lookup.assign(frame)
             for i, tier, rule in zip(missing, assigned.tier, assigned.rule, strict=True):
                 result[i] = (tier, rule, "policy")
         return result  # type: ignore[return-value]
 
     def _cold_start(self, live: Live, customer: str) -> dict:
-        prior = live.book.cold_start
+        prior = live.lookup.cold_start
         flags = flag_lists(
             np.array([prior.churn_probability]),
             np.array([prior.expected_value]),
             np.array([prior.growth_potential]),
-            live.book.value_cut,
+            live.lookup.value_cut,
         )[0]
         return {
             "customer_id": customer,

@@ -144,9 +144,9 @@ class Tierwise:
                 }
                 for name in live.champions.bundles
             ],
-            policy=live.book.policy.name,
-            features_as_of=live.book.as_of,
-            tiers_as_of=live.book.as_of,
+            policy=live.lookup.policy.name,
+            features_as_of=live.lookup.as_of,
+            tiers_as_of=live.lookup.as_of,
             loaded_at=live.loaded_at.isoformat(),
             last_reload_error=self.predictor.last_reload_error,
         )

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from features.errors import InputError
-from serving.tiering._frames import require_columns, require_unique_customers
-from serving.tiering.policy import Policy, Tier
+from tiering.policy import Policy, Tier
+from tiering.table_checks import require_columns, require_unique_customers
 
 VALUE_COLUMN = {False: "expected_value", True: "spend_365d"}
 SCORE_LABEL = {
@@ -135,7 +135,7 @@ def assign_tiers(
         policy: The tier policy (see `load_policy`).
         classic: Score by history instead of model outputs.
         scores: Policy scores computed elsewhere (one per row), e.g. RFMP percentiles taken against
-            another population (`serving.tiering.reference`); default: `policy_scores(frame)`.
+            another population (`tiering.reference`); default: `policy_scores(frame)`.
 
     Returns:
         A new frame in the input's row order: customer_id, tier, tier_rank (0 = best), score (the

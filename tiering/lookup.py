@@ -4,7 +4,7 @@ Tiers carry retention and manual overrides, which depend on a customer's history
 for a customer in the latest snapshot the service answers that snapshot's tier: the API and the
 batch output can never disagree. Customers missing from it (what-if vectors, customers who appeared
 after the batch ran) are tiered by the policy against the snapshot's population
-(`serving.tiering.reference`), and customers without any features get the cold-start answer: the
+(`tiering.reference`), and customers without any features get the cold-start answer: the
 median predictions of the snapshot's newest customers and the policy's tier for new customers.
 """
 
@@ -19,9 +19,9 @@ import pandas as pd
 from features.errors import InputError
 from features.settings import Settings
 from features.snapshots import choose_snapshot, snapshot_path
-from serving.risk import high_value_cut
-from serving.tiering import Policy, load_policy, required_columns
-from serving.tiering.reference import TierReference
+from tiering import Policy, load_policy, required_columns
+from tiering.reference import TierReference
+from tiering.risk import high_value_cut
 
 #: Feature columns the policies and cold-start prior read besides the predictions.
 HISTORY_COLUMNS = ["days_since_last_order", "tenure_days", "orders_365d"]
@@ -40,7 +40,7 @@ class ColdStart:
 
 
 @dataclass(frozen=True)
-class TierBook:
+class TierLookup:
     """The latest tier snapshot of one policy, ready for per-customer lookups.
 
     Attributes:
@@ -60,8 +60,8 @@ class TierBook:
     cold_start: ColdStart
 
     @classmethod
-    def load(cls, settings: Settings, policy_name: str = "lifecycle") -> TierBook:
-        """The book of the latest snapshot in `data/tiers/<policy>/`.
+    def load(cls, settings: Settings, policy_name: str = "lifecycle") -> TierLookup:
+        """The lookup of the latest snapshot in `data/tiers/<policy>/`.
 
         Raises:
             InputError: no tier snapshot yet (run `tierwise score`), or its feature snapshot is gone.

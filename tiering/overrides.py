@@ -4,7 +4,7 @@ Every override carries an expiry date, so no decision outlives its reason unnoti
 override wins over the policy and retention and is reported as change "override" with its note as
 the reason; an expired one is ignored (and so is an override naming a customer who was not scored).
 An override is in force through its `expires` date. When it lapses, retention does not protect the
-overridden tier (see `serving.tiering.retention`).
+overridden tier (see `tiering.retention`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.errors import InputError
 from features.files import read_yaml
-from serving.tiering._frames import as_timestamps, customer_key, require_columns
-from serving.tiering.policy import Policy
+from tiering.policy import Policy
+from tiering.table_checks import as_timestamps, customer_key, require_columns
 
 COLUMNS = ["customer_id", "tier", "expires", "note"]
 

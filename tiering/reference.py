@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from serving.tiering.assign import assign_tiers, raw_rfmp_components
-from serving.tiering.policy import Policy
+from tiering.assign import assign_tiers, raw_rfmp_components
+from tiering.policy import Policy
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from features.errors import InputError
-from serving.tiering._frames import as_timestamps, customer_key, require_columns, require_unique_customers
-from serving.tiering.policy import Policy
+from tiering.policy import Policy
+from tiering.table_checks import as_timestamps, customer_key, require_columns, require_unique_customers
 
 OUTPUT_COLUMNS = [
     "customer_id",

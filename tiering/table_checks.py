@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from features.errors import InputError
+from tiering.policy import Policy
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
@@ -34,3 +35,13 @@ def as_timestamps(values: pd.Series, what: str) -> pd.Series:
         return pd.to_datetime(values).dt.normalize()
     except (ValueError, TypeError) as exc:
         raise InputError(f"{what}: not a date: {exc}") from None
+
+
+def require_policy_tiers(frame: pd.DataFrame, policy: Policy, what: str) -> None:
+    """Raise `InputError` naming a tier of `frame` that `policy` does not have."""
+    unknown = frame.tier[~frame.tier.isin(policy.tier_names)]
+    if not unknown.empty:
+        raise InputError(
+            f"{what}: tier {unknown.iloc[0]!r} is not in policy {policy.name!r} "
+            f"(tiers: {', '.join(policy.tier_names)})"
+        )

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from features.data.store import DataStore
-from pipelines import build_features, tier_jobs
+from pipelines import build_features, tier_reports
 from pipelines.score import score
 from tests.pipelines.test_cli import tierwise
 
@@ -63,7 +63,7 @@ def test_report_html_option_chooses_the_file(reported_home, tmp_path):
 
 def test_past_spend_is_each_customers_order_total_over_the_past_horizon(reported_home):
     day, horizon = DATES[-1], 28
-    spend = tier_jobs.past_spend(reported_home, day, horizon)
+    spend = tier_reports.past_spend(reported_home, day, horizon)
     orders = pd.read_parquet(DataStore(reported_home.data_dir).table_dir("orders"))
     start = pd.Timestamp(day - timedelta(days=horizon), tz="UTC")
     window = orders[(orders.ordered_at >= start) & (orders.ordered_at < pd.Timestamp(day, tz="UTC"))]
@@ -78,7 +78,7 @@ def test_the_page_renders_in_headless_chromium_without_errors(reported_home, tmp
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; CI must install it (.ci/run)")
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    page = tier_jobs.html_report(reported_home, "lifecycle", DATES[-1], tmp_path / "report.html")
+    page = tier_reports.html_report(reported_home, "lifecycle", DATES[-1], tmp_path / "report.html")
     url = page.resolve().as_uri()
 
     dom = _chromium(chromium, "--virtual-time-budget=5000", "--dump-dom", url)

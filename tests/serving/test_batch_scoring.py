@@ -10,7 +10,7 @@ import pytest
 from features.errors import InputError
 from pipelines import build_features
 from pipelines.score import score
-from serving.tiering import load_policy
+from tiering import load_policy
 
 pytestmark = pytest.mark.slow
 
@@ -63,24 +63,26 @@ def test_scoring_a_date_without_features_is_refused(scored_home):
 
 
 def test_report_alerts_and_export_read_the_snapshots(scored_home, tmp_path):
-    from pipelines import tier_jobs
+    from pipelines import tier_reports
 
     score(scored_home, date(2017, 11, 5))
     score(scored_home, date(2017, 12, 3))
-    tables = tier_jobs.report(scored_home, "lifecycle", date(2017, 12, 3))
+    tables = tier_reports.report(scored_home, "lifecycle", date(2017, 12, 3))
     assert tables["summary"]["share"].sum() == pytest.approx(1.0)
     assert "migration" in tables and "flow_rates" in tables
-    records = tier_jobs.alerts(scored_home, "lifecycle", date(2017, 12, 3), output=tmp_path / "alerts.json")
+    records = tier_reports.alerts(
+        scored_home, "lifecycle", date(2017, 12, 3), output=tmp_path / "alerts.json"
+    )
     assert (tmp_path / "alerts.json").exists() and isinstance(records, list)
-    result = tier_jobs.export(scored_home, "lifecycle", "dormant-winback", tmp_path / "winback.csv")
+    result = tier_reports.export(scored_home, "lifecycle", "dormant-winback", tmp_path / "winback.csv")
     assert not set(result.treated["customer_id"]) & set(result.control["customer_id"])
     assert result.control_path.exists()
 
 
 def test_policy_backtest_shows_predictive_and_classic_tiers_with_their_outcomes(scored_home):
-    from pipelines import tier_jobs
+    from pipelines import tier_reports
 
-    table = tier_jobs.policy_backtest(scored_home, "lifecycle", date(2017, 11, 5), 28)
+    table = tier_reports.policy_backtest(scored_home, "lifecycle", date(2017, 11, 5), 28)
     assert set(table["mode"]) == {"predictive", "classic"}
     sizes = table.groupby("mode")["customers"].sum()
     assert sizes["predictive"] == sizes["classic"] > 200
@@ -90,7 +92,7 @@ def test_policy_backtest_shows_predictive_and_classic_tiers_with_their_outcomes(
 
 
 def test_policy_backtest_without_the_future_in_the_data_is_refused(scored_home):
-    from pipelines import tier_jobs
+    from pipelines import tier_reports
 
     with pytest.raises(InputError, match="needs orders until"):
-        tier_jobs.policy_backtest(scored_home, "lifecycle", date(2017, 12, 3), 60)
+        tier_reports.policy_backtest(scored_home, "lifecycle", date(2017, 12, 3), 60)

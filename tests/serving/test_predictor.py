@@ -83,7 +83,7 @@ def test_a_what_if_tier_follows_the_snapshots_cuts(predictor, batch):
     """A vector with a top-1% predicted value and a recent order is Platinum; with 100 idle days, Dormant."""
     best = batch.sort_values("expected_value").iloc[-1]
     vector = {"days_since_last_order": 3, "tenure_days": 400, "orders_365d": 60}
-    answer = predictor.live.book.assign(
+    answer = predictor.live.lookup.assign(
         pd.DataFrame(
             [
                 {
@@ -128,7 +128,7 @@ def test_reload_picks_up_a_new_champion(served_home, tmp_path):
         assert served.is_stale()
         result = served.reload()
         assert result.changed and result.versions["churn"] == new_version
-        customer = next(iter(served.live.book.tiers))
+        customer = next(iter(served.live.lookup.tiers))
         assert served.predict_ids([customer])[0]["model_versions"]["churn"] == new_version
     finally:
         registry.rollback("churn")

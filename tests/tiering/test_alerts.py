@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from features.errors import InputError
-from serving.tiering import (
+from tiering import load_policy
+from tiering.reports import (
     DEFAULT_RULES,
     DormantShare,
     ShareShift,
     TopTierAtRisk,
     evaluate_alerts,
     load_alert_rules,
-    load_policy,
     parse_alert_rules,
 )
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from features.errors import InputError
-from serving.tiering import assign_tiers, load_policy, parse_policy, policy_scores, rfmp_components
-from tests.serving.customers import customer, customers
+from tests.tiering.customers import customer, customers
+from tiering import assign_tiers, load_policy, parse_policy, policy_scores, rfmp_components
 
 LIFECYCLE = load_policy("lifecycle")
 RFMP = load_policy("rfmp")

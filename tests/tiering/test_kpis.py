@@ -7,15 +7,9 @@ import pandas as pd
 import pytest
 
 from features.errors import InputError
-from serving.tiering import (
-    assign_tiers,
-    at_risk_top_tier,
-    flow_rates,
-    load_policy,
-    migration_matrix,
-    tier_summary,
-)
-from tests.serving.customers import customers
+from tests.tiering.customers import customers
+from tiering import assign_tiers, load_policy
+from tiering.reports import at_risk_top_tier, flow_rates, migration_matrix, tier_summary
 
 LIFECYCLE = load_policy("lifecycle")
 RFMP = load_policy("rfmp")

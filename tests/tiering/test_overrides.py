@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from features.errors import InputError
-from serving.tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
-from tests.serving.customers import customer
+from tests.tiering.customers import customer
+from tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
 
 LIFECYCLE = load_policy("lifecycle")
 AS_OF = date(2024, 3, 1)

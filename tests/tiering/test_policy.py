@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from features.errors import InputError
-from serving.tiering import PRESETS, Policy, load_policy
-from serving.tiering.policy import PRESETS_DIR
+from tiering import PRESETS, Policy, load_policy
+from tiering.policy import PRESETS_DIR
 
 GOOD = """\
 name: custom

@@ -9,16 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.tiering import assign_tiers, at_risk_top_tier, evaluate_alerts, load_policy, tier_summary
-from serving.tiering.report_charts import (
+from tests.tiering.customers import customers
+from tiering import assign_tiers, load_policy
+from tiering.reports import at_risk_top_tier, evaluate_alerts, tier_summary
+from tiering.reports.charts import (
     arpu_chart,
     at_risk_chart,
     distribution_chart,
     tier_colors,
     value_chart,
 )
-from serving.tiering.report_page import at_risk_history, render_report
-from tests.serving.customers import customers
+from tiering.reports.page import at_risk_history, render_report
 
 POLICIES = pytest.mark.parametrize(
     "policy", [load_policy("lifecycle"), load_policy("rfmp")], ids=["lifecycle", "rfmp"]

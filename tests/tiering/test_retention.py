@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from features.errors import InputError
-from serving.tiering import apply_retention, assign_tiers, load_policy, parse_policy
-from tests.serving.customers import customers
+from tests.tiering.customers import customers
+from tiering import apply_retention, assign_tiers, load_policy, parse_policy
 
 LIFECYCLE = load_policy("lifecycle")
 DAY0 = date(2024, 3, 1)

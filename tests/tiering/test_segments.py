@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from features.errors import InputError
-from serving.tiering import SEGMENTS, assign_tiers, export_segment, load_policy, parse_policy, segment_members
-from tests.serving.customers import customers
+from tests.tiering.customers import customers
+from tiering import assign_tiers, load_policy, parse_policy
+from tiering.reports import SEGMENTS, export_segment, segment_members
 
 LIFECYCLE = load_policy("lifecycle")
 RFMP = load_policy("rfmp")
@@ -104,20 +104,6 @@ def test_the_control_group_is_fixed_by_seed_segment_and_date_not_by_row_order():
     assert control != set(later.control.customer_id) and later.as_of == date(2024, 3, 8)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_an_export_writes_the_treated_list_and_the_control_list_next_to_it(tmp_path: Path, suffix: str):
-    path = tmp_path / "crm" / f"winback{suffix}"
-    export = export_segment(snapshot(), LIFECYCLE, "dormant-winback", control_share=0.2, path=path)
-    assert (
-        export.treated_path == path and export.control_path == tmp_path / "crm" / f"winback.control{suffix}"
-    )
-    read = pd.read_csv if suffix == ".csv" else pd.read_parquet
-    for frame, written in ((export.treated, path), (export.control, export.control_path)):
-        pd.testing.assert_frame_equal(read(written), frame)
-    assert set(export.treated.tier) == {"Dormant", "Churned"} and len(export.control) > 0
-    assert set(export.treated.benefit) == {"win-back coupon 10 EUR", "win-back coupon 15 EUR"}
-
-
 def test_rfmp_segments_use_its_tiers_and_benefits():
     frame = snapshot(RFMP)
     growth = export_segment(frame, RFMP, "growth-opportunity")
@@ -159,7 +145,6 @@ def test_benefits_can_be_changed_and_a_tier_without_one_is_refused():
         ({"segment": "vip"}, "unknown segment 'vip' \\(known: at-risk-high-value, dormant-winback, growth"),
         ({"control_share": 0.6}, "control_share: must be between 0 and 0.5, got 0.6"),
         ({"control_share": -0.1}, "control_share: must be between 0 and 0.5"),
-        ({"path": Path("out.xlsx")}, "use CSV \\(.csv\\) or Parquet \\(.parquet\\)"),
     ],
 )
 def test_bad_export_requests_are_input_errors(arguments: dict, message: str):

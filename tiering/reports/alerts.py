@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.errors import InputError
 from features.files import read_yaml
-from serving.risk import AT_RISK_CHURN
-from serving.tiering.kpis import at_risk_top_tier, tier_summary, top_tiers
-from serving.tiering.policy import Policy
+from tiering.policy import Policy
+from tiering.reports.kpis import at_risk_top_tier, tier_summary, top_tiers
+from tiering.risk import AT_RISK_CHURN
 
 Severity = Literal["warning", "critical"]
 #: Customer ids listed in one alert; the count covers them all.

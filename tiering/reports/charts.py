@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from serving.tiering.kpis import GONE_COLUMN, NEW_ROW
-from serving.tiering.policy import Policy
+from tiering.policy import Policy
+from tiering.reports.kpis import GONE_COLUMN, NEW_ROW
 
 #: Colours of the preset tiers' names; other names take `FALLBACK_COLORS` by rank.
 NAMED_COLORS = {

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from features.errors import InputError
-from serving.risk import AT_RISK_CHURN
-from serving.tiering._frames import customer_key, require_columns, require_unique_customers
-from serving.tiering.policy import Policy
+from tiering.policy import Policy
+from tiering.risk import AT_RISK_CHURN
+from tiering.table_checks import customer_key, require_columns, require_policy_tiers, require_unique_customers
 
 NEW_ROW = "(new)"
 GONE_COLUMN = "(gone)"
@@ -58,7 +58,7 @@ def tier_summary(
     """
     require_columns(snapshot, ["customer_id", "tier", "expected_value", "churn_probability"], "snapshot")
     require_unique_customers(snapshot, "snapshot")
-    _require_policy_tiers(snapshot, policy, "snapshot")
+    require_policy_tiers(snapshot, policy, "snapshot")
     data = pd.DataFrame(
         {
             "tier": pd.Categorical(snapshot.tier, categories=policy.tier_names),
@@ -108,7 +108,7 @@ def migration_matrix(previous: pd.DataFrame, current: pd.DataFrame, policy: Poli
     for frame, what in ((previous, "previous snapshot"), (current, "current snapshot")):
         require_columns(frame, ["customer_id", "tier"], what)
         require_unique_customers(frame, what)
-        _require_policy_tiers(frame, policy, what)
+        require_policy_tiers(frame, policy, what)
     before = pd.DataFrame(
         {"key": customer_key(previous).to_numpy(), "previous_tier": previous.tier.to_numpy()}
     )
@@ -218,13 +218,3 @@ def _spend_per_customer(snapshot: pd.DataFrame, actual_spend: pd.Series) -> np.n
     if spend.index.duplicated().any():
         raise InputError(f"actual_spend: customer {spend.index[spend.index.duplicated()][0]} appears twice")
     return spend.reindex(customer_key(snapshot).to_numpy()).fillna(0.0).to_numpy()
-
-
-def _require_policy_tiers(frame: pd.DataFrame, policy: Policy, what: str) -> None:
-    """Raise `InputError` naming a tier of `frame` that `policy` does not have."""
-    unknown = frame.tier[~frame.tier.isin(policy.tier_names)]
-    if not unknown.empty:
-        raise InputError(
-            f"{what}: tier {unknown.iloc[0]!r} is not in policy {policy.name!r} "
-            f"(tiers: {', '.join(policy.tier_names)})"
-        )

@@ -21,10 +21,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from serving.risk import AT_RISK_CHURN
-from serving.tiering import report_charts as charts
-from serving.tiering.kpis import at_risk_top_tier, flow_rates, migration_matrix, tier_summary, top_tiers
-from serving.tiering.policy import Policy
+from tiering.policy import Policy
+from tiering.reports import charts
+from tiering.reports.kpis import at_risk_top_tier, flow_rates, migration_matrix, tier_summary, top_tiers
+from tiering.risk import AT_RISK_CHURN
 
 #: Value tiers, from the best, that count as top tiers (as the default `top_tier_at_risk` alert rule).
 TOP_RANKS = 2

@@ -17,18 +17,16 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
 from features.errors import InputError
-from features.files import write_frame_atomically
-from serving.risk import GROWTH_OPPORTUNITY
-from serving.tiering._frames import customer_key, require_columns, require_unique_customers
-from serving.tiering.kpis import _require_policy_tiers, at_risk_top_tier
-from serving.tiering.policy import Policy
+from tiering.policy import Policy
+from tiering.reports.kpis import at_risk_top_tier
+from tiering.risk import GROWTH_OPPORTUNITY
+from tiering.table_checks import customer_key, require_columns, require_policy_tiers, require_unique_customers
 
 REQUIRED_COLUMNS = ["customer_id", "tier", "expected_value", "churn_probability", "growth_potential", "as_of"]
 EXPORT_COLUMNS = ["customer_id", "tier", "benefit", "expected_value", "churn_probability"]
@@ -66,13 +64,11 @@ class Segment:
 
 @dataclass(frozen=True, eq=False)
 class SegmentExport:
-    """One export: who gets the benefit, who is held back, and where both were written.
+    """One export: who gets the benefit and who is held back.
 
     Attributes:
         treated: customer_id, tier, benefit, expected_value, churn_probability; most valuable first.
         control: The same columns for the held-out customers (the benefit they would have had).
-        treated_path: Where `treated` was written, or None.
-        control_path: Where `control` was written, or None.
     """
 
     segment: str
@@ -82,8 +78,6 @@ class SegmentExport:
     control_share: float
     treated: pd.DataFrame
     control: pd.DataFrame
-    treated_path: Path | None = None
-    control_path: Path | None = None
 
 
 def _at_risk_high_value(snapshot: pd.DataFrame, policy: Policy) -> pd.Series:
@@ -146,7 +140,7 @@ def segment_members(snapshot: pd.DataFrame, policy: Policy, segment: str) -> pd.
         raise InputError(f"unknown segment {segment!r} (known: {', '.join(SEGMENTS)})")
     require_columns(snapshot, REQUIRED_COLUMNS, "snapshot")
     require_unique_customers(snapshot, "snapshot")
-    _require_policy_tiers(snapshot, policy, "snapshot")
+    require_policy_tiers(snapshot, policy, "snapshot")
     return snapshot[SEGMENTS[segment].select(snapshot, policy).to_numpy()]
 
 
@@ -156,10 +150,9 @@ def export_segment(
     segment: str,
     control_share: float = 0.1,
     seed: int = DEFAULT_SEED,
-    path: str | Path | None = None,
     benefits: Mapping[str, str] | None = None,
 ) -> SegmentExport:
-    """The treated and control lists of one segment, written to `path` when given.
+    """The treated and control lists of one segment (writing them is the caller's business).
 
     The control group is round(control_share × members) customers (halves round up), picked by a
     hash of (seed, segment, as_of, customer id); it never overlaps the treated list.
@@ -171,8 +164,6 @@ def export_segment(
         segment: One of `SEGMENTS`.
         control_share: Share of the segment held out, in [0, 0.5].
         seed: Changes the control group; keep it to rebuild the same one.
-        path: Where to write the treated list (`.csv` or `.parquet`); the control list goes next to
-            it as `<stem>.control<suffix>`. Folders are created.
         benefits: Benefit per tier, over `DEFAULT_BENEFITS` (`{"Gold": "triple points"}` changes one).
 
     Returns:
@@ -180,14 +171,11 @@ def export_segment(
 
     Raises:
         InputError: the segment is unknown (the known ones are listed), `control_share` is out of
-            range, the path has another suffix, a member's tier has no benefit, a column is missing,
+            range, a member's tier has no benefit, a column is missing,
             or the snapshot holds no or several dates.
     """
     if not 0 <= control_share <= MAX_CONTROL_SHARE:
         raise InputError(f"control_share: must be between 0 and {MAX_CONTROL_SHARE:g}, got {control_share:g}")
-    target = Path(path).expanduser() if path is not None else None
-    if target is not None and target.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError(f"{target}: unsupported export file; use CSV (.csv) or Parquet (.parquet)")
     members = segment_members(snapshot, policy, segment)
     as_of = _snapshot_date(snapshot)
     listed = _with_benefits(members, {**DEFAULT_BENEFITS, **(benefits or {})})
@@ -196,12 +184,7 @@ def export_segment(
     )
     treated = listed[~held_out].reset_index(drop=True)
     control = listed[held_out].reset_index(drop=True)
-    paths: tuple[Path | None, Path | None] = (None, None)
-    if target is not None:
-        paths = (target, target.with_name(f"{target.stem}.control{target.suffix}"))
-        for frame, destination in zip((treated, control), paths, strict=True):
-            write_frame_atomically(frame, destination)
-    return SegmentExport(segment, policy.name, as_of, seed, control_share, treated, control, *paths)
+    return SegmentExport(segment, policy.name, as_of, seed, control_share, treated, control)
 
 
 def _round_half_up(value: float) -> int:
