@@ -71,12 +71,12 @@ def bare_predict(home: str, as_of: str) -> dict:
 
     from features.settings import Settings
     from features.snapshots import snapshot_path
-    from serving import scoring
+    from training import champions as champion_models
     from training import registry
 
     settings = Settings.resolve(home)
     registry.configure(settings)
-    champions = scoring.load_champions()
+    champions = champion_models.load_champions()
     features = pd.read_parquet(snapshot_path(settings.snapshots_dir, date.fromisoformat(as_of)))
     matrices = {name: bundle.matrix(features) for name, bundle in champions.bundles.items()}
     seconds, cpu = {}, 0.0

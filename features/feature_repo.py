@@ -16,14 +16,14 @@ import yaml
 
 from features.catalog import VIEWS, view_features
 from features.files import write_text_atomically
+from features.model_table import MODEL_NAMES
 from features.settings import Settings
 
 PROJECT = "tierwise"
 ENTITY = "customer"
 JOIN_KEY = "customer_id"
-MODELS = ("churn", "customer_value", "growth_potential")
 #: Which views each model's feature service reads (all of them today; the place to narrow one).
-SERVICE_VIEWS: dict[str, tuple[str, ...]] = {model: VIEWS for model in MODELS}
+SERVICE_VIEWS: dict[str, tuple[str, ...]] = {model: VIEWS for model in MODEL_NAMES}
 #: A snapshot older than this is not joined to an entity row (Feast's point-in-time TTL).
 SNAPSHOT_TTL = timedelta(days=400)
 
@@ -98,6 +98,6 @@ def definitions(snapshots_dir: Path) -> list:
             features=[views[v] for v in SERVICE_VIEWS[model]],
             description=f"Features of the {model} model.",
         )
-        for model in MODELS
+        for model in MODEL_NAMES
     ]
     return [customer, *views.values(), *services]

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 
 from features.catalog import FEATURES, VIEWS, view_features
 from features.errors import InputError
-from features.feature_repo import JOIN_KEY, MODELS, definitions, view_name, write_store_config
+from features.feature_repo import JOIN_KEY, definitions, view_name, write_store_config
+from features.model_table import MODEL_NAMES
 from features.settings import Settings
 from features.snapshots import choose_snapshot, existing_snapshots, snapshot_path
 
@@ -102,14 +103,14 @@ def training_frame(settings: Settings, entity_rows: pd.DataFrame, service: str) 
     Args:
         entity_rows: Columns `customer_id` (str) and `event_timestamp` (UTC dates of existing snapshots);
             any other columns (labels) are returned as they are, beside the features.
-        service: A model name (`churn`, `customer_value`, `growth_potential`).
+        service: A model name (`features.model_table.MODEL_NAMES`).
 
     Raises:
         InputError: an unknown service, or a requested date without a snapshot (Feast would silently
             fall back to an older one).
     """
-    if service not in MODELS:
-        raise InputError(f"unknown feature service {service!r}; known: {', '.join(MODELS)}")
+    if service not in MODEL_NAMES:
+        raise InputError(f"unknown feature service {service!r}; known: {', '.join(MODEL_NAMES)}")
     rows = entity_rows.assign(
         event_timestamp=pd.to_datetime(entity_rows["event_timestamp"], utc=True).astype(
             "datetime64[us, UTC]"

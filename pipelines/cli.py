@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from features.errors import InputError
+from features.model_table import MODEL_NAMES
 from features.settings import HOME_ENV, Settings
 from pipelines.exit_codes import ExitCode
 
@@ -37,17 +38,14 @@ app.add_typer(models_app, name="models")
 app.add_typer(tiers_app, name="tiers")
 
 
-class ModelChoice(StrEnum):
-    churn = "churn"
-    customer_value = "customer_value"
-    growth_potential = "growth_potential"
-    all = "all"
+#: A model of the model table, as a command-line choice.
+ModelName = StrEnum("ModelName", {name: name for name in MODEL_NAMES})
+#: A model, or all of them.
+ModelChoice = StrEnum("ModelChoice", {**{name: name for name in MODEL_NAMES}, "all": "all"})
 
 
 def _model_names(choice: ModelChoice) -> list[str]:
-    from training.models import SPECS
-
-    return list(SPECS) if choice is ModelChoice.all else [choice.value]
+    return list(MODEL_NAMES) if choice == "all" else [choice.value]
 
 
 console = Console(stderr=True)
@@ -465,10 +463,9 @@ def tiers_export(
 def models_list(ctx: typer.Context) -> None:
     """Registered versions of each model, newest first; the champion is marked."""
     from training import registry
-    from training.models import SPECS
 
     registry.configure(_settings(ctx))
-    for name in SPECS:
+    for name in MODEL_NAMES:
         found = registry.versions(name)
         if not found:
             out.print(f"{name}: not trained yet")
@@ -483,7 +480,7 @@ def models_list(ctx: typer.Context) -> None:
 @models_app.command("promote")
 def models_promote(
     ctx: typer.Context,
-    name: Annotated[ModelChoice, typer.Argument(help="Model name.")],
+    name: Annotated[ModelName, typer.Argument(help="Model name.")],
     version: Annotated[int, typer.Argument(help="Version to make champion.")],
 ) -> None:
     """Make a version the champion by hand (the previous champion is remembered for rollback)."""
@@ -496,7 +493,7 @@ def models_promote(
 
 @models_app.command("rollback")
 def models_rollback(
-    ctx: typer.Context, name: Annotated[ModelChoice, typer.Argument(help="Model name.")]
+    ctx: typer.Context, name: Annotated[ModelName, typer.Argument(help="Model name.")]
 ) -> None:
     """Give the champion alias back to the previous champion."""
     from training import registry

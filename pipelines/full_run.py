@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from features.data.store import DataStore
+from features.model_table import MODEL_NAMES
 from features.settings import Settings
 from features.snapshots import existing_snapshots
 from pipelines import build_features, import_data, score, tier_reports, train
@@ -77,10 +78,8 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
 
 def models_without_champion(settings: Settings) -> list[str]:
     from training import registry
-    from training.models import SPECS
-
     registry.configure(settings)
-    return [name for name in SPECS if registry.champion(name) is None]
+    return [name for name in MODEL_NAMES if registry.champion(name) is None]
 
 
 def feature_cutoffs(settings: Settings) -> list[date]:

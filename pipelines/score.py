@@ -1,7 +1,7 @@
 """`tierwise score`: every customer's predictions and tier at a date, as a dated snapshot.
 
 Features come from the snapshot file Feast's offline store serves for that date, predictions from
-the champions (`serving.scoring.predict`, the service's own function), tiers from the policy core
+the champions (`training.champions.predict`, the service's own arithmetic), tiers from the policy core
 (`tiering`), with retention against the previous snapshot and manual overrides. The snapshot
 `data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
 date is scored again.
@@ -19,11 +19,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.files import write_frame_atomically
+from features.model_table import MODELS, PREDICTION_COLUMNS
 from features.settings import Settings
 from features.snapshots import choose_snapshot, snapshot_path
-from serving import scoring
 from tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
 from tiering.risk import risk_flags
+from training import champions as champion_models
 from training import registry
 
 #: The columns of the previous snapshot that retention reads.
@@ -77,24 +78,22 @@ def score(
         reading = pool.submit(pd.read_parquet, snapshot_path(settings.snapshots_dir, as_of))
         reading_previous = pool.submit(previous_snapshot, folder, as_of, RETENTION_COLUMNS)
         registry.configure(settings)
-        champions = scoring.load_champions()
+        champions = champion_models.load_champions()
         features, previous = reading.result(), reading_previous.result()
-    scored = scoring.predict(champions, features)
+    scored = champion_models.predict(champions, features)
     scored[HISTORY_COLUMNS] = features[HISTORY_COLUMNS]
     assigned = assign_tiers(scored, policy, classic=classic)
     kept = apply_retention(assigned, previous, as_of, policy=policy)
     overrides_path = overrides or _default_overrides(settings)
     if overrides_path is not None:
         kept = apply_overrides(kept, load_overrides(overrides_path), as_of, policy=policy)
-    snapshot = _beside(
-        scored[["customer_id", "churn_probability", "expected_value", "growth_potential"]], kept
-    )
+    snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS]], kept)
     snapshot["risk_flags"] = risk_flags(snapshot).to_numpy()
     snapshot["as_of"] = pd.Timestamp(as_of, tz="UTC")
     snapshot["horizon_days"] = champions.horizon_days
     snapshot["policy"] = policy.name + (" (classic)" if classic else "")
     for name, version in champions.versions.items():
-        snapshot[f"{name}_version"] = version
+        snapshot[MODELS[name].version_column] = version
     path = write_frame_atomically(snapshot, folder / f"{as_of.isoformat()}.parquet")
     if output is not None:
         write_frame_atomically(snapshot, output)

@@ -19,11 +19,13 @@ import pandas as pd
 
 from features.catalog import FEATURES_BY_NAME
 from features.errors import InputError
+from features.model_table import MODELS
 from features.settings import Settings
-from serving import scoring
 from serving.online_features import OnlineFeatureReader
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
+from training import champions as champion_models
+from training.reasons import reasons as explain
 
 #: Reasons per model in an answer.
 TOP_REASONS = 3
@@ -33,7 +35,7 @@ TOP_REASONS = 3
 class Live:
     """One consistent set of what answers are computed from; replaced whole on reload."""
 
-    champions: scoring.Champions
+    champions: champion_models.Champions
     reader: OnlineFeatureReader
     lookup: TierLookup
     loaded_at: datetime
@@ -64,7 +66,7 @@ class Predictor:
         from training import registry
 
         registry.configure(self.settings)
-        champions = scoring.load_champions()
+        champions = champion_models.load_champions()
         lookup = TierLookup.load(self.settings, self.policy_name)
         names = sorted(
             {n for b in champions.bundles.values() for n in b.feature_names} | set(HISTORY_COLUMNS)
@@ -150,11 +152,11 @@ class Predictor:
         use_snapshot: bool,
     ) -> list[dict]:
         predictions, reasons = {}, {}
-        for name, matrix in scoring.matrices(live.champions, columns).items():
+        for name, matrix in champion_models.matrices(live.champions, columns).items():
             bundle = live.champions.bundles[name]
             predicted, contributions = bundle.predict_and_explain(matrix)
-            predictions[scoring.OUTPUT_FIELDS[name]] = predicted
-            reasons[name] = scoring.reasons(bundle, matrix, TOP_REASONS, contributions)
+            predictions[MODELS[name].output] = predicted
+            reasons[name] = explain(bundle, matrix, TOP_REASONS, contributions)
         churn = predictions["churn_probability"]
         value = predictions["expected_value"]
         growth = predictions["growth_potential"]

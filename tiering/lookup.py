@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import InputError
+from features.model_table import PREDICTION_COLUMNS
 from features.settings import Settings
 from features.snapshots import choose_snapshot, snapshot_path
 from tiering import Policy, load_policy, required_columns
@@ -25,7 +26,7 @@ from tiering.risk import high_value_cut
 
 #: Feature columns the policies and cold-start prior read besides the predictions.
 HISTORY_COLUMNS = ["days_since_last_order", "tenure_days", "orders_365d"]
-PREDICTIONS = ["churn_probability", "expected_value", "growth_potential"]
+PREDICTIONS = list(PREDICTION_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class ModelBundle:
     """A fitted model and everything needed to apply it.
 
     Attributes:
-        name: Model name (`churn`, `customer_value`, `growth_potential`).
+        name: Model name (a row of `features.model_table`).
         booster: The LightGBM booster.
         feature_names: Input columns, in the order the booster expects.
         categories: For string features, the values seen in training; their position is the code.

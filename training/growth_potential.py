@@ -4,15 +4,13 @@ Growth (see `training.labels`): next-horizon spend at least 20% above the previo
 purchases in at least two categories new to the customer. It is the P of the RFMP tier score.
 """
 
+from features.model_table import MODELS
 from training.baselines import growth_baselines
 from training.spec import ModelSpec
 
 SPEC = ModelSpec(
-    name="growth_potential",
-    task="classification",
-    label="growth",
+    model=MODELS["growth_potential"],
     objective="binary",
-    primary_metric="roc_auc",
     baselines=growth_baselines,
     description="Probability of growing spend by 20% or buying two new categories in the next horizon.",
 )

@@ -1,6 +1,8 @@
-"""The three model specs by name, in the order `tierwise train --model all` runs them."""
+"""The training spec of every model in the model table, by name and in the table's order."""
 
+from features.model_table import MODEL_NAMES
 from training import churn, customer_value, growth_potential
 from training.spec import ModelSpec
 
-SPECS: dict[str, ModelSpec] = {s.name: s for s in (churn.SPEC, customer_value.SPEC, growth_potential.SPEC)}
+_SPECS = {s.name: s for s in (churn.SPEC, customer_value.SPEC, growth_potential.SPEC)}
+SPECS: dict[str, ModelSpec] = {name: _SPECS[name] for name in MODEL_NAMES}

@@ -1,15 +1,19 @@
-"""What differs between the three models, as one typed object each (see churn.py, customer_value.py,
-growth_potential.py). Everything else — data, fitting, tuning, evaluation, registry — is shared.
+"""What differs between the three models in training, as one typed object each (see churn.py,
+customer_value.py, growth_potential.py). Everything else — data, fitting, tuning, evaluation,
+registry — is shared.
 
-The spec's `name` is the model's one name everywhere: the Feast feature service, the MLflow
-registered model, the API field, the report and the CLI choice.
+A spec adds the training choices (objective, baselines, constraints, parameters) to the model's row of
+the model table (`features.model_table`), which holds its name, task, label and primary metric: the
+name is the model's one name everywhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from features.model_table import ModelEntry
 
 SearchSpace = Callable[[Any], dict[str, Any]]  # optuna.Trial -> LightGBM parameters
 Baselines = Callable[..., dict[str, Any]]  # (test rows, orders, cutoff, horizon days) -> name -> score
@@ -60,11 +64,8 @@ class ModelSpec:
     """One model family.
 
     Attributes:
-        name: The model's name everywhere (feature service, registered model, API field).
-        task: "classification" (a calibrated probability) or "regression".
-        label: Column of `training.labels.compute_labels` it learns.
+        model: Its row of the model table: name, task, label, output field, primary metric.
         objective: LightGBM objective.
-        primary_metric: What tuning maximises and promotion compares (higher is better).
         description: One line for the model card and the API docs.
         baselines: Classic scores to beat on the same test rows (higher = more of the label).
         monotone: Features whose effect must be monotone (+1 rising, -1 falling), as domain knowledge
@@ -72,11 +73,8 @@ class ModelSpec:
         params: LightGBM parameters before tuning.
     """
 
-    name: str
-    task: Literal["classification", "regression"]
-    label: str
+    model: ModelEntry
     objective: str
-    primary_metric: str
     description: str
     baselines: Baselines
     monotone: dict[str, int] = field(default_factory=dict)
@@ -84,5 +82,21 @@ class ModelSpec:
     search_space: SearchSpace = tree_search_space
 
     @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+    @property
+    def label(self) -> str:
+        return self.model.label
+
+    @property
+    def primary_metric(self) -> str:
+        return self.model.primary_metric
+
+    @property
     def is_classifier(self) -> bool:
-        return self.task == "classification"
+        return self.model.task == "classification"

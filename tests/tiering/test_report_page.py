@@ -65,7 +65,7 @@ def test_the_page_has_every_section_a_chart_each_and_names_policy_date_and_model
     for title in SECTIONS:
         assert f"<h2>{title}</h2>" in html
     assert f"<title>Tier operations report · {policy.name} · 2017-10-01</title>" in html
-    assert "previous snapshot 2017-09-17" in html and "churn v3, value v2" in html
+    assert "previous snapshot 2017-09-17" in html and "churn v3, customer_value v2" in html
     assert html.count('class="plotly-graph-div"') == 5
     assert 'data-expected="5"' in html
     for tier in policy.tier_names:

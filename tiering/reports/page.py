@@ -21,6 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from features.model_table import MODEL_TABLE
 from tiering.policy import Policy
 from tiering.reports import charts
 from tiering.reports.kpis import at_risk_top_tier, flow_rates, migration_matrix, tier_summary, top_tiers
@@ -29,11 +30,7 @@ from tiering.risk import AT_RISK_CHURN
 #: Value tiers, from the best, that count as top tiers (as the default `top_tier_at_risk` alert rule).
 TOP_RANKS = 2
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
-MODEL_COLUMNS = {
-    "churn_version": "churn",
-    "customer_value_version": "value",
-    "growth_potential_version": "growth",
-}
+MODEL_COLUMNS = {entry.version_column: entry.name for entry in MODEL_TABLE}
 
 
 def at_risk_history(

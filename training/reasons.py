@@ -1,80 +1,21 @@
-"""Scoring customers with the champion models: one function for a request and for a million-row batch.
+"""Why a model predicted what it did, in words staff can read.
 
-The service and `tierwise score` both call `predict`, so an answer over HTTP and a row of the batch
-snapshot come from the same arithmetic on the same features. `reasons` turns LightGBM's
-per-prediction contributions into the few features that pushed a prediction most, named in words.
+LightGBM's per-prediction contributions (TreeSHAP, `ModelBundle.contributions`) say how much each
+feature pushed a customer's raw score; `reasons` keeps the few largest and writes each as a sentence
+("Orders in the last 90 days is 2: raises the churn probability"), the outcome worded as the model
+table words it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import pandas as pd
 
 from features.catalog import FEATURES_BY_NAME
+from features.model_table import MODELS
 from training.bundle import ModelBundle
-
-#: API field of each model's prediction.
-OUTPUT_FIELDS = {
-    "churn": "churn_probability",
-    "customer_value": "expected_value",
-    "growth_potential": "growth_potential",
-}
-
-
-@dataclass(frozen=True)
-class Champions:
-    """The three champion bundles and their registry versions."""
-
-    bundles: dict[str, ModelBundle]
-    versions: dict[str, int]
-    run_ids: dict[str, str]
-
-    @property
-    def horizon_days(self) -> int:
-        return next(iter(self.bundles.values())).horizon_days
-
-
-def load_champions(names: list[str] | None = None) -> Champions:
-    """Load the champion of each model from the configured MLflow registry (see `training.registry`)."""
-    from training import registry
-
-    bundles, versions, run_ids = {}, {}, {}
-    for name in names or list(OUTPUT_FIELDS):
-        bundle, info = registry.load_bundle(name)
-        bundles[name], versions[name], run_ids[name] = bundle, info.version, info.run_id
-    return Champions(bundles, versions, run_ids)
-
-
-def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
-    """Predictions for every row of `features` (catalog feature columns; `customer_id` kept if present)."""
-    out = pd.DataFrame(index=features.index)
-    if "customer_id" in features:
-        out["customer_id"] = features["customer_id"]
-    for name, matrix in matrices(champions, features).items():
-        out[OUTPUT_FIELDS[name]] = champions.bundles[name].predict_matrix(matrix)
-    return out
-
-
-def matrices(champions: Champions, features: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.ndarray]:
-    """Each champion's input matrix; the champions usually share one input layout, built once."""
-    by_layout: dict[tuple, np.ndarray] = {}
-    for bundle in champions.bundles.values():
-        if bundle.layout not in by_layout:
-            by_layout[bundle.layout] = bundle.matrix(features)
-    return {name: by_layout[bundle.layout] for name, bundle in champions.bundles.items()}
-
-
-#: What each model predicts, as staff would say it.
-OUTCOMES = {
-    "churn": "churn probability",
-    "customer_value": "expected spend",
-    "growth_potential": "growth potential",
-}
 
 
 def reasons(
@@ -107,7 +48,7 @@ def reasons(
                     "description": description,
                     "value": shown,
                     "effect": effect,
-                    "text": f"{_plain(name, description)} is {_shown(shown)}: {effect} the {OUTCOMES[bundle.name]}",
+                    "text": f"{_plain(name, description)} is {_shown(shown)}: {effect} the {MODELS[bundle.name].wording}",
                 }
             )
         result.append(items)
