@@ -20,8 +20,8 @@ import pandas as pd
 from features.catalog import FEATURES_BY_NAME
 from features.errors import InputError
 from features.model_table import MODELS
+from features.online_reader import OnlineFeatureReader
 from features.settings import Settings
-from serving.online_features import OnlineFeatureReader
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models

@@ -157,11 +157,23 @@ def test_redis_online_store_serves_the_same_features(feast_home: Settings, redis
     assert_same_values(from_redis.set_index("customer_id"), sqlite.set_index("customer_id"))
 
 
+def test_the_online_reader_reads_sqlite_like_feast(feast_home: Settings):
+    from features.online_reader import OnlineFeatureReader
+
+    store = feature_store.open_store(feast_home)
+    ids = customers_at(feast_home, CUTOFFS[-1], 20)
+    ids = [*ids, ids[0], "no-such-customer"]
+    names = feature_store.service_feature_names(store, "churn")
+    ours = OnlineFeatureReader(store, names).read_frame(ids)
+    feast = feature_store.online_features(store, ids, "churn")
+    pd.testing.assert_frame_equal(ours, feast[ours.columns], check_dtype=False)
+
+
 @pytest.mark.integration
-def test_the_services_online_reader_reads_redis_like_feast(
+def test_the_online_reader_reads_redis_like_feast(
     feast_home: Settings, redis_server: str, monkeypatch
 ):
-    from serving.online_features import OnlineFeatureReader
+    from features.online_reader import OnlineFeatureReader
 
     monkeypatch.setenv("TIERWISE_ONLINE_STORE", "redis")
     monkeypatch.setenv("TIERWISE_REDIS", redis_server)

@@ -8,7 +8,7 @@ import pytest
 
 from features import feature_store
 from features.errors import InputError
-from serving.online_features import OnlineFeatureReader
+from features.online_reader import OnlineFeatureReader
 from serving.predictor import Predictor
 from tests.conftest import SERVE_AS_OF
 from training import registry
@@ -25,15 +25,6 @@ def predictor(served_home) -> Predictor:
 def batch(served_home) -> pd.DataFrame:
     """The batch tier snapshot `tierwise score` wrote for the served date."""
     return pd.read_parquet(served_home.tier_snapshots_dir("lifecycle") / f"{SERVE_AS_OF}.parquet")
-
-
-def test_the_fast_online_read_returns_what_feast_get_online_features_returns(served_home, batch):
-    store = feature_store.open_store(served_home)
-    names = feature_store.service_feature_names(store, "churn")
-    ids = [*batch.customer_id[:20], batch.customer_id.iloc[0], "no-such-customer"]
-    ours = OnlineFeatureReader(store, names).read_frame(ids)
-    feast = feature_store.online_features(store, ids, "churn")
-    pd.testing.assert_frame_equal(ours, feast[ours.columns], check_dtype=False)
 
 
 def test_answers_equal_the_batch_snapshot_for_the_same_customers(predictor, batch):

@@ -1,5 +1,11 @@
 """Reading customers' latest features from Feast's online store, fast enough for a request path.
 
+This is the one module that reaches past Feast's public API (`FeatureStore._get_provider`, the
+SQLite store's `_get_db_path`, `compute_table_id`): a test (`tests/test_layering.py`) fails if any
+other module names them, and `tests/features/test_feature_store.py` checks on SQLite and on Redis
+that it reads exactly what `get_online_features` returns. Feast's public paths were measured
+against it (`benchmarks/bench_online_read.py`) and are slower; see the README.
+
 `FeatureStore.get_online_features` costs 6-11 ms for one customer here, most of it Python around
 the read (registry lookups, response protos, type conversion per value). The service therefore calls
 the online store's own `online_read` — the interface every Feast online store implements — once per
@@ -9,8 +15,7 @@ On the embedded SQLite store even `online_read` is mostly Python: one row per cu
 each with a proto to parse and a timestamp to convert (66 ms for 100 customers). There the reader
 reads Feast's tables with one SQL query over all views and takes the `value_text` column Feast writes
 beside each proto (Feast's own layout: a table `{project}_{view}` with `entity_key, feature_name,
-value, value_text, event_ts`). Both paths read the same rows
-`get_online_features` would (`tests/serving` checks SQLite, `tests/features` Redis).
+value, value_text, event_ts`). Both paths read the same rows `get_online_features` would.
 """
 
 from __future__ import annotations
