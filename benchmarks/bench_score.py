@@ -45,9 +45,8 @@ PREVIOUS_DAYS = 14
 def latest_snapshot(home: str) -> str:
     """The date of the latest feature snapshot in `home`."""
     from features.settings import Settings
-    from features.snapshots import choose_snapshot
 
-    return choose_snapshot(Settings.resolve(home).snapshots_dir, None).isoformat()
+    return Settings.resolve(home).feature_snapshots.choose().isoformat()
 
 
 def score_job(home: str, as_of: str) -> dict:
@@ -67,17 +66,15 @@ def bare_predict(home: str, as_of: str) -> dict:
     Loading the models, reading the snapshot and building the matrices are not timed; the printed
     wall time and peak memory of this step cover them, the ratio uses `predict_seconds` only.
     """
-    import pandas as pd
 
     from features.settings import Settings
-    from features.snapshots import snapshot_path
     from training import champions as champion_models
     from training import registry
 
     settings = Settings.resolve(home)
     registry.configure(settings)
     champions = champion_models.load_champions()
-    features = pd.read_parquet(snapshot_path(settings.snapshots_dir, date.fromisoformat(as_of)))
+    features = settings.feature_snapshots.read(date.fromisoformat(as_of))
     matrices = {name: bundle.matrix(features) for name, bundle in champions.bundles.items()}
     seconds, cpu = {}, 0.0
     for name, bundle in champions.bundles.items():

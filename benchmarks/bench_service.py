@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 
 from features.settings import Settings
-from pipelines.serve import ServiceProcess, free_port
+from tests.service_process import ServiceProcess, free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

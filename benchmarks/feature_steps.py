@@ -9,16 +9,15 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from features.data.duck import connect
 from features.data.store import DataStore
+from features.live_data import open_live_data
 from features.settings import Settings
-from features.snapshots import data_period, parse_cutoff_range, register_canonical_views
+from features.snapshots import data_period, parse_cutoff_range
 
 
 def _con(home: str):
     settings = Settings.resolve(home)
-    con = connect(temp_directory=settings.data_dir / ".spill")
-    register_canonical_views(con, DataStore(settings.data_dir).live_version())
+    con = open_live_data(settings)
     return con
 
 

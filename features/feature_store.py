@@ -20,7 +20,6 @@ from features.errors import InputError
 from features.feature_repo import JOIN_KEY, definitions, view_name, write_store_config
 from features.model_table import MODEL_NAMES
 from features.settings import Settings
-from features.snapshots import choose_snapshot, existing_snapshots, snapshot_path
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
@@ -82,9 +81,10 @@ def materialize(
     Returns:
         The snapshot date and the number of customers written.
     """
-    chosen = choose_snapshot(settings.snapshots_dir, as_of)
+    snapshots = settings.feature_snapshots
+    chosen = snapshots.choose(as_of)
     store = open_store(settings)
-    parquet = pq.ParquetFile(snapshot_path(settings.snapshots_dir, chosen))
+    parquet = pq.ParquetFile(snapshots.path(chosen))
     total, done = parquet.metadata.num_rows, 0
     for batch in parquet.iter_batches(batch_size=chunk_rows):
         frame = batch.to_pandas()
@@ -117,7 +117,7 @@ def training_frame(settings: Settings, entity_rows: pd.DataFrame, service: str) 
         ),
         **{ROW_ORDER: np.arange(len(entity_rows))},
     )
-    missing = sorted(set(rows["event_timestamp"].dt.date) - set(existing_snapshots(settings.snapshots_dir)))
+    missing = sorted(set(rows["event_timestamp"].dt.date) - set(settings.feature_snapshots.dates()))
     if missing:
         raise InputError(
             f"no feature snapshot for {', '.join(map(str, missing[:5]))}{' …' if len(missing) > 5 else ''}: "

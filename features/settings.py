@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from features.dated_snapshots import DatedSnapshots
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOME_ENV = "TIERWISE_HOME"
@@ -67,6 +71,23 @@ class Settings:
     def snapshots_dir(self) -> Path:
         """Customer feature snapshots, one Parquet file per cutoff date (Feast's offline source)."""
         return self.data_dir / "features" / "customer"
+
+    @property
+    def feature_snapshots(self) -> DatedSnapshots:
+        """The feature snapshots as dated files (list, choose, previous, read)."""
+        from features.dated_snapshots import DatedSnapshots
+
+        return DatedSnapshots(self.snapshots_dir, "feature snapshot", "tierwise features build")
+
+    def tier_snapshots(self, policy: str, classic: bool = False) -> DatedSnapshots:
+        """One policy's tier snapshots as dated files (list, choose, previous, read)."""
+        from features.dated_snapshots import DatedSnapshots
+
+        return DatedSnapshots(
+            self.tier_snapshots_dir(policy, classic),
+            f"{policy} tier snapshot",
+            f"tierwise score --policy {policy}",
+        )
 
     @property
     def feature_repo_dir(self) -> Path:

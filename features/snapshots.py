@@ -20,6 +20,7 @@ import duckdb
 from features.customer_features import DataCapabilities, feature_sql
 from features.data.derived import register_derived_views
 from features.data.duck import joins_as_written, register_tables, sql_string
+from features.dated_snapshots import DatedSnapshots
 from features.errors import InputError
 
 #: How long after the last order a cutoff may lie: later, the features would describe stale data.
@@ -122,10 +123,6 @@ def parse_cutoff_range(spec: str) -> list[date]:
     return dates
 
 
-def snapshot_path(folder: Path, cutoff: date) -> Path:
-    return folder / f"{cutoff.isoformat()}.parquet"
-
-
 def build_snapshots(
     con: duckdb.DuckDBPyConnection,
     cutoffs: list[date],
@@ -160,13 +157,15 @@ def _build_pass(
     con.execute(f"CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT * FROM (VALUES {values}) v(as_of)")
     with joins_as_written(con):
         if len(cutoffs) == 1:
-            return {cutoffs[0]: _write_snapshot(con, feature_sql(caps), snapshot_path(folder, cutoffs[0]))}
+            return {
+                cutoffs[0]: _write_snapshot(con, feature_sql(caps), DatedSnapshots(folder).path(cutoffs[0]))
+            }
         con.execute(f"CREATE OR REPLACE TEMP TABLE customer_features AS {feature_sql(caps)}")
     rows = {
         cutoff: _write_snapshot(
             con,
             f"SELECT * FROM customer_features WHERE event_timestamp = {sql_string(cutoff.isoformat())}::TIMESTAMPTZ",
-            snapshot_path(folder, cutoff),
+            DatedSnapshots(folder).path(cutoff),
         )
         for cutoff in cutoffs
     }
@@ -181,24 +180,3 @@ def _write_snapshot(con: duckdb.DuckDBPyConnection, query: str, target: Path) ->
     rows = int(written.fetchall()[0][0])
     os.replace(partial, target)
     return rows
-
-
-def existing_snapshots(folder: Path) -> list[date]:
-    """Cutoff dates with a snapshot file, oldest first."""
-    if not folder.is_dir():
-        return []
-    return sorted(date.fromisoformat(p.name.removesuffix(".parquet")) for p in folder.glob("*.parquet"))
-
-
-def choose_snapshot(folder: Path, as_of: date | None = None) -> date:
-    """`as_of` if a snapshot exists for it, else (when None) the latest; an error saying what to build."""
-    available = existing_snapshots(folder)
-    if not available:
-        raise InputError("no feature snapshots: run `tierwise features build` first")
-    chosen = as_of or available[-1]
-    if chosen not in available:
-        raise InputError(
-            f"no feature snapshot for {chosen} (snapshots: {available[0]} … {available[-1]}): "
-            f"run `tierwise features build --as-of {chosen}`"
-        )
-    return chosen

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from features.data.duck import connect
-from features.data.store import DataStore
+from features.live_data import open_live_data
 from features.settings import Settings
 from features.snapshots import (
     DataPeriod,
@@ -14,21 +13,17 @@ from features.snapshots import (
     capabilities,
     check_cutoffs,
     data_period,
-    register_canonical_views,
 )
 
 
 def period(settings: Settings) -> DataPeriod:
     """First and last order of the imported data."""
-    con = connect()
-    register_canonical_views(con, DataStore(settings.data_dir).live_version())
-    return data_period(con)
+    return data_period(open_live_data(settings))
 
 
 def build(settings: Settings, cutoffs: list[date]) -> dict[date, int]:
     """Compute and write feature snapshots for `cutoffs` (checked against the data's period)."""
-    con = connect(temp_directory=settings.data_dir / ".spill")
-    register_canonical_views(con, DataStore(settings.data_dir).live_version())
+    con = open_live_data(settings)
     chosen = check_cutoffs(cutoffs, data_period(con))
     return build_snapshots(con, chosen, settings.snapshots_dir, capabilities(con))
 

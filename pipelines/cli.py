@@ -265,17 +265,14 @@ def features_list(ctx: typer.Context) -> None:
     from rich.table import Table
 
     from features.catalog import FEATURES
-    from features.data.duck import connect
     from features.data.store import DataStore
-    from features.snapshots import capabilities, register_canonical_views
+    from features.live_data import open_live_data
+    from features.snapshots import capabilities
 
     settings = _settings(ctx)
-    store = DataStore(settings.data_dir)
     caps = None
-    if store.live_version() is not None:
-        con = connect()
-        register_canonical_views(con, store.live_version())
-        caps = capabilities(con)
+    if DataStore(settings.data_dir).live_version() is not None:
+        caps = capabilities(open_live_data(settings))
     table = Table("feature", "view", "type", "needs", "in this data", "description")
     for f in FEATURES:
         present = "-" if caps is None else ("yes" if caps.has(f.needs) else "no (null)")

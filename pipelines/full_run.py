@@ -16,7 +16,6 @@ from rich.console import Console
 from features.data.store import DataStore
 from features.model_table import MODEL_NAMES
 from features.settings import Settings
-from features.snapshots import existing_snapshots
 from pipelines import build_features, import_data, score, tier_reports, train
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
@@ -37,7 +36,7 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
         console.print(f"import: {report.reconciliation()}")
 
     cutoffs = feature_cutoffs(settings)
-    missing = [d for d in cutoffs if d not in set(existing_snapshots(settings.snapshots_dir))]
+    missing = [d for d in cutoffs if d not in set(settings.feature_snapshots.dates())]
     if missing:
         with console.status(f"features: building {len(missing)} snapshot(s)"):
             build_features.build(settings, missing)
@@ -78,6 +77,7 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
 
 def models_without_champion(settings: Settings) -> list[str]:
     from training import registry
+
     registry.configure(settings)
     return [name for name in MODEL_NAMES if registry.champion(name) is None]
 

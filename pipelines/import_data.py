@@ -7,10 +7,10 @@ from pathlib import Path
 
 from features.data.completejourney import stage_completejourney
 from features.data.derived import write_derived_tables
-from features.data.duck import connect
 from features.data.importer import ImportReport, StepCallback, import_orders
 from features.data.sources import stage_order_file
 from features.data.store import DataStore
+from features.live_data import connect_in_home
 from features.settings import Settings
 
 
@@ -18,7 +18,7 @@ def import_completejourney(
     settings: Settings, data_dir: Path | None = None, on_step: StepCallback | None = None
 ) -> ImportReport:
     """Import the Complete Journey package data (or a folder of its files, such as the test slice)."""
-    con = connect(temp_directory=settings.data_dir / ".spill")
+    con = connect_in_home(settings)
     staged, reference = stage_completejourney(con, data_dir)
     return import_orders(
         con, DataStore(settings.data_dir), staged, now=datetime.now(UTC), reference=reference, on_step=on_step
@@ -35,7 +35,7 @@ def import_file(
     on_step: StepCallback | None = None,
 ) -> ImportReport:
     """Import a shop's CSV or Parquet file of orders or order lines, with its own column names."""
-    con = connect(temp_directory=settings.data_dir / ".spill")
+    con = connect_in_home(settings)
     staged = stage_order_file(con, path, map_options)
     return import_orders(
         con,
@@ -54,6 +54,6 @@ def refresh_derived_tables(settings: Settings) -> None:
     An import or `data synth` writes them itself; this only helps a home written by an older Tierwise,
     whose feature builds otherwise compute them from the order lines every time.
     """
-    con = connect(temp_directory=settings.data_dir / ".spill")
+    con = connect_in_home(settings)
     with DataStore(settings.data_dir).transaction() as draft:
         write_derived_tables(con, draft)

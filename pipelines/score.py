@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
+from features.dated_snapshots import DatedSnapshots
 from features.files import write_frame_atomically
 from features.model_table import MODELS, PREDICTION_COLUMNS
 from features.settings import Settings
-from features.snapshots import choose_snapshot, snapshot_path
 from tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
 from tiering.risk import risk_flags
 from training import champions as champion_models
@@ -42,23 +41,10 @@ class ScoreReport:
     model_versions: dict[str, int]
 
 
-def tiers_dir(settings: Settings, policy: str, classic: bool = False) -> Path:
-    return settings.tier_snapshots_dir(policy, classic)
-
-
-def previous_snapshot(folder: Path, as_of: date, columns: list[str] | None = None) -> pd.DataFrame | None:
-    """The latest tier snapshot strictly before `as_of`, or None; only `columns` (those it has) if given."""
-    earlier = (
-        sorted(p for p in folder.glob("*.parquet") if date.fromisoformat(p.stem) < as_of)
-        if folder.is_dir()
-        else []
-    )
-    if not earlier:
-        return None
-    if columns is not None:
-        present = set(pq.read_schema(earlier[-1]).names)
-        columns = [column for column in columns if column in present]
-    return pd.read_parquet(earlier[-1], columns=columns)
+def previous_snapshot(snapshots: DatedSnapshots, as_of: date, columns: list[str]) -> pd.DataFrame | None:
+    """The latest tier snapshot strictly before `as_of` (only `columns`, those it has), or None."""
+    previous = snapshots.previous(as_of)
+    return None if previous is None else snapshots.read(previous, columns)
 
 
 def score(
@@ -70,13 +56,14 @@ def score(
     output: Path | None = None,
 ) -> ScoreReport:
     """Score and tier every customer of the feature snapshot at `as_of` (default: the latest)."""
-    as_of = choose_snapshot(settings.snapshots_dir, as_of)
+    features_at = settings.feature_snapshots
+    as_of = features_at.choose(as_of)
     policy = load_policy(policy_name)
-    folder = tiers_dir(settings, policy.name, classic)
+    tiers = settings.tier_snapshots(policy.name, classic)
     # The Parquet reads run in Arrow's threads while MLflow starts and loads the models (mostly Python).
     with ThreadPoolExecutor(max_workers=2) as pool:
-        reading = pool.submit(pd.read_parquet, snapshot_path(settings.snapshots_dir, as_of))
-        reading_previous = pool.submit(previous_snapshot, folder, as_of, RETENTION_COLUMNS)
+        reading = pool.submit(features_at.read, as_of)
+        reading_previous = pool.submit(previous_snapshot, tiers, as_of, RETENTION_COLUMNS)
         registry.configure(settings)
         champions = champion_models.load_champions()
         features, previous = reading.result(), reading_previous.result()
@@ -94,7 +81,7 @@ def score(
     snapshot["policy"] = policy.name + (" (classic)" if classic else "")
     for name, version in champions.versions.items():
         snapshot[MODELS[name].version_column] = version
-    path = write_frame_atomically(snapshot, folder / f"{as_of.isoformat()}.parquet")
+    path = write_frame_atomically(snapshot, tiers.path(as_of))
     if output is not None:
         write_frame_atomically(snapshot, output)
     counts = snapshot["tier"].value_counts().to_dict()

@@ -12,7 +12,6 @@ import pandas as pd
 from features.errors import InputError
 from features.files import write_frame_atomically, write_text_atomically
 from features.settings import Settings
-from pipelines.score import tiers_dir
 from tiering import load_policy
 from tiering.reports import (
     DEFAULT_RULES,
@@ -36,23 +35,10 @@ class Snapshots:
 
 def load_snapshots(settings: Settings, policy_name: str, as_of: date | None = None) -> Snapshots:
     """The tier snapshot at `as_of` (default: the latest) and the one before it."""
-    policy = load_policy(policy_name)
-    folder = tiers_dir(settings, policy.name)
-    dates = sorted(date.fromisoformat(p.stem) for p in folder.glob("*.parquet")) if folder.is_dir() else []
-    if not dates:
-        raise InputError(
-            f"no tier snapshots for policy {policy.name}: run `tierwise score --policy {policy_name}`"
-        )
-    chosen = as_of or dates[-1]
-    if chosen not in dates:
-        raise InputError(
-            f"no {policy.name} tier snapshot for {chosen}; snapshots: {', '.join(map(str, dates[-5:]))}"
-        )
-    earlier = [d for d in dates if d < chosen]
-    previous = pd.read_parquet(folder / f"{earlier[-1]}.parquet") if earlier else None
-    return Snapshots(
-        chosen, pd.read_parquet(folder / f"{chosen}.parquet"), previous, earlier[-1] if earlier else None
-    )
+    tiers = settings.tier_snapshots(load_policy(policy_name).name)
+    chosen = tiers.choose(as_of)
+    previous = tiers.previous(chosen)
+    return Snapshots(chosen, tiers.read(chosen), None if previous is None else tiers.read(previous), previous)
 
 
 def report(settings: Settings, policy_name: str, as_of: date | None = None) -> dict[str, pd.DataFrame]:
@@ -80,13 +66,9 @@ def html_report(
 
     policy = load_policy(policy_name)
     snaps = load_snapshots(settings, policy_name, as_of)
-    folder = tiers_dir(settings, policy.name)
+    tiers = settings.tier_snapshots(policy.name)
     columns = ["customer_id", "tier", "expected_value", "churn_probability"]
-    history = {
-        day: pd.read_parquet(folder / f"{day}.parquet", columns=columns)
-        for day in (date.fromisoformat(path.stem) for path in folder.glob("*.parquet"))
-        if day <= snaps.as_of
-    }
+    history = {day: tiers.read(day, columns) for day in tiers.dates() if day <= snaps.as_of}
     horizon = int(snaps.current["horizon_days"].iloc[0]) if len(snaps.current) else 0
     page = render_report(
         snaps.current,
@@ -105,12 +87,9 @@ def html_report(
 def past_spend(settings: Settings, as_of: date, horizon_days: int) -> pd.Series:
     """Each customer's spend over the `horizon_days` before `as_of` (orders in [as_of - horizon, as_of)),
     indexed by customer_id; customers without an order in that window are absent."""
-    from features.data.duck import connect
-    from features.data.store import DataStore
-    from features.snapshots import register_canonical_views
+    from features.live_data import open_live_data
 
-    con = connect(temp_directory=settings.data_dir / ".spill")
-    register_canonical_views(con, DataStore(settings.data_dir).live_version())
+    con = open_live_data(settings)
     start = as_of - timedelta(days=horizon_days)
     frame = con.execute(
         "SELECT customer_id, sum(amount) AS spend FROM orders "
@@ -187,12 +166,12 @@ def policy_backtest(settings: Settings, policy_name: str, as_of: date, horizon_d
     Scores both modes at `as_of` (the champions' predictions, or history only), then joins what
     happened: spend per customer and churn rate per tier. Needs orders until `as_of + horizon`.
     """
+    from features.live_data import open_live_data
     from features.snapshots import data_period
     from pipelines.score import score
-    from pipelines.train import _connection
     from training.labels import compute_labels, outcome_end
 
-    con = _connection(settings)
+    con = open_live_data(settings)
     needed = outcome_end(data_period(con).last_order, as_of, horizon_days, "policy backtest")
     outcome = compute_labels(con, [as_of], horizon_days, needed, with_categories=False)[
         ["customer_id", "churn", "value"]

@@ -88,7 +88,6 @@ class Predictor:
 
     def is_stale(self) -> bool:
         """Whether a champion alias moved or a newer tier snapshot exists since the last load."""
-        from features.snapshots import existing_snapshots
         from training import registry
 
         live = self.live
@@ -96,7 +95,7 @@ class Predictor:
             current = registry.champion(name)
             if current is not None and current.version != version:
                 return True
-        snapshots = existing_snapshots(self.settings.tier_snapshots_dir(live.lookup.policy.name))
+        snapshots = self.settings.tier_snapshots(live.lookup.policy.name).dates()
         return bool(snapshots) and snapshots[-1] != live.lookup.as_of
 
     def predict_ids(self, customer_ids: Sequence[str], new_customers: bool = False) -> list[dict]:

@@ -16,10 +16,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from features.errors import InputError
 from features.model_table import PREDICTION_COLUMNS
 from features.settings import Settings
-from features.snapshots import choose_snapshot, snapshot_path
 from tiering import Policy, load_policy, required_columns
 from tiering.reference import TierReference
 from tiering.risk import high_value_cut
@@ -68,20 +66,11 @@ class TierLookup:
             InputError: no tier snapshot yet (run `tierwise score`), or its feature snapshot is gone.
         """
         policy = load_policy(policy_name)
-        folder = settings.tier_snapshots_dir(policy.name)
-        try:
-            as_of = choose_snapshot(folder)
-        except InputError as exc:
-            raise InputError(
-                f"no tier snapshot for policy {policy.name!r}: run `tierwise score` ({exc})"
-            ) from exc
-        snapshot = pd.read_parquet(
-            snapshot_path(folder, as_of), columns=["customer_id", "tier", "reason", *PREDICTIONS]
-        )
-        history = pd.read_parquet(
-            snapshot_path(settings.snapshots_dir, choose_snapshot(settings.snapshots_dir, as_of)),
-            columns=["customer_id", *HISTORY_COLUMNS],
-        )
+        tiers = settings.tier_snapshots(policy.name)
+        as_of = tiers.choose()
+        snapshot = tiers.read(as_of, ["customer_id", "tier", "reason", *PREDICTIONS])
+        features = settings.feature_snapshots
+        history = features.read(features.choose(as_of), ["customer_id", *HISTORY_COLUMNS])
         population = snapshot.merge(history, on="customer_id", how="left", validate="one_to_one")
         population = population.dropna(subset=required_columns(policy))
         tiers = dict(zip(snapshot.customer_id, zip(snapshot.tier, snapshot.reason, strict=True), strict=True))

@@ -1,4 +1,6 @@
-"""The one module that talks to MLflow: experiment set-up, logging bundles, the registry and its aliases.
+"""The one module that talks to MLflow: experiment set-up, runs and what they log, bundles, the registry
+and its aliases. Training, tuning and (later) monitoring log through the functions here; a test
+(`tests/test_layering.py`) fails if any other module imports `mlflow`.
 
 Tracking is embedded by default: a SQLite database and an artifacts folder in `mlruns/` (MLflow 3
 deprecates the plain file store). The URI comes from `Settings`, set once by the caller — nothing
@@ -9,7 +11,10 @@ version, and the registered model's tag `champion_history` lists the versions th
 
 from __future__ import annotations
 
+import math
 import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,58 @@ def configure(settings: Settings) -> str:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+@contextmanager
+def run(name: str, tags: Mapping[str, str] | None = None, nested: bool = False) -> Iterator[str]:
+    """A tracking run (nested in the active one if asked); yields its id."""
+    import mlflow
+
+    with mlflow.start_run(run_name=name, tags=dict(tags or {}), nested=nested) as active:
+        yield active.info.run_id
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    import mlflow
+
+    mlflow.log_params(dict(params))
+
+
+def log_metrics(metrics: Mapping[str, float]) -> None:
+    """Log the finite values of `metrics` (MLflow refuses NaN in some stores; a NaN says nothing)."""
+    import mlflow
+
+    finite = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+    if finite:
+        mlflow.log_metrics(finite)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    import mlflow
+
+    mlflow.set_tags(dict(tags))
+
+
+def log_text(text: str, file_name: str) -> None:
+    import mlflow
+
+    mlflow.log_text(text, file_name)
+
+
+def log_figures(figures: Mapping[str, Any]) -> None:
+    """Log matplotlib figures as images of the active run (and close them)."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    for file_name, figure in figures.items():
+        mlflow.log_figure(figure, file_name)
+        plt.close(figure)
+
+
+def log_table(frame: pd.DataFrame, file_name: str) -> None:
+    import mlflow
+
+    mlflow.log_table(frame, file_name)
 
 
 def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:

@@ -18,8 +18,9 @@ def tune(
     spec: ModelSpec, train: TrainingData, valid: TrainingData, horizon_days: int, trials: int, seed: int = 7
 ) -> dict[str, Any]:
     """Search `spec.search_space` for `trials` trials; returns the best parameters (empty for 0 trials)."""
-    import mlflow
     from optuna_integration import LightGBMPruningCallback
+
+    from training import registry
 
     if trials <= 0:
         return {}
@@ -34,17 +35,17 @@ def tune(
 
     def objective(trial: optuna.Trial) -> float:
         params = spec.search_space(trial)
-        with mlflow.start_run(run_name=f"{spec.name} trial {trial.number}", nested=True):
-            mlflow.log_params(params)
+        with registry.run(f"{spec.name} trial {trial.number}", nested=True):
+            registry.log_params(params)
             # Pruning needs a per-round metric in the study's direction: AUC for classifiers. The
             # Tweedie deviance falls as the objective rises, so regression trials rely on early stopping.
             pruning = [LightGBMPruningCallback(trial, metric, valid_name="valid_0")] if metric else []
             bundle, trees = fit_bundle(spec, train, valid, horizon_days, params, callbacks=pruning)
             value = evaluate.score(spec, valid.y, bundle.predict(valid.frame))[spec.primary_metric]
-            mlflow.log_metrics({f"valid_{spec.primary_metric}": value, "trees": trees})
+            registry.log_metrics({f"valid_{spec.primary_metric}": value, "trees": trees})
         return value
 
     study.optimize(objective, n_trials=trials)
-    mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
-    mlflow.log_metric(f"tuning_best_valid_{spec.primary_metric}", study.best_value)
+    registry.log_params({f"best_{k}": v for k, v in study.best_params.items()})
+    registry.log_metrics({f"tuning_best_valid_{spec.primary_metric}": study.best_value})
     return dict(study.best_params)

@@ -161,7 +161,8 @@ def test_windows_that_cut_a_long_history_match_a_hand_computation(two_years: Set
 
 
 def test_cutoffs_built_in_several_passes_equal_one_pass(cj_slice_home: Settings, tmp_path: Path):
-    from features.snapshots import build_snapshots, snapshot_path
+    from features.dated_snapshots import DatedSnapshots
+    from features.snapshots import build_snapshots
 
     stored, _ = stored_and_computed(cj_slice_home)
     together = build_snapshots(stored, list(CUTOFFS), tmp_path / "one")
@@ -169,7 +170,7 @@ def test_cutoffs_built_in_several_passes_equal_one_pass(cj_slice_home: Settings,
     assert together == apart
     for cutoff in CUTOFFS:
         pd.testing.assert_frame_equal(
-            pd.read_parquet(snapshot_path(tmp_path / "one", cutoff)),
-            pd.read_parquet(snapshot_path(tmp_path / "many", cutoff)),
+            DatedSnapshots(tmp_path / "one").read(cutoff),
+            DatedSnapshots(tmp_path / "many").read(cutoff),
             rtol=1e-12,
         )

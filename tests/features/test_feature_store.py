@@ -18,6 +18,7 @@ from features.catalog import FEATURES
 from features.errors import InputError
 from features.settings import Settings
 from pipelines import build_features
+from tests.service_process import free_port
 
 CUTOFFS = [date(2017, 9, 3), date(2017, 10, 1)]
 
@@ -106,12 +107,6 @@ def test_materializing_a_missing_snapshot_date_is_refused(feast_home: Settings):
         feature_store.materialize(feast_home, date(2017, 9, 10))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path):
     binary = shutil.which("redis-server")
@@ -170,9 +165,7 @@ def test_the_online_reader_reads_sqlite_like_feast(feast_home: Settings):
 
 
 @pytest.mark.integration
-def test_the_online_reader_reads_redis_like_feast(
-    feast_home: Settings, redis_server: str, monkeypatch
-):
+def test_the_online_reader_reads_redis_like_feast(feast_home: Settings, redis_server: str, monkeypatch):
     from features.online_reader import OnlineFeatureReader
 
     monkeypatch.setenv("TIERWISE_ONLINE_STORE", "redis")

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.serve import ServiceProcess
 from tests.conftest import SERVE_AS_OF
+from tests.service_process import ServiceProcess
 from training import registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

@@ -68,8 +68,8 @@ def test_churn_probabilities_are_probabilities(trained_home):
 
 
 def test_a_worse_challenger_is_not_promoted(trained_home):
-    from pipelines.train import _promotion
     from training.fit import TrainingData
+    from training.promotion import decide_promotion
 
     settings, results = trained_home
     registry.configure(settings)
@@ -78,9 +78,11 @@ def test_a_worse_challenger_is_not_promoted(trained_home):
     from datetime import date
 
     test_cutoff = date.fromisoformat(registry.champion("churn").tags["test_cutoff"])
-    promoted, reason = _promotion(SPECS["churn"], churn.test_metrics["roc_auc"] - 0.01, test_cutoff, empty)
+    promoted, reason = decide_promotion(
+        SPECS["churn"], churn.test_metrics["roc_auc"] - 0.01, test_cutoff, empty
+    )
     assert not promoted and "does not beat" in reason
-    promoted, _ = _promotion(SPECS["churn"], churn.test_metrics["roc_auc"] + 0.01, test_cutoff, empty)
+    promoted, _ = decide_promotion(SPECS["churn"], churn.test_metrics["roc_auc"] + 0.01, test_cutoff, empty)
     assert promoted
 
 

@@ -75,7 +75,7 @@ def test_report_alerts_and_export_read_the_snapshots(scored_home, tmp_path):
     )
     assert (tmp_path / "alerts.json").exists() and isinstance(records, list)
     result = tier_reports.export(scored_home, "lifecycle", "dormant-winback", tmp_path / "winback.csv")
-    assert not set(result.treated["customer_id"]) & set(result.control["customer_id"])
+    assert not set(result.export.treated["customer_id"]) & set(result.export.control["customer_id"])
     assert result.control_path.exists()
 
 

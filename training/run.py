@@ -1,0 +1,242 @@
+"""One training run of one model: split the examples, tune, fit, test against the baselines, register,
+promote if it wins, and explain the result in MLflow; and the backtest of a champion.
+
+The pipelines (`pipelines/train.py`) bring the data — labelled examples from Feast, the orders the
+baselines need, the run's plan — and call `train_model` or `backtest_model` per model. Everything a
+run records goes through `training.registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from features.catalog import FEATURES_BY_NAME
+from features.errors import InputError
+from features.feature_repo import PROJECT
+from training import evaluate, metrics, registry
+from training.backtest_plan import VALID_SHARE, BacktestPlan, is_validation_customer
+from training.bundle import ModelBundle
+from training.fit import TrainingData, fit_bundle
+from training.model_card import model_card
+from training.promotion import decide_promotion
+from training.spec import ModelSpec
+from training.tune import tune
+
+MIN_CLASS_EXAMPLES = 20
+IMPORTANCE_ROWS = 500  # SHAP values of a sample: the ranking is stable, the cost is linear in rows
+Step = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    name: str
+    version: int
+    promoted: bool
+    reason: str
+    test_metrics: dict[str, float]
+    baseline_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def lineage_tags(spec: ModelSpec) -> dict[str, str]:
+    """The tags Feast's MLflow integration reads (`feast.project`, `feast.feature_service`)."""
+    return {"feast.project": PROJECT, "feast.feature_service": spec.name, "tierwise.model": spec.name}
+
+
+def split_examples(spec: ModelSpec, frame: pd.DataFrame, the_plan: BacktestPlan) -> dict[str, TrainingData]:
+    """The examples split into the run's five parts, each copied once from `frame` by a row mask.
+
+    Masks instead of intermediate frames per period: at a million customers every copy of the
+    examples costs gigabytes.
+
+    Raises:
+        InputError: a classifier's part has fewer than `MIN_CLASS_EXAMPLES` of either class.
+    """
+    names = [c for c in frame.columns if c in FEATURES_BY_NAME]
+    strings = [c for c in names if FEATURES_BY_NAME[c].dtype == "string"]
+    days = frame["event_timestamp"].dt.date
+    learn, refit = days.isin(set(the_plan.train)), days.isin(set(the_plan.deploy_train))
+    held = is_validation_customer(frame["customer_id"])
+    masks = {
+        "train": (learn & ~held, "training"),
+        "valid": (learn & held, "validation"),
+        "test": (days == the_plan.test, "test"),
+        "refit": (refit & ~held, "refit"),
+        "refit_valid": (refit & held, "refit validation"),
+    }
+    return {
+        part: _checked(spec, frame[mask.to_numpy()].reset_index(drop=True), names, strings, label)
+        for part, (mask, label) in masks.items()
+    }
+
+
+def _checked(
+    spec: ModelSpec, frame: pd.DataFrame, names: list[str], strings: list[str], part: str
+) -> TrainingData:
+    if spec.is_classifier:
+        positives = int(frame[spec.label].sum())
+        negatives = len(frame) - positives
+        if min(positives, negatives) < MIN_CLASS_EXAMPLES:
+            raise InputError(
+                f"{spec.name}: the {part} examples have {positives} positives and {negatives} negatives; "
+                f"at least {MIN_CLASS_EXAMPLES} of each are needed (more customers or another --as-of)"
+            )
+    return TrainingData(frame, names, strings, spec.label)
+
+
+def train_model(
+    spec: ModelSpec,
+    parts: dict[str, TrainingData],
+    the_plan: BacktestPlan,
+    trials: int,
+    orders: pd.DataFrame,
+    fingerprint: str,
+    step: Step,
+) -> TrainResult:
+    """Tune on train → validation, test once beside the baselines, refit on every cutoff up to the
+    test cutoff, register the refit and promote it if it beats the champion. Call inside a run."""
+    names = parts["train"].feature_names
+    horizon = the_plan.horizon_days
+    registry.log_params(
+        {
+            "as_of": the_plan.as_of,
+            "horizon_days": horizon,
+            "train_cutoffs": len(the_plan.train),
+            "first_train_cutoff": the_plan.train[0],
+            "last_train_cutoff": the_plan.train[-1],
+            "valid_customers_share": VALID_SHARE,
+            "test_cutoff": the_plan.test,
+            "deploy_cutoffs": len(the_plan.deploy_train),
+            "feature_service": spec.name,
+            "objective": spec.objective,
+            "data_fingerprint": fingerprint,
+            "trials": trials,
+            **{f"examples_{k}": len(v.frame) for k, v in parts.items()},
+        }
+    )
+    registry.log_text("\n".join(names), "features.txt")
+    step(f"{spec.name}: tuning ({trials} trials)")
+    best = tune(spec, parts["train"], parts["valid"], horizon, trials)
+    step(f"{spec.name}: fit and test")
+    evaluated, trees = fit_bundle(spec, parts["train"], parts["valid"], horizon, best)
+    test = parts["test"]
+    prediction = evaluated.predict(test.frame)
+    test_metrics = evaluate.score(spec, test.y, prediction)
+    baselines = spec.baselines(test.frame, orders, the_plan.test, horizon)
+    baseline_metrics = {k: evaluate.rank_score(spec, test.y, v) for k, v in baselines.items()}
+    registry.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
+    for base, values in baseline_metrics.items():
+        registry.log_metrics({f"baseline_{base}_{k}": v for k, v in values.items()})
+    importance = log_charts(spec, evaluated, test, prediction, baselines)
+
+    step(f"{spec.name}: refit for deployment")
+    deployed, _ = fit_bundle(spec, parts["refit"], parts["refit_valid"], horizon, best)
+    uri = registry.log_bundle(deployed, test.frame.head(20))
+    primary = test_metrics[spec.primary_metric]
+    tags = {
+        "as_of": str(the_plan.as_of),
+        "horizon_days": str(horizon),
+        "test_cutoff": str(the_plan.test),
+        "test_metric": f"{primary:.6f}",
+        "primary_metric": spec.primary_metric,
+        "feast.feature_service": spec.name,
+        "data_fingerprint": fingerprint,
+    }
+    version = registry.register(spec.name, uri, tags)
+    promoted, reason = decide_promotion(spec, primary, the_plan.test, test)
+    if promoted:
+        registry.promote(spec.name, version)
+    registry.set_tags({"registered_version": version, "promoted": promoted, "promotion_reason": reason})
+    top = importance["feature"].head(8).tolist()
+    examples = {k: len(v.frame) for k, v in parts.items()}
+    registry.log_text(
+        model_card(spec, the_plan, examples, test_metrics, baseline_metrics, top, fingerprint),
+        "model_card.md",
+    )
+    registry.log_metrics({"trees": trees})
+    return TrainResult(spec.name, version, promoted, reason, test_metrics, baseline_metrics)
+
+
+def log_charts(
+    spec: ModelSpec,
+    bundle: ModelBundle,
+    test: TrainingData,
+    prediction: np.ndarray,
+    baselines: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """Gain, calibration or decile, and importance charts as run artifacts; returns the importance table."""
+    charts = {
+        "gain_chart.png": evaluate.gain_chart(
+            test.y, {"model": prediction, **baselines}, f"{spec.name}: gain"
+        )
+    }
+    if spec.is_classifier:
+        charts["calibration.png"] = evaluate.calibration_chart(
+            test.y, prediction, f"{spec.name}: calibration"
+        )
+    else:
+        charts["deciles.png"] = evaluate.decile_chart(test.y, prediction, f"{spec.name}: deciles")
+    sample = test.frame.sample(min(len(test.frame), IMPORTANCE_ROWS), random_state=0)
+    table = evaluate.importance(bundle.feature_names, bundle.contributions(bundle.matrix(sample)))
+    charts["feature_importance.png"] = evaluate.importance_chart(table, f"{spec.name}: feature importance")
+    registry.log_figures(charts)
+    registry.log_table(table, "feature_importance.json")
+    return table
+
+
+def primary_interval(spec: ModelSpec, y: np.ndarray, prediction: np.ndarray) -> tuple[float, float]:
+    """95% bootstrap interval of the primary metric: with few churners differences inside it are noise."""
+    metric = {
+        "roc_auc": lambda t, p: metrics.classification_metrics(t, p)["roc_auc"],
+        "normalized_gini": metrics.normalized_gini,
+    }[spec.primary_metric]
+    return metrics.bootstrap_interval(metric, y, prediction, n_boot=200, seed=0)
+
+
+def backtest_model(
+    spec: ModelSpec,
+    bundle: ModelBundle,
+    version: int,
+    frame: pd.DataFrame,
+    orders: pd.DataFrame,
+    as_of: date,
+    horizon_days: int,
+) -> dict:
+    """Score a champion and the baselines on labelled examples at `as_of`; log it all in a run."""
+    y = frame[spec.label].to_numpy(dtype=float)
+    with registry.run(f"backtest {spec.name} as of {as_of}", lineage_tags(spec)):
+        prediction = bundle.predict(frame)
+        model_metrics = evaluate.score(spec, y, prediction)
+        low, high = primary_interval(spec, y, prediction)
+        model_metrics[f"{spec.primary_metric}_ci_low"], model_metrics[f"{spec.primary_metric}_ci_high"] = (
+            low,
+            high,
+        )
+        baselines = spec.baselines(frame, orders, as_of, horizon_days)
+        baseline_metrics = {k: evaluate.rank_score(spec, y, v) for k, v in baselines.items()}
+        registry.log_params(
+            {
+                "as_of": as_of,
+                "horizon_days": horizon_days,
+                "model_version": version,
+                "customers": len(frame),
+                "backtest": True,
+            }
+        )
+        registry.log_metrics({f"backtest_{k}": v for k, v in model_metrics.items()})
+        for base, values in baseline_metrics.items():
+            registry.log_metrics({f"baseline_{base}_{k}": v for k, v in values.items()})
+        log_charts(
+            spec, bundle, TrainingData(frame, bundle.feature_names, [], spec.label), prediction, baselines
+        )
+    return {
+        "version": version,
+        "model": model_metrics,
+        "baselines": baseline_metrics,
+        "customers": len(frame),
+        "positives": float(y.sum()) if spec.is_classifier else None,
+    }
