@@ -10,7 +10,7 @@ models or the feature store are unavailable (BentoML's own error handler would h
 them in its worker thread and the event loop stays free to count (and refuse) arriving requests; an
 `async` handler doing CPU work would hold the loop and let requests pile up unseen.
 
-Endpoints: POST /predict, /predict_batch, /score_features, /reload; GET /version; BentoML's own
+Endpoints: POST /predict, /predict_batch, /score_features, /reload; GET /admin/version; BentoML's own
 /livez, /readyz (200 only once models and features are loaded), /metrics and the OpenAPI page at /.
 """
 

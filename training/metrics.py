@@ -1,6 +1,6 @@
 """Evaluation metrics for the churn (probability) and customer-value (amount) models.
 
-Why this module exists: every model and baseline in modeling.md is compared on the same numbers,
+Why this module exists: every model and baseline in our modelling notes is compared on the same numbers,
 so they are defined once, here, with the conventions written down. Value ranking follows Wang, Liu
 & Miao (2019) and their code, google/lifetime_value `metrics.py`: normalized Gini from the gain
 chart, and decile MAPE over 10 equal-count bins by prediction. Churn is judged on ranking (ROC and
@@ -169,8 +169,8 @@ def calibration_table(y_true: npt.ArrayLike, p: npt.ArrayLike, bins: int = 10) -
     """Mean predicted probability against the observed rate in equal-count bins of `p`.
 
     Equal-count (quantile) bins rather than equal-width ones: churn probabilities crowd near the
-    5.8% base rate (modeling.md), so equal-width bins would put nearly every customer in the first
-    bin and leave the others almost empty. modeling.md does not record which binning its ECE used.
+    5.8% base rate on Complete Journey, so equal-width bins would put nearly every customer in the first
+    bin and leave the others almost empty. The modelling notes do not record which binning its ECE used.
 
     Args:
         y_true: 0/1 outcomes.
@@ -235,7 +235,7 @@ def bootstrap_interval(
     """Percentile bootstrap interval of a metric, resampling customers with replacement.
 
     Resamples on which the metric is undefined (it raises ValueError or returns NaN, e.g. an AUC on a
-    resample with one class) are dropped. With ~140 churners the band is wide (modeling.md: AUC
+    resample with one class) are dropped. With ~140 churners the band is wide (our Complete Journey measurements: AUC
     +-0.02), so report it next to every point estimate.
 
     Args:

@@ -1,0 +1,81 @@
+"""The `tierwise` application, its command groups, the global `--home` option and the option types
+that several commands share (`--as-of`, `--policy`, `--model`).
+
+Heavy libraries (DuckDB, Feast, MLflow, Evidently) are imported inside the commands that use them,
+so `tierwise --help` answers at once.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from features.errors import InputError
+from features.model_table import MODEL_NAMES
+from features.settings import HOME_ENV, Settings
+
+app = typer.Typer(help="Predictive customer tiering for grocery e-commerce.", no_args_is_help=True)
+data_app = typer.Typer(help="Import, generate and inspect order data.", no_args_is_help=True)
+features_app = typer.Typer(
+    help="Build customer features and manage the Feast feature store.", no_args_is_help=True
+)
+models_app = typer.Typer(
+    help="The MLflow model registry: versions, champions, rollback.", no_args_is_help=True
+)
+tiers_app = typer.Typer(
+    help="Tier reports, alerts and campaign lists from the tier snapshots.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
+app.add_typer(models_app, name="models")
+app.add_typer(tiers_app, name="tiers")
+
+#: Progress and errors (stderr); results (stdout).
+console = Console(stderr=True)
+out = Console()
+
+#: A model of the model table, as a command-line choice.
+ModelName = StrEnum("ModelName", {name: name for name in MODEL_NAMES})
+#: A model, or all of them.
+ModelChoice = StrEnum("ModelChoice", {**{name: name for name in MODEL_NAMES}, "all": "all"})
+#: `--as-of DATE` of commands that read a dated snapshot.
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Snapshot date YYYY-MM-DD (default: the latest).")]
+#: `--policy` of commands that read or write tier snapshots.
+PolicyName = Annotated[str, typer.Option(help="Tier policy: a preset (lifecycle, rfmp) or a YAML file.")]
+
+
+def model_names(choice: ModelChoice) -> list[str]:
+    return list(MODEL_NAMES) if choice == "all" else [choice.value]
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar=HOME_ENV,
+            help="Folder for data/ and mlruns/ (default: the repository).",
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = Settings.resolve(home)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings the global options resolved."""
+    return ctx.find_root().obj
+
+
+def parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(f"{option} {text!r}: expected a date as YYYY-MM-DD") from exc

@@ -1,0 +1,147 @@
+"""`tierwise data ...`: import, generate and inspect order data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features.errors import InputError
+from pipelines.cli.app import (
+    console,
+    data_app,
+    out,
+    parse_date,
+    settings_of,
+)
+from pipelines.exit_codes import ExitCode
+
+
+@data_app.command("import")
+def data_import(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="'completejourney', or a CSV/Parquet file of orders or order lines.")
+    ],
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="FIELD=COLUMN, repeatable: which column holds customer_id, order_id, ordered_at, amount, "
+            "product_id, quantity, discount, coupon_discount, items, store_id, department, category, "
+            "subcategory, brand, is_private_label. Columns already named like the field need no --map.",
+        ),
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone of timestamps that carry no offset.")] = "UTC",
+    timestamp_format: Annotated[
+        str | None,
+        typer.Option(help="strptime format when timestamps are not ISO-8601, e.g. '%d/%m/%Y %H:%M'."),
+    ] = None,
+    source_dir: Annotated[
+        Path | None,
+        typer.Option(help="For completejourney: a folder of its Parquet files (default: the package)."),
+    ] = None,
+) -> None:
+    """Import orders into the canonical tables; bad rows are quarantined with a reason, never dropped."""
+    from pipelines import import_data
+
+    settings = settings_of(ctx)
+    with console.status("importing") as status:
+
+        def on_step(text: str) -> None:
+            status.update(f"importing: {text}")
+
+        if source == "completejourney":
+            report = import_data.import_completejourney(settings, source_dir, on_step=on_step)
+        else:
+            report = import_data.import_file(
+                settings,
+                Path(source),
+                map_ or [],
+                timezone=timezone,
+                timestamp_format=timestamp_format,
+                on_step=on_step,
+            )
+    out.print(f"[bold]{report.source}[/bold] → {settings.data_dir}")
+    out.print(report.reconciliation())
+    for reason, count in report.quarantined_by_reason.items():
+        out.print(f"  quarantined {count:,} × {reason}")
+
+
+@data_app.command("synth")
+def data_synth(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option(min=100, help="How many customers to generate.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 42,
+    start: Annotated[
+        str, typer.Option(help="First day of the generated period (YYYY-MM-DD).")
+    ] = "2024-01-01",
+    days: Annotated[int, typer.Option(min=28, help="Length of the period in days.")] = 365,
+    replace: Annotated[bool, typer.Option(help="Replace data already imported in this home.")] = False,
+) -> None:
+    """Generate a synthetic grocery dataset at any scale, written in chunks (memory bounded)."""
+    from rich.progress import Progress
+
+    from features.data.store import DataStore
+    from features.data.synth import generate
+
+    settings = settings_of(ctx)
+    store = DataStore(settings.data_dir)
+    if store.has_table("orders") and not replace:
+        raise InputError(f"{settings.data_dir} already holds orders; pass --replace or choose another --home")
+    with Progress(console=console) as progress:
+        task = progress.add_task("generating customers", total=customers)
+        report = generate(
+            store,
+            customers,
+            seed,
+            start=parse_date(start, "--start"),
+            days=days,
+            now=datetime.now(UTC),
+            on_chunk=lambda done, total: progress.update(task, completed=done),
+        )
+    out.print(
+        f"synthetic data → {settings.data_dir}: {report.customers:,} customers, {report.orders:,} orders, "
+        f"{report.order_lines:,} order lines, {report.products:,} products in {report.seconds:.1f} s"
+    )
+
+
+@data_app.command("info")
+def data_info(ctx: typer.Context) -> None:
+    """Show what is imported: counts, date range, columns with data, quarantined rows, imports."""
+    from features.data.store import DataStore
+    from features.data.summary import summarize
+
+    settings = settings_of(ctx)
+    summary = summarize(DataStore(settings.data_dir))
+    if summary.version is None:
+        out.print(f"No data in {settings.data_dir}. Run `tierwise data import completejourney` to start.")
+        raise typer.Exit(ExitCode.OK)
+    out.print(f"[bold]{settings.data_dir}[/bold] (version {summary.version})")
+    out.print(f"orders from {summary.first_order} to {summary.last_order}")
+    for table in summary.tables.values():
+        if table.rows:
+            empty = f"; empty: {', '.join(table.columns_empty)}" if table.columns_empty else ""
+            out.print(f"  {table.name:<20} {table.rows:>12,} rows{empty}")
+    if summary.quarantined_by_reason:
+        out.print("quarantined rows (table `quarantine`, with the original row):")
+        for reason, count in summary.quarantined_by_reason.items():
+            out.print(f"  {reason:<32} {count:>10,}")
+    else:
+        out.print("no quarantined rows")
+    for record in summary.imports:
+        out.print(
+            f"  import {record['import_id']}: {record['source']} — read {record['rows_read']:,} = accepted "
+            f"{record['rows_accepted']:,} + quarantined {record['rows_quarantined']:,}; "
+            f"orders added {record['orders_added']:,}"
+        )
+
+
+@data_app.command("schema")
+def data_schema() -> None:
+    """Print the canonical tables and columns (Markdown), as documented in docs/schema.md."""
+    from features.data.schema_doc import schema_markdown
+
+    out.print(schema_markdown(), markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,94 @@
+"""`tierwise features ...`: feature snapshots and the Feast feature store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from features.errors import InputError
+from pipelines.cli.app import (
+    console,
+    features_app,
+    out,
+    parse_date,
+    settings_of,
+)
+
+
+@features_app.command("build")
+def features_build(
+    ctx: typer.Context,
+    as_of: Annotated[
+        list[str] | None, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD (repeatable).")
+    ] = None,
+    cutoffs: Annotated[
+        str | None, typer.Option(help="START:END:STEP, e.g. 2017-03-05:2017-12-31:7d (steps in d, w or m).")
+    ] = None,
+) -> None:
+    """Compute point-in-time customer features (orders strictly before each date), one snapshot per date."""
+    from features.snapshots import parse_cutoff_range
+    from pipelines import build_features
+
+    dates = [parse_date(d, "--as-of") for d in as_of or []] + (parse_cutoff_range(cutoffs) if cutoffs else [])
+    if not dates:
+        raise InputError("give --as-of DATE and/or --cutoffs START:END:STEP")
+    settings = settings_of(ctx)
+    with console.status(f"building features at {len(dates)} cutoff(s)"):
+        rows = build_features.build(settings, dates)
+    for day, count in rows.items():
+        out.print(f"  {day}: {count:,} customers")
+    out.print(f"{len(rows)} snapshot(s) → {settings.snapshots_dir}")
+
+
+@features_app.command("apply")
+def features_apply(ctx: typer.Context) -> None:
+    """Register the entity, feature views and feature services in the Feast registry."""
+    from features import feature_store
+
+    settings = settings_of(ctx)
+    with console.status("feast apply"):
+        store = feature_store.apply(settings)
+    names = ", ".join(s.name for s in store.list_feature_services())
+    out.print(f"Feast repository {settings.feature_repo_dir}: feature services {names}")
+
+
+@features_app.command("materialize")
+def features_materialize(
+    ctx: typer.Context,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date to load (default: the latest).")] = None,
+) -> None:
+    """Load a feature snapshot into the online store (SQLite, or Redis with TIERWISE_ONLINE_STORE=redis)."""
+    from rich.progress import Progress
+
+    from pipelines import build_features
+
+    settings = settings_of(ctx)
+    day = parse_date(as_of, "--as-of") if as_of else None
+    with Progress(console=console) as progress:
+        task = progress.add_task("materializing", total=None)
+        chosen, count = build_features.apply_and_materialize(
+            settings, day, on_chunk=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    out.print(f"online store ({settings.online_store}) holds the {chosen} snapshot: {count:,} customers")
+
+
+@features_app.command("list")
+def features_list(ctx: typer.Context) -> None:
+    """The feature catalog: name, view, type, what data it needs, whether the imported data has it."""
+    from rich.table import Table
+
+    from features.catalog import FEATURES
+    from features.data.store import DataStore
+    from features.live_data import open_live_data
+    from features.snapshots import capabilities
+
+    settings = settings_of(ctx)
+    caps = None
+    if DataStore(settings.data_dir).live_version() is not None:
+        caps = capabilities(open_live_data(settings))
+    table = Table("feature", "view", "type", "needs", "in this data", "description")
+    for f in FEATURES:
+        present = "-" if caps is None else ("yes" if caps.has(f.needs) else "no (null)")
+        table.add_row(f.name, f.view, f.dtype, str(f.needs), present, f.description)
+    out.print(table)

@@ -1,0 +1,122 @@
+"""`tierwise train`, `tierwise backtest` and `tierwise models ...`: training and the MLflow registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from features.model_table import MODEL_NAMES
+from pipelines.cli.app import (
+    ModelChoice,
+    ModelName,
+    app,
+    console,
+    model_names,
+    models_app,
+    out,
+    parse_date,
+    settings_of,
+)
+
+
+@app.command("train")
+def train_command(
+    ctx: typer.Context,
+    model: Annotated[ModelChoice, typer.Option(help="Which model to train.")] = ModelChoice.all,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Train as if today were this date (default: the day after the last order)."),
+    ] = None,
+    horizon: Annotated[int, typer.Option(min=7, help="Days the labels look ahead.")] = 90,
+    trials: Annotated[int, typer.Option(min=0, help="Optuna trials per model (0: default parameters).")] = 0,
+    step: Annotated[int, typer.Option(min=1, help="Days between training cutoffs.")] = 7,
+) -> None:
+    """Train, test against the baselines, register in MLflow and promote a model that beats its champion."""
+    from pipelines import train
+
+    settings = settings_of(ctx)
+    day = parse_date(as_of, "--as-of") if as_of else None
+    with console.status("training") as status:
+        results = train.train(
+            settings,
+            model_names(model),
+            day,
+            horizon,
+            trials,
+            step,
+            on_step=lambda text: status.update(f"training: {text}"),
+        )
+    for result in results:
+        primary = ", ".join(f"{k} {v:.3f}" for k, v in result.test_metrics.items())
+        out.print(f"[bold]{result.name}[/bold] v{result.version}: {primary}")
+        for base, values in result.baseline_metrics.items():
+            out.print(f"   baseline {base}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+        out.print(
+            f"   {'promoted to champion' if result.promoted else 'registered as challenger'}: {result.reason}"
+        )
+    out.print(f"MLflow: {settings.tracking_uri} (`mlflow ui --backend-store-uri {settings.tracking_uri}`)")
+
+
+@app.command("backtest")
+def backtest_command(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option(help="Score the champions as of this date.")],
+    horizon: Annotated[int, typer.Option(min=7, help="Days after --as-of to compare with.")] = 90,
+    model: Annotated[ModelChoice, typer.Option(help="Which model to backtest.")] = ModelChoice.all,
+) -> None:
+    """Score the champions and the baselines as of a past date against what really happened after it."""
+    from pipelines import train
+
+    settings = settings_of(ctx)
+    with console.status("backtest"):
+        report = train.backtest(settings, parse_date(as_of, "--as-of"), horizon, model_names(model))
+    for name, entry in report.items():
+        out.print(f"[bold]{name}[/bold] v{entry['version']} on {entry['customers']:,} customers:")
+        out.print("   model: " + ", ".join(f"{k} {v:.3f}" for k, v in entry["model"].items()))
+        for base, values in entry["baselines"].items():
+            out.print(f"   baseline {base}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context) -> None:
+    """Registered versions of each model, newest first; the champion is marked."""
+    from training import registry
+
+    registry.configure(settings_of(ctx))
+    for name in MODEL_NAMES:
+        found = registry.versions(name)
+        if not found:
+            out.print(f"{name}: not trained yet")
+        for v in found:
+            mark = "champion" if v.is_champion else "challenger"
+            out.print(
+                f"{name} v{v.version} ({mark}) as of {v.tags.get('as_of', '?')}, test {v.tags.get('test_cutoff', '?')}: "
+                f"{v.tags.get('primary_metric', '')} {v.tags.get('test_metric', '')}"
+            )
+
+
+@models_app.command("promote")
+def models_promote(
+    ctx: typer.Context,
+    name: Annotated[ModelName, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to make champion.")],
+) -> None:
+    """Make a version the champion by hand (the previous champion is remembered for rollback)."""
+    from training import registry
+
+    registry.configure(settings_of(ctx))
+    registry.promote(name.value, version)
+    out.print(f"{name.value} v{version} is champion")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    ctx: typer.Context, name: Annotated[ModelName, typer.Argument(help="Model name.")]
+) -> None:
+    """Give the champion alias back to the previous champion."""
+    from training import registry
+
+    registry.configure(settings_of(ctx))
+    version = registry.rollback(name.value)
+    out.print(f"{name.value} v{version} is champion again")
