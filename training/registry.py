@@ -110,6 +110,56 @@ def log_table(frame: pd.DataFrame, file_name: str) -> None:
     mlflow.log_table(frame, file_name)
 
 
+def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
+    """Log `frame` as a Parquet artifact of the active run (e.g. `reference/sample.parquet`)."""
+    import mlflow
+
+    folder, _, name = artifact_file.rpartition("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        frame.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=folder or None)
+
+
+def load_frame(run_id: str, artifact_file: str) -> pd.DataFrame:
+    """A Parquet artifact logged by `log_frame` in run `run_id`.
+
+    Raises:
+        InputError: the run has no such artifact (a model trained before it was logged).
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact_file, dst_path=tmp
+            )
+        except (MlflowException, OSError) as exc:
+            raise InputError(
+                f"run {run_id} has no artifact {artifact_file}: retrain the model ({exc})"
+            ) from None
+        return pd.read_parquet(local)
+
+
+def log_run_metrics(run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    """Log finite `metrics` into an existing (finished) run, at `step` (monitoring logs its series
+    against the champion's training run this way)."""
+    import time
+
+    client = _client()
+    stamp = int(time.time() * 1000)
+    for key, value in metrics.items():
+        if value is not None and math.isfinite(value):
+            client.log_metric(run_id, key, float(value), timestamp=stamp, step=step)
+
+
+def set_run_tags(run_id: str, tags: Mapping[str, Any]) -> None:
+    client = _client()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
+
+
 def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
     """Log the bundle as an MLflow LightGBM model folder (plus `tierwise.json`) in the active run.
 
