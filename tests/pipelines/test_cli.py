@@ -24,6 +24,8 @@ def test_every_command_has_help():
         ["features"],
         ["models"],
         ["tiers"],
+        ["monitor"],
+        ["monitor", "ui"],
         ["run"],
         ["train"],
         ["backtest"],
