@@ -164,6 +164,32 @@ def test_the_online_reader_reads_sqlite_like_feast(feast_home: Settings):
     pd.testing.assert_frame_equal(ours, feast[ours.columns], check_dtype=False)
 
 
+def test_the_online_reader_reports_an_unknown_customer_as_not_found_on_sqlite(feast_home: Settings):
+    from features.online_reader import OnlineFeatureReader
+
+    store = feature_store.open_store(feast_home)
+    known = customers_at(feast_home, CUTOFFS[-1], 1)[0]
+    rows = OnlineFeatureReader(store, [f.name for f in FEATURES]).read([known, "no-such-customer"])
+    assert rows.found.tolist() == [True, False] and rows.as_of[1] is None and rows.as_of[0] == CUTOFFS[-1]
+
+
+@pytest.mark.integration
+def test_the_online_reader_reports_an_unknown_customer_as_not_found_on_redis(
+    feast_home: Settings, redis_server: str, monkeypatch
+):
+    from features.online_reader import OnlineFeatureReader
+
+    monkeypatch.setenv("TIERWISE_ONLINE_STORE", "redis")
+    monkeypatch.setenv("TIERWISE_REDIS", redis_server)
+    settings = Settings.resolve(feast_home.home)
+    build_features.apply_and_materialize(settings)
+    reader = OnlineFeatureReader(feature_store.open_store(settings), [f.name for f in FEATURES])
+    known = customers_at(settings, CUTOFFS[-1], 1)[0]
+    for _ in range(3):  # the same answer however many reads the reader has made
+        rows = reader.read([known, "no-such-customer"])
+        assert rows.found.tolist() == [True, False] and rows.as_of[1] is None and rows.as_of[0] == CUTOFFS[-1]
+
+
 @pytest.mark.integration
 def test_the_online_reader_reads_redis_like_feast(feast_home: Settings, redis_server: str, monkeypatch):
     from features.online_reader import OnlineFeatureReader
