@@ -62,6 +62,7 @@ def render_overview(
     tier_drift: Mapping[str, DriftResult],
     alerts: Sequence[dict],
     thresholds: Thresholds,
+    retraining: Sequence[dict] = (),
 ) -> str:
     """The overview page as a complete HTML document (links are relative to its folder)."""
     rows = []
@@ -103,6 +104,15 @@ def render_overview(
         or "<li>No alert.</li>"
     )
     quality_note = "".join(charts) or "<p>No snapshot has reached the end of its horizon yet.</p>"
+    retrain_section = ""
+    if retraining:
+        items = "".join(
+            f"<li><b>{html.escape(r['model'])}</b> v{r['version']} "
+            f"{'became champion' if r['promoted'] else 'was registered; the champion stays'}: "
+            f"{html.escape(r['reason'])} (after {html.escape(', '.join(r['alerts']))})</li>"
+            for r in retraining
+        )
+        retrain_section = f"<h2>Retraining after the alerts</h2><ul>{items}</ul>"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -135,6 +145,7 @@ at most Fair after a drop of more than {thresholds.quality_drop:g} since trainin
 </table>
 <h2>Alerts</h2>
 <ul>{alert_items}</ul>
+{retrain_section}
 <h2>Real quality over time</h2>
 {quality_note}
 <h2>Tier shares</h2>

@@ -3,7 +3,14 @@
 import → features (snapshots at the training cutoffs and today, Feast apply, online store)
 → train (all three models, a few Optuna trials, when a model has no champion yet)
 → score (every customer at the latest snapshot, lifecycle tiers) → tier report, alerts and HTML report
-→ (monitoring, as it is built)
+→ monitor (drift and real quality of the champions, `pipelines/monitor.py`)
+→ with `retrain_on_alert`: retrain each model a drift or quality alert names, on the newest data; the
+  challenger becomes champion only if it beats the champion and the best baseline on the newest
+  matured cutoff (`training.promotion`); if one did, score and monitor again. The outcome of each
+  retrain is in its MLflow run (tags `promoted`, `promotion_reason`) and in the monitoring report.
+
+`run` reports alerts but exits 0 when every step worked: `tierwise monitor` is the command a
+scheduler branches on (exit 5 on an alert).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from rich.console import Console
 from features.data.store import DataStore
 from features.model_table import MODEL_NAMES
 from features.settings import Settings
-from pipelines import build_features, import_data, score, tier_reports, train
+from pipelines import build_features, import_data, monitor, score, tier_reports, train
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
 CUTOFF_STEP = timedelta(days=14)
@@ -24,7 +31,16 @@ CUTOFF_STEP = timedelta(days=14)
 RUN_TRIALS = 5
 
 
-def run(settings: Settings, source_dir: Path | None = None, console: Console | None = None) -> None:
+#: Alert rules that call for a retrain (the others ask to investigate the data first).
+RETRAIN_RULES = ("feature_drift", "prediction_drift", "quality_drop", "below_baseline")
+
+
+def run(
+    settings: Settings,
+    source_dir: Path | None = None,
+    console: Console | None = None,
+    retrain_on_alert: bool = False,
+) -> monitor.MonitorReport:
     """Run every step of the pipeline against `settings.home`, importing Complete Journey if it is empty."""
     console = console or Console()
     store = DataStore(settings.data_dir)
@@ -71,8 +87,65 @@ def run(settings: Settings, source_dir: Path | None = None, console: Console | N
     )
     alerts = tier_reports.alerts(settings, "lifecycle", scored.as_of)
     console.print(f"alerts: {len(alerts)} fired" + "".join(f"\n  - {a['message']}" for a in alerts))
+
+    with console.status("monitor: drift and real quality"):
+        report = monitor.monitor(settings, scored.as_of)
+    _print_monitoring(console, report)
+    if retrain_on_alert:
+        outcomes = retrain_alerted(settings, report, console)
+        if outcomes:
+            if any(o["promoted"] for o in outcomes):
+                with console.status("score: with the new champions"):
+                    scored = score.score(settings, scored.as_of)
+            with console.status("monitor: after retraining"):
+                report = monitor.monitor(settings, scored.as_of, retraining=outcomes)
+            _print_monitoring(console, report)
     page = tier_reports.html_report(settings, "lifecycle", scored.as_of)
     console.print(f"report: {page}", markup=False, highlight=False, soft_wrap=True)
+    return report
+
+
+def retrain_alerted(
+    settings: Settings, report: monitor.MonitorReport, console: Console, trials: int = RUN_TRIALS
+) -> list[dict]:
+    """Retrain each model named by a retrain-worthy alert on the newest data; the promotion rule decides."""
+    alerted = sorted({a["model"] for a in report.alerts if a["rule"] in RETRAIN_RULES})
+    if not alerted:
+        console.print("retrain: no alert calls for it")
+        return []
+    horizon = report.horizon_days
+    with console.status(f"retrain: {', '.join(alerted)}") as status:
+        results = train.train(
+            settings,
+            alerted,
+            horizon_days=horizon,
+            trials=RUN_TRIALS,
+            on_step=lambda text: status.update(f"retrain: {text}"),
+        )
+    outcomes = []
+    for result in results:
+        rules = sorted({a["rule"] for a in report.alerts if a["model"] == result.name})
+        outcomes.append(
+            {
+                "model": result.name,
+                "version": result.version,
+                "promoted": result.promoted,
+                "reason": result.reason,
+                "alerts": rules,
+                "as_of": report.as_of.isoformat(),
+            }
+        )
+        verdict = "promoted to champion" if result.promoted else "kept the champion"
+        console.print(f"retrain: {result.name} v{result.version} {verdict}: {result.reason}")
+    return outcomes
+
+
+def _print_monitoring(console: Console, report: monitor.MonitorReport) -> None:
+    grades = ", ".join(f"{name} {health.grade}" for name, health in report.health.items())
+    console.print(f"monitor: {grades}; {len(report.alerts)} alert(s)", markup=False, highlight=False)
+    for record in report.alerts:
+        console.print(f"  - [{record['severity']}] {record['message']}", markup=False, highlight=False)
+    console.print(f"monitor: {report.overview}", markup=False, highlight=False, soft_wrap=True)
 
 
 def models_without_champion(settings: Settings) -> list[str]:

@@ -50,6 +50,7 @@ THRESHOLDS_FILE = "monitoring.yaml"
 class MonitorReport:
     as_of: date
     policy: str
+    horizon_days: int
     health: dict[str, ModelHealth]
     tier_drift: dict[str, DriftResult]
     alerts: list[dict]
@@ -72,8 +73,14 @@ def monitor(
     policy_name: str = "lifecycle",
     thresholds_path: Path | None = None,
     model_names: list[str] | None = None,
+    retraining: list[dict] | None = None,
 ) -> MonitorReport:
-    """Monitor the champions on the tier snapshot of `as_of` (default: the latest); see the module."""
+    """Monitor the champions on the tier snapshot of `as_of` (default: the latest); see the module.
+
+    Args:
+        retraining: What `tierwise run --retrain-on-alert` did after the previous look at this date
+            (model, version, promoted, reason): shown in the overview and kept in each model's JSON.
+    """
     home_file = settings.home / THRESHOLDS_FILE
     thresholds = load_thresholds(thresholds_path or (home_file if home_file.exists() else None))
     policy = load_policy(policy_name)
@@ -91,6 +98,7 @@ def monitor(
     out = reports_dir(settings)
     health: dict[str, ModelHealth] = {}
     drift_by_reference: dict[int, DriftResult] = {}
+    pages: dict[int, Path] = {}  # one drift report shared by several models is drawn once
     for name in model_names or list(MODEL_NAMES):
         spec, entry = SPECS[name], MODELS[name]
         reference = load_reference(spec)
@@ -122,7 +130,8 @@ def monitor(
             quality=quality,
         )
         health[name] = result
-        _save_model(settings, result, thresholds, out, workspace, spec.is_classifier)
+        retrained = [r for r in retraining or [] if r["model"] == name]
+        _save_model(settings, result, thresholds, out, workspace, spec.is_classifier, retrained, pages)
     tier_drift = _tier_drift(settings, tiers, scored, day, health, workspace, out)
     records = [record for result in health.values() for record in alerts(result, thresholds)]
     alerts_path = write_text_atomically(
@@ -130,10 +139,12 @@ def monitor(
         settings.data_dir / "alerts" / "monitoring" / f"{day}.json",
     )
     overview = write_text_atomically(
-        render_overview(day, policy.name, health, tier_drift, records, thresholds),
+        render_overview(day, policy.name, health, tier_drift, records, thresholds, retraining or []),
         out / f"{day}.html",
     )
-    return MonitorReport(day, policy.name, health, tier_drift, records, overview, alerts_path, thresholds)
+    return MonitorReport(
+        day, policy.name, horizon, health, tier_drift, records, overview, alerts_path, thresholds
+    )
 
 
 def matured_outcomes(
@@ -253,13 +264,20 @@ def _save_model(
     out: Path,
     workspace: MonitoringWorkspace,
     classifier: bool,
+    retrained: list[dict],
+    pages: dict[int, Path],
 ) -> None:
     """The model's Evidently page and JSON, its workspace run and its MLflow summary."""
     folder = out / result.model
     folder.mkdir(parents=True, exist_ok=True)
-    summary = result.summary(thresholds)
+    summary = {**result.summary(thresholds), "retraining": retrained}
     if result.features.snapshot is not None:
-        _save_html(result.features.snapshot, folder / f"{result.as_of}.html")
+        page, drawn = folder / f"{result.as_of}.html", pages.get(id(result.features.snapshot))
+        if drawn is None:
+            _save_html(result.features.snapshot, page)
+            pages[id(result.features.snapshot)] = page
+        else:
+            write_text_atomically(drawn.read_text(), page)
         summary["evidently"] = result.features.snapshot.dict()
     write_text_atomically(json.dumps(summary, indent=1, default=str), folder / f"{result.as_of}.json")
     if result.features.snapshot is not None:

@@ -79,9 +79,33 @@ def html_report(
         actual_spend=past_spend(settings, snaps.as_of, horizon),
         history=at_risk_history(history, policy),
         alerts=evaluate_alerts(snaps.current, snaps.previous, policy, DEFAULT_RULES, as_of=snaps.as_of),
+        model_health=model_health(settings, snaps.as_of),
     )
     target = output or settings.data_dir / "reports" / f"{policy.name}-{snaps.as_of}.html"
     return write_text_atomically(page, target)
+
+
+def model_health(settings: Settings, as_of: date) -> list[dict]:
+    """What `tierwise monitor` wrote for `as_of`, per model, for the report's model-health section."""
+    from features.model_table import MODEL_NAMES
+
+    folder = settings.data_dir / "reports" / "monitoring"
+    found = []
+    for name in MODEL_NAMES:
+        path = folder / name / f"{as_of}.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            found.append(
+                {
+                    "model": name,
+                    "version": saved["version"],
+                    "grade": saved["grade"],
+                    "drifted_share": saved["feature_drift"]["drifted_share"],
+                    "alerts": len(saved["alerts"]),
+                    "link": f"monitoring/{as_of}.html",
+                }
+            )
+    return found
 
 
 def past_spend(settings: Settings, as_of: date, horizon_days: int) -> pd.Series:

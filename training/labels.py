@@ -3,7 +3,8 @@
 For a cutoff `as_of` and a horizon of H days, over customers with an order before `as_of`:
 
 - `churn`: 1 if the customer placed no order in [as_of, as_of + H).
-- `value`: spend in [as_of, as_of + H) (0 for churners).
+- `value`: spend in [as_of, as_of + H) (0 for churners; 0 as well when returns outweigh purchases:
+  a customer is worth no less than nothing, and the Tweedie objective refuses negative labels).
 - `growth`: 1 if spend in the horizon is positive and at least 20% above the spend of the H days
   before `as_of`, or the customer bought in at least two departments never bought before `as_of`
   (categories, where a dataset has no departments). Departments, not fine categories: Complete
@@ -14,6 +15,9 @@ For a cutoff `as_of` and a horizon of H days, over customers with an order befor
 
 `read_until` is the clock of a backtest: no order at or after it is read, and a cutoff whose
 horizon would need one is refused.
+
+Money is summed as DECIMAL: a DuckDB float sum depends on the order its threads meet the rows, so two
+runs over the same orders could differ in the last bits, and a model trained on them could differ.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from features.errors import InputError
 
 GROWTH_SPEND_RATIO = 1.2
 GROWTH_NEW_CATEGORIES = 2
+
+
+def _exact_sum(column: str) -> str:
+    """A sum that does not depend on the order rows are added in (DECIMAL), as DOUBLE."""
+    return f"CAST(sum(CAST({column} AS DECIMAL(38, 6))) AS DOUBLE)"
 
 
 def label_sql(
@@ -65,21 +74,21 @@ def label_sql(
         SELECT c.as_of, o.customer_id FROM known o JOIN cut c ON o.ordered_at < c.as_of GROUP BY ALL
     ),
     ahead AS (
-        SELECT c.as_of, o.customer_id, count(*) AS orders_next, sum(o.amount) AS spend_next,
+        SELECT c.as_of, o.customer_id, count(*) AS orders_next, {_exact_sum("o.amount")} AS spend_next,
                min(o.ordered_at) AS first_next
         FROM known o JOIN cut c
           ON o.ordered_at >= c.as_of AND o.ordered_at < c.as_of + INTERVAL {horizon_days} DAY
         GROUP BY ALL
     ),
     behind AS (
-        SELECT c.as_of, o.customer_id, sum(o.amount) AS spend_prev
+        SELECT c.as_of, o.customer_id, {_exact_sum("o.amount")} AS spend_prev
         FROM known o JOIN cut c
           ON o.ordered_at < c.as_of AND o.ordered_at >= c.as_of - INTERVAL {horizon_days} DAY
         GROUP BY ALL
     ){category_cte}
     SELECT e.customer_id, e.as_of AS event_timestamp,
            CAST(a.orders_next IS NULL AS INTEGER) AS churn,
-           coalesce(a.spend_next, 0.0) AS value,
+           greatest(coalesce(a.spend_next, 0.0), 0.0) AS value,
            CAST((coalesce(a.spend_next, 0) > 0
                  AND coalesce(a.spend_next, 0) >= {GROWTH_SPEND_RATIO} * coalesce(b.spend_prev, 0))
                 OR {new_categories} >= {GROWTH_NEW_CATEGORIES} AS INTEGER) AS growth,

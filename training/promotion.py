@@ -1,8 +1,18 @@
-"""The promotion rule: when a newly trained version takes the `champion` alias."""
+"""The promotion rule: when a newly trained version takes the `champion` alias.
+
+A challenger is tested on the newest matured cutoff (the run's test cutoff, whose horizon has just
+ended). It becomes champion only if, on that cutoff, its primary metric beats the champion's *and*
+the best baseline's: a model that ranks customers no better than days-since-last-order or BG/NBD
+is not worth serving in place of one that does. The first model of a name is promoted whatever
+its baselines say (there is nothing else to serve yet); the reason records it when a baseline was
+better, and `tierwise monitor` grades it against the baselines from then on.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+
+import numpy as np
 
 from training import evaluate, registry
 from training.fit import TrainingData
@@ -10,23 +20,46 @@ from training.spec import ModelSpec
 
 
 def decide_promotion(
-    spec: ModelSpec, candidate: float, test_cutoff: date, test: TrainingData
+    spec: ModelSpec,
+    candidate: float,
+    test_cutoff: date,
+    test: TrainingData,
+    baseline_metrics: dict[str, dict[str, float]] | None = None,
 ) -> tuple[bool, str]:
-    """Champion only if better on the same test cutoff by the primary metric; returns (promote, why).
+    """Whether the challenger with primary metric `candidate` on `test_cutoff` takes the alias, and why.
 
     A champion tested on the same cutoff is compared by its recorded test metric (same recipe, fair).
-    A champion tested elsewhere is scored on this test cutoff; it may have trained on this period, so
-    the comparison errs towards keeping it.
+    A champion tested elsewhere is scored on this test cutoff's rows (`test`); it may have trained
+    on this period, so the comparison errs towards keeping it.
     """
+    metric = spec.primary_metric
+    best_name, best = _best_baseline(baseline_metrics or {}, metric)
     current = registry.champion(spec.name)
     if current is None:
-        return True, "no champion yet"
+        note = (
+            f"; the {best_name} baseline was better ({best:.4f})" if best_name and candidate <= best else ""
+        )
+        return True, f"no champion yet{note}"
     if current.tags.get("test_cutoff") == str(test_cutoff) and "test_metric" in current.tags:
         incumbent = float(current.tags["test_metric"])
     else:
         bundle, _ = registry.load_bundle(spec.name)
-        incumbent = evaluate.score(spec, test.y, bundle.predict(test.frame))[spec.primary_metric]
-    metric = spec.primary_metric
-    if candidate > incumbent:
-        return True, f"{metric} {candidate:.4f} beats champion v{current.version} ({incumbent:.4f})"
-    return False, f"{metric} {candidate:.4f} does not beat champion v{current.version} ({incumbent:.4f})"
+        incumbent = evaluate.score(spec, test.y, bundle.predict(test.frame))[metric]
+    if candidate <= incumbent:
+        return False, f"{metric} {candidate:.4f} does not beat champion v{current.version} ({incumbent:.4f})"
+    if best_name and candidate <= best:
+        return False, (
+            f"{metric} {candidate:.4f} beats champion v{current.version} ({incumbent:.4f}) "
+            f"but not the {best_name} baseline ({best:.4f})"
+        )
+    against = f" and the {best_name} baseline ({best:.4f})" if best_name else ""
+    return True, f"{metric} {candidate:.4f} beats champion v{current.version} ({incumbent:.4f}){against}"
+
+
+def _best_baseline(baseline_metrics: dict[str, dict[str, float]], metric: str) -> tuple[str | None, float]:
+    scored = {name: values.get(metric, np.nan) for name, values in baseline_metrics.items()}
+    scored = {name: value for name, value in scored.items() if np.isfinite(value)}
+    if not scored:
+        return None, -np.inf
+    name = max(scored, key=scored.get)
+    return name, scored[name]

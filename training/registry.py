@@ -290,3 +290,7 @@ def _version_info(name: str, version: int) -> VersionInfo:
 
 def run_metrics(run_id: str) -> dict[str, Any]:
     return dict(_client().get_run(run_id).data.metrics)
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return dict(_client().get_run(run_id).data.tags)

@@ -150,13 +150,13 @@ def train_model(
         "as_of": str(the_plan.as_of),
         "horizon_days": str(horizon),
         "test_cutoff": str(the_plan.test),
-        "test_metric": f"{primary:.6f}",
+        "test_metric": repr(float(primary)),  # full precision: the promotion rule compares with it
         "primary_metric": spec.primary_metric,
         "feast.feature_service": spec.name,
         "data_fingerprint": fingerprint,
     }
     version = registry.register(spec.name, uri, tags)
-    promoted, reason = decide_promotion(spec, primary, the_plan.test, test)
+    promoted, reason = decide_promotion(spec, primary, the_plan.test, test, baseline_metrics)
     if promoted:
         registry.promote(spec.name, version)
     registry.set_tags({"registered_version": version, "promoted": promoted, "promotion_reason": reason})

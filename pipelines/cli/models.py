@@ -90,9 +90,11 @@ def models_list(ctx: typer.Context) -> None:
             out.print(f"{name}: not trained yet")
         for v in found:
             mark = "champion" if v.is_champion else "challenger"
+            metric = v.tags.get("test_metric")
+            shown = f"{float(metric):.4f}" if metric else ""
             out.print(
                 f"{name} v{v.version} ({mark}) as of {v.tags.get('as_of', '?')}, test {v.tags.get('test_cutoff', '?')}: "
-                f"{v.tags.get('primary_metric', '')} {v.tags.get('test_metric', '')}"
+                f"{v.tags.get('primary_metric', '')} {shown}"
             )
 
 

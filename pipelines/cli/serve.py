@@ -51,8 +51,15 @@ def run(
         Path | None,
         typer.Option(help="Complete Journey files to import if the home is empty (default: the package)."),
     ] = None,
+    retrain_on_alert: Annotated[
+        bool,
+        typer.Option(
+            help="Retrain each model a drift or quality alert names; the challenger must beat the champion "
+            "and the best baseline to take over."
+        ),
+    ] = False,
 ) -> None:
-    """The whole pipeline: import (if the home is empty), features, train (models without a champion), score, report."""
+    """The whole pipeline: import (if empty), features, train (models without a champion), score, report, monitor."""
     from pipelines import full_run
 
-    full_run.run(settings_of(ctx), source_dir=source_dir, console=out)
+    full_run.run(settings_of(ctx), source_dir=source_dir, console=out, retrain_on_alert=retrain_on_alert)

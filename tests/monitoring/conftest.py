@@ -4,10 +4,13 @@ the 1,000 rows from which Evidently's drift tests are distances (normed Wasserst
 
 from __future__ import annotations
 
-from datetime import date
+import shutil
+from datetime import date, timedelta
 
+import numpy as np
 import pytest
 
+from features.catalog import FEATURES
 from features.settings import Settings
 
 AS_OF = date(2017, 10, 1)
@@ -43,3 +46,29 @@ def monitored(monitored_home: Settings, tmp_path_factory):
     shutil.copytree(monitored_home.home, target, symlinks=True)
     settings = Settings.resolve(target)
     return settings, monitor(settings, TEST_CUTOFF)
+
+
+#: What a price rise moves: every spend window and the average order value (not ratios or counts).
+MONEY = {f.name for f in FEATURES if f.name.startswith("spend_") and f.name != "spend_trend_90d"} | {
+    "avg_order_value_365d"
+}
+
+
+@pytest.fixture(scope="session")
+def price_rise_home(monitored_home: Settings, tmp_path_factory) -> Settings:
+    """A copy whose next day's snapshot is the test cutoff's with prices 30% higher for a random half of
+    the customers (every monetary feature of those customers × 1.3), scored by the same champions."""
+    target = tmp_path_factory.mktemp("price_rise") / "home"
+    shutil.copytree(monitored_home.home, target, symlinks=True)
+    settings = Settings.resolve(target)
+    snapshots = settings.feature_snapshots
+    frame = snapshots.read(TEST_CUTOFF)
+    later = TEST_CUTOFF + timedelta(days=1)
+    rises = np.random.default_rng(7).random(len(frame)) < 0.5
+    frame.loc[rises, sorted(MONEY)] *= 1.3
+    frame["event_timestamp"] = frame["event_timestamp"] + timedelta(days=1)
+    frame.to_parquet(snapshots.path(later), index=False)
+    from pipelines.score import score
+
+    score(settings, later)
+    return settings

@@ -4,42 +4,15 @@ flags the money features and the value predictions, and nothing else."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import timedelta
 
-import numpy as np
 import pytest
 
-from features.catalog import FEATURES
 from features.settings import Settings
 from pipelines.monitor import monitor
-from pipelines.score import score
-from tests.monitoring.conftest import TEST_CUTOFF
+from tests.monitoring.conftest import MONEY, TEST_CUTOFF
 
 pytestmark = pytest.mark.slow
-
-#: What a price rise moves: every spend window and the average order value (not ratios or counts).
-MONEY = {f.name for f in FEATURES if f.name.startswith("spend_") and f.name != "spend_trend_90d"} | {
-    "avg_order_value_365d"
-}
-
-
-@pytest.fixture(scope="module")
-def price_rise_home(monitored_home: Settings, tmp_path_factory) -> Settings:
-    """A copy whose next day's snapshot is the test cutoff's with prices 30% higher for a random half of
-    the customers (every monetary feature of those customers × 1.3), scored by the same champions."""
-    target = tmp_path_factory.mktemp("price_rise") / "home"
-    shutil.copytree(monitored_home.home, target, symlinks=True)
-    settings = Settings.resolve(target)
-    snapshots = settings.feature_snapshots
-    frame = snapshots.read(TEST_CUTOFF)
-    later = TEST_CUTOFF + timedelta(days=1)
-    rises = np.random.default_rng(7).random(len(frame)) < 0.5
-    frame.loc[rises, sorted(MONEY)] *= 1.3
-    frame["event_timestamp"] = frame["event_timestamp"] + timedelta(days=1)
-    frame.to_parquet(snapshots.path(later), index=False)
-    score(settings, later)
-    return settings
 
 
 @pytest.fixture(scope="module")

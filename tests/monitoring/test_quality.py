@@ -81,3 +81,13 @@ def test_the_workspace_has_a_project_per_model_and_rerunning_a_date_replaces_its
     monitor(settings, TEST_CUTOFF)
     after = MonitoringWorkspace(workspace_dir(settings))
     assert {name: len(after.runs(project)) for name, project in projects.items()} == {n: 2 for n in projects}
+
+
+def test_the_tier_report_shows_each_models_grade_and_links_to_the_monitoring_page(monitored):
+    from pipelines import tier_reports
+
+    settings, report = monitored
+    page = tier_reports.html_report(settings, "lifecycle", TEST_CUTOFF).read_text()
+    assert "Model health" in page and f'href="monitoring/{TEST_CUTOFF}.html"' in page
+    for name, health in report.health.items():
+        assert f"{name} v{health.version}</td><td>{health.grade}</td>" in page

@@ -61,3 +61,37 @@ def test_no_training_or_validation_window_reaches_into_the_test_period():
 def test_too_little_history_says_how_much_is_needed():
     with pytest.raises(InputError, match=r"needs orders from at least \d+ days"):
         plan(date(2017, 1, 1), date(2017, 7, 1), 92)
+
+
+def test_labels_are_the_same_to_the_last_bit_every_time(con):
+    first = compute_labels(con, [CUTOFF, date(2017, 8, 1)], 30, date(2017, 10, 1), with_categories=True)
+    for _ in range(3):
+        again = compute_labels(con, [CUTOFF, date(2017, 8, 1)], 30, date(2017, 10, 1), with_categories=True)
+        pd.testing.assert_frame_equal(again, first, check_exact=True)
+
+
+def test_a_horizon_of_returns_only_is_worth_nothing_not_less(tmp_path):
+    from pipelines.import_data import import_file
+
+    orders = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4"],
+            "customer_id": ["a", "a", "b", "b"],
+            "ordered_at": [
+                "2024-01-02T10:00:00",
+                "2024-01-20T10:00:00",
+                "2024-01-03T10:00:00",
+                "2024-01-21T10:00:00",
+            ],
+            "amount": [50.0, -80.0, 40.0, 25.0],
+        }
+    )
+    path = tmp_path / "orders.csv"
+    orders.to_csv(path, index=False)
+    settings = Settings.resolve(tmp_path / "home")
+    import_file(settings, path, [])
+    connection = connect()
+    register_canonical_views(connection, DataStore(settings.data_dir).live_version())
+    labels = compute_labels(connection, [date(2024, 1, 10)], 30, date(2024, 2, 9), with_categories=False)
+    values = dict(zip(labels.customer_id, labels.value, strict=True))
+    assert values == {"a": 0.0, "b": 25.0}

@@ -86,6 +86,24 @@ def test_a_worse_challenger_is_not_promoted(trained_home):
     assert promoted
 
 
+def test_a_challenger_that_beats_the_champion_but_not_a_baseline_is_not_promoted(trained_home):
+    from datetime import date
+
+    from training.fit import TrainingData
+    from training.promotion import decide_promotion
+
+    settings, results = trained_home
+    registry.configure(settings)
+    better = next(r for r in results if r.name == "churn").test_metrics["roc_auc"] + 0.01
+    test_cutoff = date.fromisoformat(registry.champion("churn").tags["test_cutoff"])
+    empty = TrainingData(None, [], [], "churn")
+    baselines = {"recency": {"roc_auc": better + 0.02}, "rfm_quintiles": {"roc_auc": better - 0.1}}
+    promoted, reason = decide_promotion(SPECS["churn"], better, test_cutoff, empty, baselines)
+    assert not promoted and "but not the recency baseline" in reason
+    promoted, reason = decide_promotion(SPECS["churn"], better + 0.03, test_cutoff, empty, baselines)
+    assert promoted and "and the recency baseline" in reason
+
+
 def test_promote_and_rollback_move_the_champion(trained_home):
     from datetime import date
 

@@ -72,6 +72,7 @@ def render_report(
     actual_spend: pd.Series | None = None,
     history: pd.DataFrame | None = None,
     alerts: Iterable[dict] = (),
+    model_health: Iterable[dict] = (),
 ) -> str:
     """The operations report of one tier snapshot as a complete HTML document.
 
@@ -86,6 +87,9 @@ def render_report(
             `tier_summary`); without it the page shows predictions only.
         history: `at_risk_history` over every snapshot up to `as_of` (default: this snapshot only).
         alerts: Records of `evaluate_alerts`.
+        model_health: Per model, what monitoring found on this date (model, version, grade,
+            drifted_share, alerts, and `link`, the monitoring page relative to this page's folder);
+            empty: the section says monitoring has not run.
 
     Returns:
         The page, with plotly.js inline and no external reference.
@@ -126,6 +130,7 @@ def render_report(
     title = f"Tier operations report · {policy.name} · {as_of}"
     body = _header(title, policy, current, summary, history, alerts, horizon, previous_as_of)
     body += "\n".join(_figure_section(section) for section in sections) + _alerts_section(alerts)
+    body += _model_health_section(list(model_health))
     return _document(title, body, sum(1 for section in sections if section.figure is not None))
 
 
@@ -242,6 +247,26 @@ def _flow_table(flows: pd.DataFrame, colors: dict[str, str]) -> str:
         rates = "".join(f"<td>{_format(values[c], '{:.1%}')}</td>" for c in ("stayed", "up", "down", "left"))
         rows.append(f"<tr><td>{_swatch(str(tier), colors)}</td><td>{values.customers:,.0f}</td>{rates}</tr>")
     return f'<table class="numbers"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _model_health_section(models: list[dict]) -> str:
+    """Grade and drift verdict per model, linking to the monitoring pages."""
+    if not models:
+        lead = "Monitoring has not run on this date yet (`tierwise monitor`)."
+        return f'<section id="model-health"><h2>Model health</h2><p class="lead">{lead}</p></section>'
+    rows = "".join(
+        f"<tr><td>{html.escape(str(m['model']))} v{m['version']}</td><td>{html.escape(str(m['grade']))}</td>"
+        f"<td>{m['drifted_share']:.0%} of features drifted</td><td>{m['alerts']}</td>"
+        f'<td><a href="{html.escape(str(m["link"]))}">monitoring page</a></td></tr>'
+        for m in models
+    )
+    return (
+        '<section id="model-health"><h2>Model health</h2><p class="lead">Grade of each model on the '
+        "snapshots whose outcomes are known (lift over the best baseline), and drift of its features "
+        "against its training reference.</p>"
+        '<table class="alerts"><thead><tr><th>Model</th><th>Grade</th><th>Drift</th><th>Alerts</th>'
+        f"<th></th></tr></thead><tbody>{rows}</tbody></table></section>"
+    )
 
 
 def _alerts_section(alerts: list[dict]) -> str:
