@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import FEATURES_BY_NAME, VIEWS, view_features
-from features.data.sources import quote
+from features.data.duck import sql_identifier
 from features.feature_repo import JOIN_KEY, view_name
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class _SqliteRows:
             key, entity_key_serialization_version=config.entity_key_serialization_version
         )
         versioning = config.registry.enable_online_feature_view_versioning
-        tables = [quote(compute_table_id(config.project, view, versioning)) for view, _ in views]
+        tables = [sql_identifier(compute_table_id(config.project, view, versioning)) for view, _ in views]
         self._tables = len(tables)
         self._sql = " UNION ALL ".join(
             f"SELECT entity_key, feature_name, value_text, event_ts FROM {table} WHERE entity_key IN ({{keys}})"

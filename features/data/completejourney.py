@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from features.data.duck import sql_string
+from features.data.duck import sql_identifier, sql_string
 from features.data.sources import StagedSource, file_sha256
 from features.errors import InputError
 
@@ -56,7 +56,7 @@ def stage_completejourney(
         return f"read_parquet({sql_string(str(paths[name]))}{extra})"
 
     tx_columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan('transactions')}").fetchall()]
-    originals = ", ".join(f'"{c}" AS "src_{c}"' for c in tx_columns)
+    originals = ", ".join(f"{sql_identifier(c)} AS {sql_identifier('src_' + c)}" for c in tx_columns)
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {view} AS
         SELECT file_row_number + 1 AS source_line,

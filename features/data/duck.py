@@ -1,4 +1,10 @@
-"""DuckDB connections set up the way every Tierwise query expects, and reads of canonical tables."""
+"""DuckDB connections set up the way every Tierwise query expects, and reads of canonical tables.
+
+Also the one place that turns text into SQL: `sql_string` for a literal, `sql_identifier` for a
+name. Every value that comes from data, a user option or a path (CSV headers, time zones, formats,
+the home folder) goes through one of them, or is bound as a parameter; nothing else interpolates
+text into SQL.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +32,10 @@ def connect(memory_limit: str | None = None, temp_directory: Path | None = None)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     limit = memory_limit or os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_LIMIT)
-    con.execute(f"SET memory_limit = '{limit}'")
+    con.execute(f"SET memory_limit = {sql_string(limit)}")
     spill = temp_directory or Path(tempfile.gettempdir()) / "tierwise-duckdb-spill"
     spill.mkdir(parents=True, exist_ok=True)
-    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+    con.execute(f"SET temp_directory = {sql_string(spill.as_posix())}")
     return con
 
 
@@ -67,7 +73,7 @@ def stored_table_sql(version: Path | None, table: str) -> str | None:
     folder = version / table if version is not None else None
     if table not in DERIVED_TABLES or folder is None or not any(folder.glob("*.parquet")):
         return None
-    return f"read_parquet('{folder.as_posix()}/*.parquet')"
+    return f"read_parquet({sql_string(folder.as_posix() + '/*.parquet')})"
 
 
 def table_sql(version: Path | None, table: str) -> str:
@@ -77,10 +83,10 @@ def table_sql(version: Path | None, table: str) -> str:
         return empty_table_sql(table)
     if ALL_TABLES[table].partitioned_by_month:
         return (
-            f"read_parquet('{folder.as_posix()}/**/*.parquet', hive_partitioning = true, "
+            f"read_parquet({sql_string(folder.as_posix() + '/**/*.parquet')}, hive_partitioning = true, "
             "hive_types = {'month': VARCHAR})"
         )
-    return f"read_parquet('{folder.as_posix()}/*.parquet')"
+    return f"read_parquet({sql_string(folder.as_posix() + '/*.parquet')})"
 
 
 def empty_table_sql(table: str) -> str:
@@ -92,3 +98,19 @@ def empty_table_sql(table: str) -> str:
 def sql_string(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """A SQL identifier (a column or table name), quoted so that any text is just a name."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_time_zone(con: duckdb.DuckDBPyConnection, zone: str, option: str = "--timezone") -> None:
+    """Raise `InputError` unless DuckDB knows the IANA time zone `zone`."""
+    from features.errors import InputError
+
+    known = con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [zone]).fetchall()[0][0]
+    if not known:
+        raise InputError(
+            f"{option} {zone!r}: unknown time zone (an IANA name such as Europe/Berlin or Asia/Shanghai)"
+        )

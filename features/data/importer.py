@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from features.data.derived import write_derived_tables
-from features.data.duck import sql_string, table_sql
+from features.data.duck import check_time_zone, sql_identifier, sql_string, table_sql
 from features.data.schema import ALL_TABLES, CUSTOMERS, IMPORTS, ORDER_LINES, ORDERS, QUARANTINE
 from features.data.sources import StagedSource
 from features.data.store import DataStore
@@ -85,6 +85,7 @@ def import_orders(
     import_id = new_import_id(now)
     live = store.live_version()
     now_sql = f"{sql_string(now.astimezone(UTC).isoformat())}::TIMESTAMPTZ"
+    check_time_zone(con, timezone)
 
     step("validating rows")
     con.execute(
@@ -333,7 +334,7 @@ def _replace_quarantine(
     con: duckdb.DuckDBPyConnection, live: Path | None, draft: Path, staged: StagedSource, import_id: str
 ) -> None:
     """Quarantined rows of this source replace any earlier ones from the same file content."""
-    originals = ", ".join(f'"{c}" := s."{c}"' for c in staged.original_columns)
+    originals = ", ".join(f"{sql_identifier(c)} := s.{sql_identifier(c)}" for c in staged.original_columns)
     raw = f"to_json(struct_pack({originals}))" if originals else "'{}'"
     # Lines after a malformed CSV line were numbered without it: add the malformed lines before them.
     shifted = """q.source_line + (SELECT count(*) FROM (

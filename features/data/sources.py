@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from features.data.duck import sql_string
+from features.data.duck import sql_identifier, sql_string
 from features.data.mapping import ColumnMapping, parse_map_options, resolve_mapping
 from features.errors import InputError
 
@@ -50,10 +50,6 @@ def file_sha256(*paths: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _is_csv(path: Path) -> bool:
@@ -100,8 +96,8 @@ def stage_order_file(
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read the file: {exc}") from exc
     mapping: ColumnMapping = resolve_mapping(explicit, header, path)
-    renamed = ", ".join(f"{quote(col)} AS {field}" for field, col in mapping.columns.items())
-    originals = ", ".join(f"{quote(c)} AS {quote('src_' + c)}" for c in header)
+    renamed = ", ".join(f"{sql_identifier(col)} AS {field}" for field, col in mapping.columns.items())
+    originals = ", ".join(f"{sql_identifier(c)} AS {sql_identifier('src_' + c)}" for c in header)
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT source_line, {renamed}, {originals} FROM {scan}"
     )

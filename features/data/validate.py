@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+from features.data.duck import sql_string
+
 
 class Reason(StrEnum):
     """Why a row was quarantined."""
@@ -79,11 +81,13 @@ def typed_select(
     if "ordered_at" in fields and not is_text("ordered_at") and not timestamp_format:
         parsed = "TRY_CAST(ordered_at AS TIMESTAMP)"
     elif timestamp_format:
-        parsed = f"try_strptime({text('ordered_at')}, '{timestamp_format}')"
+        parsed = f"try_strptime({text('ordered_at')}, {sql_string(timestamp_format)})"
     else:
         parsed = "TRY_CAST(ordered_at AS TIMESTAMP)" if "ordered_at" in fields else "NULL::TIMESTAMP"
         parsed = f"COALESCE({parsed}, TRY_CAST({text('ordered_at')} AS TIMESTAMPTZ)::TIMESTAMP)"
-    ordered_at = f"timezone('{timezone}', {parsed})" if timezone != "UTC" else f"{parsed}::TIMESTAMPTZ"
+    ordered_at = (
+        f"timezone({sql_string(timezone)}, {parsed})" if timezone != "UTC" else f"{parsed}::TIMESTAMPTZ"
+    )
 
     line_checks = ""
     if has_lines:
