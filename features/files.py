@@ -1,13 +1,18 @@
 """Writing result files atomically: a reader sees the old file or the new one, never half of one.
 
-Also the one reader of users' YAML files. Every file Tierwise writes outside the versioned data store (snapshots of tiers, exports, alert
-records, `feature_store.yaml`) goes through here: written beside the target as `<name>.partial`,
-then renamed over it with one `os.replace`.
+Also the one reader of users' YAML files. Every file Tierwise writes outside the versioned data store
+(snapshots of tiers and features, exports, alert records, reports, `feature_store.yaml`) goes through
+`write_atomically`: the content is written to a new file created exclusively beside the target (a
+unique name, so a link planted at a fixed temporary name cannot redirect it), flushed to disk, renamed
+over the target in one `os.replace`, and the folder's entry is flushed too. A target that is itself a
+symbolic link is refused: Tierwise never writes through a link.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +21,53 @@ import yaml
 
 from features.errors import InputError
 
+#: Permissions of written files (before the umask): readable by the services that serve them.
+FILE_MODE = 0o644
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Let `write` fill a fresh temporary file beside `path`, then make it `path` in one rename.
+
+    Raises:
+        InputError: `path` is a symbolic link.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        raise InputError(f"{path}: is a symbolic link; Tierwise does not write through links")
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    partial = Path(name)
+    try:
+        write(partial)
+        os.chmod(partial, FILE_MODE)
+        _fsync(partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _fsync(path.parent)
+    return path
+
 
 def write_text_atomically(text: str, path: Path) -> Path:
     """Write `text` to `path` (folders created) in one rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
-    return path
+    return write_atomically(path, lambda partial: partial.write_text(text))
 
 
 def write_frame_atomically(frame: pd.DataFrame, path: Path) -> Path:
     """Write `frame` as CSV when `path` ends in `.csv`, else Parquet, in one rename (folders created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    if path.suffix.lower() == ".csv":
-        frame.to_csv(partial, index=False)
-    else:
-        frame.to_parquet(partial, index=False)
-    os.replace(partial, path)
-    return path
+    if Path(path).suffix.lower() == ".csv":
+        return write_atomically(path, lambda partial: frame.to_csv(partial, index=False))
+    return write_atomically(path, lambda partial: frame.to_parquet(partial, index=False))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_yaml(path: Path) -> Any:

@@ -9,7 +9,6 @@ never sees half a snapshot, and rebuilding a date replaces its file (idempotent)
 from __future__ import annotations
 
 import calendar
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,6 +21,7 @@ from features.data.derived import register_derived_views
 from features.data.duck import joins_as_written, register_tables, sql_string
 from features.dated_snapshots import DatedSnapshots
 from features.errors import InputError
+from features.files import write_atomically
 
 #: How long after the last order a cutoff may lie: later, the features would describe stale data.
 MAX_DAYS_AFTER_LAST_ORDER = 7
@@ -174,9 +174,12 @@ def _build_pass(
 
 
 def _write_snapshot(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
-    """Write `query` to `target` through a temporary name; returns the rows written."""
-    partial = target.with_suffix(".parquet.partial")
-    written = con.execute(f"COPY ({query}) TO {sql_string(str(partial))} ({SNAPSHOT_FORMAT})")
-    rows = int(written.fetchall()[0][0])
-    os.replace(partial, target)
-    return rows
+    """Write `query` to `target` atomically (`features.files.write_atomically`); returns the rows written."""
+    rows: list[int] = []
+
+    def copy(partial: Path) -> None:
+        written = con.execute(f"COPY ({query}) TO {sql_string(str(partial))} ({SNAPSHOT_FORMAT})")
+        rows.append(int(written.fetchall()[0][0]))
+
+    write_atomically(target, copy)
+    return rows[0]

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.dated_snapshots import DatedSnapshots
-from features.files import write_text_atomically
+from features.files import write_atomically, write_text_atomically
 from features.live_data import open_live_data
 from features.model_table import MODEL_NAMES, MODELS, PREDICTION_COLUMNS
 from features.settings import Settings
@@ -334,10 +334,8 @@ def _tier_drift(settings, tiers, scored, day, health, workspace, out) -> dict[st
 
 
 def _save_html(snapshot, path: Path) -> None:
-    """Evidently writes only to a path it is given as a string; write beside, then rename."""
-    partial = path.with_name(path.name + ".partial")
-    snapshot.save_html(str(partial))
-    partial.replace(path)
+    """Evidently's page, written atomically (Evidently writes only to a path given as a string)."""
+    write_atomically(path, lambda partial: snapshot.save_html(str(partial)))
 
 
 def _step(day: date) -> int:

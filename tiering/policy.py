@@ -30,6 +30,8 @@ from features.files import read_yaml
 PRESETS_DIR = Path(__file__).parent / "presets"
 PRESETS = ("lifecycle", "rfmp")
 WEIGHT_TOLERANCE = 1e-6
+#: What a policy name may be: it becomes a folder name in the home.
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 
 
 class _Config(BaseModel):
@@ -100,7 +102,8 @@ class Policy(_Config):
     """A complete tier policy.
 
     Attributes:
-        name: The policy's name everywhere (preset name, API field, report).
+        name: The policy's name everywhere (preset name, API field, report). It names folders of the
+            home (`data/tiers/<name>/`), so it is a plain name: letters, digits, `_` and `-`.
         description: One paragraph for reports and the API docs.
         scoring: "value" ranks by one value (predicted or past spend); "rfmp" by a weighted score of
             recency, frequency, monetary value and potential, each a percentile rank in [0, 1].
@@ -112,7 +115,7 @@ class Policy(_Config):
         grace_days: How long a customer keeps a tier after their policy tier drops below it.
     """
 
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=SAFE_NAME, max_length=64)
     description: str = ""
     scoring: Literal["value", "rfmp"]
     weights: Weights | None = None

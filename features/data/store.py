@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from features.errors import InputError
+
 VERSIONS_KEPT = 2
 
 
@@ -104,12 +106,20 @@ class DataStore:
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        with open(self.root / ".lock", "w") as handle:
+        # Opened without truncating and without following a link: a planted `.lock` link cannot make
+        # the lock clobber another file.
+        try:
+            handle = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise InputError(f"{self.root / '.lock'}: cannot open the lock file ({exc.strerror})") from None
+        try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 raise StoreBusyError(f"{self.root} is being written by another process; retry later") from exc
             yield
+        finally:
+            os.close(handle)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pydantic
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from features.errors import InputError
-from tiering import PRESETS, Policy, load_policy
+from tiering import PRESETS, Policy, load_policy, parse_policy
 from tiering.policy import PRESETS_DIR
 
 GOOD = """\
@@ -144,3 +145,10 @@ def test_a_yaml_syntax_error_or_a_list_is_refused(tmp_path):
 def test_an_unknown_preset_name_lists_the_presets():
     with pytest.raises(InputError, match=r"'platinum': not a preset \(lifecycle, rfmp\) and no such file"):
         load_policy("platinum")
+
+
+@pytest.mark.parametrize("name", ["../../../escaped", "a/b", "", ".hidden", "x y"])
+def test_a_policy_name_that_is_not_a_plain_name_is_refused(name: str):
+    text = f"name: {json.dumps(name)}\nscoring: value\ntiers: [{{name: A, share: 0.5}}, {{name: B}}]\n"
+    with pytest.raises(InputError, match="name: String should match pattern"):
+        parse_policy(yaml.safe_load(text), "p.yaml")
