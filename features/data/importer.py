@@ -83,53 +83,58 @@ def import_orders(
     """
     step = on_step or (lambda _: None)
     import_id = new_import_id(now)
-    live = store.live_version()
     now_sql = f"{sql_string(now.astimezone(UTC).isoformat())}::TIMESTAMPTZ"
     check_time_zone(con, timezone)
-
-    step("validating rows")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE typed AS "
-        + typed_select(
-            staged.view,
-            {
-                name: kind
-                for name, kind, *_ in con.execute(f"DESCRIBE {staged.view}").fetchall()
-                if name in staged.fields
-            },
-            has_lines=staged.has_lines,
-            now_sql=now_sql,
-            timezone=timezone,
-            timestamp_format=timestamp_format,
-        )
-    )
-    _collect_malformed_rows(con, staged)
-    if _count(con, "SELECT count(*) FROM typed") == 0 and _count(con, "SELECT count(*) FROM malformed") == 0:
-        raise InputError(f"{staged.label}: no rows to import")
-
-    step("checking duplicate orders")
-    _flag_conflicting_duplicates(con, staged.has_lines)
-    _build_candidate_orders(con, staged.has_lines)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE classified AS
-        SELECT c.*, CASE WHEN e.order_id IS NULL THEN 'new'
-                         WHEN e.content_hash = c.content_hash THEN 'present'
-                         ELSE 'conflict' END AS status
-        FROM candidate c LEFT JOIN (SELECT order_id, content_hash FROM {table_sql(live, "orders")}) e
-        USING (order_id)"""
-    )
-    con.execute(
-        f"""UPDATE typed SET reason = '{Reason.CONFLICTS_WITH_EXISTING_ORDER}'
-        WHERE reason IS NULL AND order_id IN (SELECT order_id FROM classified WHERE status = 'conflict')"""
-    )
-
-    reference = dict(reference or {})
-    products = _products_from_lines_sql(staged.fields) if staged.has_lines else None
-    if products and "products" not in reference:
-        reference["products"] = products
-    report = _report(con, import_id, staged.label)
-    step("writing tables")
+    # The whole import runs under the home's lock, and the live version is read only once it is held:
+    # two imports of the same orders cannot both find them new.
     with store.transaction() as draft:
+        live = store.live_version()
+
+        step("validating rows")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE typed AS "
+            + typed_select(
+                staged.view,
+                {
+                    name: kind
+                    for name, kind, *_ in con.execute(f"DESCRIBE {staged.view}").fetchall()
+                    if name in staged.fields
+                },
+                has_lines=staged.has_lines,
+                now_sql=now_sql,
+                timezone=timezone,
+                timestamp_format=timestamp_format,
+            )
+        )
+        _collect_malformed_rows(con, staged)
+        if (
+            _count(con, "SELECT count(*) FROM typed") == 0
+            and _count(con, "SELECT count(*) FROM malformed") == 0
+        ):
+            raise InputError(f"{staged.label}: no rows to import")
+
+        step("checking duplicate orders")
+        _flag_conflicting_duplicates(con, staged.has_lines)
+        _build_candidate_orders(con, staged.has_lines)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE classified AS
+            SELECT c.*, CASE WHEN e.order_id IS NULL THEN 'new'
+                             WHEN e.content_hash = c.content_hash THEN 'present'
+                             ELSE 'conflict' END AS status
+            FROM candidate c LEFT JOIN (SELECT order_id, content_hash FROM {table_sql(live, "orders")}) e
+            USING (order_id)"""
+        )
+        con.execute(
+            f"""UPDATE typed SET reason = '{Reason.CONFLICTS_WITH_EXISTING_ORDER}'
+            WHERE reason IS NULL AND order_id IN (SELECT order_id FROM classified WHERE status = 'conflict')"""
+        )
+
+        reference = dict(reference or {})
+        products = _products_from_lines_sql(staged.fields) if staged.has_lines else None
+        if products and "products" not in reference:
+            reference["products"] = products
+        report = _report(con, import_id, staged.label)
+        step("writing tables")
         _append_new_orders(con, draft, import_id, staged.has_lines)
         _merge_reference_tables(con, live, draft, reference)
         _replace_quarantine(con, live, draft, staged, import_id)

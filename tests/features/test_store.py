@@ -84,3 +84,45 @@ def test_a_second_writer_is_refused_while_one_is_writing(tmp_path: Path):
     store = DataStore(tmp_path)
     with store.transaction(), pytest.raises(StoreBusyError), store.transaction():
         pass
+
+
+def test_an_import_that_another_import_overtakes_adds_nothing_twice(tmp_path):
+    """The second writer arrives while the first validates: it must find the home busy (exit 4), never
+    read the same old version and store the same orders again."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from pipelines.import_data import import_file
+
+    path = tmp_path / "orders.csv"
+    pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3"],
+            "customer_id": ["a", "b", "c"],
+            "ordered_at": ["2024-01-02", "2024-01-03", "2024-01-04"],
+            "amount": [1.0, 2.0, 3.0],
+        }
+    ).to_csv(path, index=False)
+    settings = Settings.resolve(tmp_path / "home")
+    overtaking: list[subprocess.CompletedProcess] = []
+
+    def on_step(text: str) -> None:
+        if text == "validating rows" and not overtaking:
+            command = [
+                sys.executable,
+                "-m",
+                "pipelines",
+                "--home",
+                str(settings.home),
+                "data",
+                "import",
+                str(path),
+            ]
+            overtaking.append(subprocess.run(command, capture_output=True, text=True, timeout=120))
+
+    report = import_file(settings, path, [], on_step=on_step)
+    orders = pd.read_parquet(DataStore(settings.data_dir).live_version() / "orders")
+    assert sorted(orders.order_id) == ["o1", "o2", "o3"] and report.orders_added == 3
+    assert overtaking[0].returncode == 4 and "busy" in overtaking[0].stderr
