@@ -35,13 +35,12 @@ Wall time depends on what else the machine runs; CPU seconds and the load averag
 `--profile FILE` adds one monitor run under cProfile and prints what `pipelines.monitor.monitor`
 spends its time on.
 
-Measured on the 2-core machine with other jobs beside it (load 2-4), 1M customers: monitor 50.0 s
-median (48.1-50.4), 33 s CPU, peak 2.3 GB; pages 7.0 MB per model, 4.4 MB overview, 3.5 MB tiers;
-column_drift 15.3 s at 50,000 rows, 117 s and 4.5 GB on the full frame (2.3x the whole monitor
-run), with per-column distances within 0.01 of the sampled ones and the same verdicts. Most of a
-run does not grow with customers (100k customers: 33 s): one feature-drift report on the sample,
-the drift page and workspace run written once per model, Evidently's quality presets on the matured
-20k snapshot, and opening the workspace.
+Measured on the 2-core machine (load 1.3-2), 1M customers: monitor 23.8 s median (23.6-24.0), 31 s
+CPU, peak 2.3 GB; pages 7.0 MB per model, 4.4 MB overview, 3.5 MB tiers; column_drift 8.6 s at
+50,000 rows, 122.5 s and 4.4 GB on the full frame (5.1x the whole monitor run), with per-column
+distances within 0.01 of the sampled ones and the same verdicts. Most of a run does not grow with
+customers: one feature-drift report on the sample, drawn once and copied to each model's page, the
+workspace runs, Evidently's quality presets on the matured 20k snapshot, and opening the workspace.
 """
 
 from __future__ import annotations

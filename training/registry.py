@@ -215,8 +215,10 @@ def champion(name: str) -> VersionInfo | None:
 def promote(name: str, version: int) -> None:
     """Make `version` the champion and remember the order of champions for rollback."""
     client = _client()
-    client.get_model_version(name, str(version))  # raises for an unknown version
-    history = _history(name)
+    history = _history(name)  # an InputError naming the model when it was never trained
+    known = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
+    if version not in known:
+        raise InputError(f"{name} has no version {version}; versions: {', '.join(map(str, known))}")
     if history and history[-1] == version:
         return  # already the champion: promoting again must not make rollback return to itself
     client.set_registered_model_alias(name, CHAMPION, str(version))

@@ -53,6 +53,17 @@ def model_names(choice: ModelChoice) -> list[str]:
     return list(MODEL_NAMES) if choice == "all" else [choice.value]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out.print(f"tierwise {version('tierwise')}", highlight=False)
+        except PackageNotFoundError:
+            out.print("tierwise (not installed)", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def global_options(
     ctx: typer.Context,
@@ -65,8 +76,33 @@ def global_options(
             file_okay=False,
         ),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the libraries' own log lines and warnings.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
+    quiet_libraries(verbose)
     ctx.obj = Settings.resolve(home)
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """Quiet on success: the libraries' deprecation warnings, INFO lines and progress bars are for
+    their own developers, not for someone running a job (`-v` keeps them)."""
+    import logging
+    import os
+    import warnings
+
+    if verbose:
+        logging.basicConfig(level=logging.INFO)
+        return
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*Feast is an open source project.*")
+    for name in ("mlflow", "alembic", "feast", "evidently", "litestar", "bentoml", "py.warnings"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from features.data.schema_doc import schema_markdown
 from features.settings import Settings
 
@@ -80,3 +82,24 @@ def test_home_comes_from_the_environment_when_not_given(tmp_path: Path):
 
 def test_docs_schema_is_generated_from_the_code():
     assert (REPO / "docs" / "schema.md").read_text() == schema_markdown()
+
+
+@pytest.mark.slow
+def test_score_is_quiet_on_success(served_home, tmp_path):
+    import shutil
+
+    from tests.conftest import SERVE_AS_OF
+
+    home = tmp_path / "home"
+    shutil.copytree(served_home.home, home, symlinks=True)
+    result = tierwise("score", "--as-of", SERVE_AS_OF.isoformat(), home=home)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+@pytest.mark.slow
+def test_promoting_an_unknown_version_is_one_line_and_exit_3(trained_home):
+    settings, _ = trained_home
+    result = tierwise("models", "promote", "churn", "99", home=settings.home)
+    assert result.returncode == 3
+    assert result.stderr.strip().startswith("error: churn has no version 99; versions: ")
+    assert len(result.stderr.strip().splitlines()) == 1
