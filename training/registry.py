@@ -188,10 +188,20 @@ def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
 
 
 def register(name: str, model_uri: str, tags: dict[str, str]) -> int:
-    """Register a new version of `name` (a challenger until promoted)."""
-    import mlflow
+    """Register a new version of `name` (a challenger until promoted).
 
-    version = mlflow.register_model(model_uri, name, tags=tags)
+    Through the client, not `mlflow.register_model`, which prints to stderr on every call.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    run_id, _, path = model_uri.removeprefix("runs:/").partition("/")
+    source = f"{client.get_run(run_id).info.artifact_uri}/{path}"
+    version = client.create_model_version(name, source, run_id=run_id, tags=tags)
     return int(version.version)
 
 

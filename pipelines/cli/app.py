@@ -98,9 +98,21 @@ def quiet_libraries(verbose: bool) -> None:
         logging.basicConfig(level=logging.INFO)
         return
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*Feast is an open source project.*")
+    # Some libraries reset the warning filters when they are imported (after this runs), so the
+    # display itself drops deprecation notices; every other warning is still shown.
+    show = warnings.showwarning
+
+    def show_unless_deprecation(message, category, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if issubclass(category, DeprecationWarning | PendingDeprecationWarning | FutureWarning) or (
+            "Deprecat" in category.__name__
+        ):
+            return
+        show(message, category, *args, **kwargs)
+
+    warnings.showwarning = show_unless_deprecation
     for name in ("mlflow", "alembic", "feast", "evidently", "litestar", "bentoml", "py.warnings"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
