@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from features.settings import HOME_ENV, MLFLOW_ENV, ONLINE_STORE_ENV, REDIS_ENV, Settings
 from serving.config import ServeConfig
@@ -46,9 +47,15 @@ def serve_command(host: str, port: int) -> list[str]:
     ]
 
 
-def serve(settings: Settings, config: ServeConfig, host: str = "127.0.0.1", port: int = 3000) -> int:
-    """Run the service in the foreground until interrupted; returns its exit code."""
-    return subprocess.call(serve_command(host, port), env=service_environment(settings, config))
+def serve(settings: Settings, config: ServeConfig, host: str = "127.0.0.1", port: int = 3000) -> NoReturn:
+    """Replace this process with the BentoML server.
+
+    Not a child process: SIGTERM from systemd, Docker or Kubernetes and Ctrl+C reach the server itself,
+    which stops its workers and frees the port; a `tierwise` parent killed alone would leave the
+    server running and bound.
+    """
+    command = serve_command(host, port)
+    os.execve(command[0], command, service_environment(settings, config))
 
 
 def build_bento(settings: Settings) -> str:

@@ -41,7 +41,7 @@ def serve_cmd(
         return
     config = dataclasses.replace(ServeConfig.from_env(), workers=workers, policy=policy, max_batch=max_batch)
     console.print(f"serving {settings.home} on http://{host}:{port} (OpenAPI at /, Ctrl+C to stop)")
-    raise typer.Exit(serve.serve(settings, config, host, port))
+    serve.serve(settings, config, host, port)
 
 
 @app.command("run")

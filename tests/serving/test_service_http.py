@@ -158,3 +158,27 @@ def test_serve_build_packages_the_service_as_a_bento(served_home, tmp_path):
     assert (bento / "src" / "serving" / "service.py").exists()
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "feast==" in requirements and "bentoml==" in requirements
+
+
+def test_sigterm_to_tierwise_serve_stops_the_server_and_frees_the_port(served_home, tmp_path):
+    """What a service manager does: SIGTERM to the process it started (`tierwise serve`)."""
+    import signal
+    import socket
+    import time
+
+    service = _start(served_home.home, tmp_path / "serve.log")
+    try:
+        service.wait(timeout=START_TIMEOUT)
+        service.process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        service.process.wait(timeout=30)
+        stopped_after = time.monotonic() - started
+    finally:
+        if service.process.poll() is None:
+            service.stop()
+    assert stopped_after < 10, f"took {stopped_after:.1f} s"
+    port = int(service.url.rsplit(":", 1)[1])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # free again
+    with pytest.raises(ProcessLookupError):
+        os.killpg(service.process.pid, 0)  # nothing of its process group is left
