@@ -43,6 +43,19 @@ out = Console()
 ModelName = StrEnum("ModelName", {name: name for name in MODEL_NAMES})
 #: A model, or all of them.
 ModelChoice = StrEnum("ModelChoice", {**{name: name for name in MODEL_NAMES}, "all": "all"})
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+#: `--format` of commands that list things: a table for people, CSV or JSON for scripts.
+Format = Annotated[
+    OutputFormat,
+    typer.Option("--format", help="table (for a terminal; CSV when piped, never truncated), csv or json."),
+]
 #: `--as-of DATE` of commands that read a dated snapshot.
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Snapshot date YYYY-MM-DD (default: the latest).")]
 #: `--policy` of commands that read or write tier snapshots.
@@ -120,6 +133,28 @@ def quiet_libraries(verbose: bool) -> None:
 def settings_of(ctx: typer.Context) -> Settings:
     """The settings the global options resolved."""
     return ctx.find_root().obj
+
+
+def print_rows(rows: list[dict], columns: list[str], output: OutputFormat) -> None:
+    """Rows for people or scripts: a rich table on a terminal; CSV when piped or asked (nothing is cut
+    to the terminal's width); JSON on request."""
+    import csv
+    import json
+    import sys
+
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=1, default=str) + "\n")
+    elif output is OutputFormat.csv or not out.is_terminal:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        from rich.table import Table
+
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*(str(row.get(c, "")) for c in columns))
+        out.print(table)
 
 
 def parse_date(text: str, option: str) -> date:

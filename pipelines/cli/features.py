@@ -8,10 +8,13 @@ import typer
 
 from features.errors import InputError
 from pipelines.cli.app import (
+    Format,
+    OutputFormat,
     console,
     features_app,
     out,
     parse_date,
+    print_rows,
     settings_of,
 )
 
@@ -74,10 +77,8 @@ def features_materialize(
 
 
 @features_app.command("list")
-def features_list(ctx: typer.Context) -> None:
+def features_list(ctx: typer.Context, output: Format = OutputFormat.table) -> None:
     """The feature catalog: name, view, type, what data it needs, whether the imported data has it."""
-    from rich.table import Table
-
     from features.catalog import FEATURES
     from features.data.store import DataStore
     from features.live_data import open_live_data
@@ -87,8 +88,15 @@ def features_list(ctx: typer.Context) -> None:
     caps = None
     if DataStore(settings.data_dir).live_version() is not None:
         caps = capabilities(open_live_data(settings))
-    table = Table("feature", "view", "type", "needs", "in this data", "description")
-    for f in FEATURES:
-        present = "-" if caps is None else ("yes" if caps.has(f.needs) else "no (null)")
-        table.add_row(f.name, f.view, f.dtype, str(f.needs), present, f.description)
-    out.print(table)
+    rows = [
+        {
+            "feature": f.name,
+            "view": f.view,
+            "type": f.dtype,
+            "needs": str(f.needs),
+            "in_this_data": "-" if caps is None else ("yes" if caps.has(f.needs) else "no (null)"),
+            "description": f.description,
+        }
+        for f in FEATURES
+    ]
+    print_rows(rows, ["feature", "view", "type", "needs", "in_this_data", "description"], output)

@@ -8,14 +8,17 @@ import typer
 
 from features.model_table import MODEL_NAMES
 from pipelines.cli.app import (
+    Format,
     ModelChoice,
     ModelName,
+    OutputFormat,
     app,
     console,
     model_names,
     models_app,
     out,
     parse_date,
+    print_rows,
     settings_of,
 )
 
@@ -79,23 +82,32 @@ def backtest_command(
 
 
 @models_app.command("list")
-def models_list(ctx: typer.Context) -> None:
+def models_list(ctx: typer.Context, output: Format = OutputFormat.table) -> None:
     """Registered versions of each model, newest first; the champion is marked."""
     from training import registry
 
-    registry.configure(settings_of(ctx))
-    for name in MODEL_NAMES:
-        found = registry.versions(name)
-        if not found:
-            out.print(f"{name}: not trained yet")
-        for v in found:
-            mark = "champion" if v.is_champion else "challenger"
-            metric = v.tags.get("test_metric")
-            shown = f"{float(metric):.4f}" if metric else ""
-            out.print(
-                f"{name} v{v.version} ({mark}) as of {v.tags.get('as_of', '?')}, test {v.tags.get('test_cutoff', '?')}: "
-                f"{v.tags.get('primary_metric', '')} {shown}"
-            )
+    settings = settings_of(ctx)
+    rows = []
+    if settings.mlflow_uri or (settings.mlruns_dir / "mlflow.db").exists():  # reading creates no store
+        registry.configure(settings)
+        for name in MODEL_NAMES:
+            for v in registry.versions(name):
+                metric = v.tags.get("test_metric")
+                rows.append(
+                    {
+                        "model": name,
+                        "version": v.version,
+                        "role": "champion" if v.is_champion else "challenger",
+                        "as_of": v.tags.get("as_of", ""),
+                        "test_cutoff": v.tags.get("test_cutoff", ""),
+                        "metric": v.tags.get("primary_metric", ""),
+                        "test_value": round(float(metric), 4) if metric else None,
+                    }
+                )
+    if not rows and output is OutputFormat.table:
+        out.print(f"no model trained yet in {settings.home} (`tierwise train`)", highlight=False)
+        return
+    print_rows(rows, ["model", "version", "role", "as_of", "test_cutoff", "metric", "test_value"], output)
 
 
 @models_app.command("promote")

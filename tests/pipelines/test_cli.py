@@ -103,3 +103,23 @@ def test_promoting_an_unknown_version_is_one_line_and_exit_3(trained_home):
     assert result.returncode == 3
     assert result.stderr.strip().startswith("error: churn has no version 99; versions: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_piped_list_is_csv_with_nothing_cut(tmp_path):
+    import csv
+    import io
+
+    result = tierwise("features", "list", home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 56 and rows[0]["feature"] == "days_since_last_order"
+    assert all(row["description"] and not row["description"].endswith("…") for row in rows)
+
+
+def test_listing_models_of_a_missing_home_creates_nothing(tmp_path):
+    import json
+
+    home = tmp_path / "no-such-home"
+    result = tierwise("models", "list", "--format", "json", home=home)
+    assert result.returncode == 0 and json.loads(result.stdout) == []
+    assert not home.exists()
