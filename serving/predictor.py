@@ -235,12 +235,20 @@ class Predictor:
         }
 
 
+def _finite(value: float) -> bool:
+    """Whether a JSON number is a finite float (a 400-digit integer is not: it overflows)."""
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
+
+
 def _check_vector(features: Mapping[str, object]) -> None:
     unknown = sorted(set(features) - set(FEATURES_BY_NAME))
     if unknown:
-        raise InputError(
-            f"features: unknown feature(s) {', '.join(map(repr, unknown))}; see `tierwise features list`"
-        )
+        shown = ", ".join(repr(name[:64]) for name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise InputError(f"features: unknown feature(s) {shown}{more}; see `tierwise features list`")
     missing = [name for name in HISTORY_COLUMNS if features.get(name) is None]
     if missing:
         raise InputError(f"features: {', '.join(missing)} required (the tier policy reads them)")
@@ -248,10 +256,8 @@ def _check_vector(features: Mapping[str, object]) -> None:
         if value is None:
             continue
         numeric = FEATURES_BY_NAME[name].dtype != "string"
-        if numeric and (
-            isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value)
-        ):
-            raise InputError(f"features.{name}: expected a number, got {value!r}")
+        if numeric and (isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value)):
+            raise InputError(f"features.{name}: expected a finite number, got {str(value)[:40]!r}")
         if not numeric and not isinstance(value, str):
             raise InputError(f"features.{name}: expected text, got {value!r}")
         if numeric and name in HISTORY_COLUMNS and value < 0:

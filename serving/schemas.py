@@ -8,18 +8,25 @@ would write them by hand.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 Status = Literal["ok", "cold_start", "not_found"]
+#: A customer id as shops write them: letters, digits and `. _ : @ + -`, at most 128 characters.
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.:@+-]+$", examples=["1002"])]
+#: Most features in one `score_features` vector (the catalog has 56).
+MAX_FEATURES = 100
+#: Longest text feature value (a store id, an income band).
+MAX_TEXT_VALUE = 64
+FeatureValue = float | int | Annotated[str, Field(max_length=MAX_TEXT_VALUE)] | None
 
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, description="The shop's customer id.", examples=["1002"])
-    new_customer: bool = Field(
+    customer_id: CustomerId = Field(description="The shop's customer id.")
+    new_customer: StrictBool = Field(
         False,
         description=(
             "Set when the backend knows the account exists but it may have no orders in the feature "
@@ -32,21 +39,22 @@ class PredictRequest(BaseModel):
 class PredictBatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_ids: list[str] = Field(
+    customer_ids: list[CustomerId] = Field(
         min_length=1,
         description="Customer ids; at most the service's batch limit (default 1,000). Duplicates are answered once each.",
         examples=[["1002", "1003", "unknown-id"]],
     )
-    new_customers: bool = Field(False, description="As `new_customer` of `predict`, for every id.")
+    new_customers: StrictBool = Field(False, description="As `new_customer` of `predict`, for every id.")
 
 
 class ScoreFeaturesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(
-        "what-if", min_length=1, description="A label echoed in the answer; need not exist in the store."
+    customer_id: CustomerId = Field(
+        "what-if", description="A label echoed in the answer; need not exist in the store."
     )
-    features: dict[str, float | int | str | None] = Field(
+    features: dict[Annotated[str, Field(max_length=64)], FeatureValue] = Field(
+        max_length=MAX_FEATURES,
         description=(
             "Feature values by catalog name (`tierwise features list`). The history features the tier "
             "policy reads (days_since_last_order, tenure_days, orders_365d) are required; every other "

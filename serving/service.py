@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from typing import Any
 
 import bentoml
@@ -48,8 +49,35 @@ def _json(answer: BaseModel) -> Response:
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
-def _error(status: int, message: str, **fields: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **fields}, status_code=status)
+def _error(status: int, message: str, code: str, **fields: Any) -> JSONResponse:
+    """An error answer: the message, a stable `code` for programs and a `request_id` that the service
+    log repeats beside the details (exception text and paths stay in the log, never in the answer)."""
+    request_id = uuid.uuid4().hex[:16]
+    return JSONResponse(
+        {"error": message, "code": code, "request_id": request_id, **fields},
+        status_code=status,
+        headers={"X-Request-ID": request_id},
+    )
+
+
+def _unavailable(reason: str, detail: BaseException | str | None = None) -> JSONResponse:
+    """503: models or feature store cannot answer; `reason` is for the caller, `detail` for the log."""
+    answer = _error(503, reason, "unavailable")
+    if detail is not None:
+        request_id = answer.headers["X-Request-ID"]
+        if isinstance(detail, BaseException):
+            logger.error("tierwise: %s (request %s)", reason, request_id, exc_info=detail)
+        else:
+            logger.error("tierwise: %s (request %s): %s", reason, request_id, detail)
+    return answer
+
+
+def _load_failure(exc: BaseException) -> str:
+    """What a caller may read about a failed load: our own messages (no champion yet, no tier
+    snapshot) are; anything else is named by its kind only."""
+    if isinstance(exc, InputError):
+        return str(exc)
+    return f"{type(exc).__name__} while loading (see the service log)"
 
 
 @bentoml.service(
@@ -68,11 +96,12 @@ class Tierwise:
         self.settings = Settings.resolve()
         self.predictor: Predictor | None = None
         self.load_error: str | None = None
+        self._reloading = threading.Lock()
         try:
             self.predictor = Predictor(self.settings, self.config.policy)
         except Exception as exc:  # the service starts and says why it cannot answer (503), see __is_ready__
-            self.load_error = f"{type(exc).__name__}: {exc}"
-            logger.error("tierwise: models or feature store not loaded: %s", self.load_error)
+            self.load_error = _load_failure(exc)
+            logger.error("tierwise: models or feature store not loaded", exc_info=exc)
         if self.predictor is not None and self.config.reload_seconds:
             threading.Thread(target=self._watch_champions, daemon=True, name="champion-watch").start()
 
@@ -87,7 +116,7 @@ class Tierwise:
             return answers
         answer = answers[0]
         if answer["status"] == "not_found":
-            return _error(404, answer["error"], customer_id=customer_id)
+            return _error(404, answer["error"], "not_found", customer_id=customer_id)
         return _json(Prediction.model_validate(answer))
 
     @bentoml.api(route="/predict_batch", input_spec=PredictBatchRequest, output_spec=PredictBatchResponse)
@@ -97,6 +126,7 @@ class Tierwise:
             return _error(
                 422,
                 f"customer_ids: {len(customer_ids)} ids, at most {self.config.max_batch} per call",
+                "too_many_ids",
                 field="customer_ids",
             )
         answers = self._answers(lambda p: p.predict_ids(customer_ids, new_customers))
@@ -120,19 +150,32 @@ class Tierwise:
 
     @bentoml.api(route="/reload")
     def reload(self) -> dict:
-        """Load the current champions and tier snapshot; on failure the old ones keep serving."""
+        """Load the current champions and tier snapshot; on failure the old ones keep serving.
+
+        One at a time, with the periodic watch too: a reload while another runs is answered 409 (each
+        holds a full set of models in memory)."""
+        if not self._reloading.acquire(blocking=False):
+            return _error(
+                409, "a reload is already running; try again when it has finished", "reload_running"
+            )
+        try:
+            return self._reload()
+        finally:
+            self._reloading.release()
+
+    def _reload(self) -> Any:
         if self.predictor is None:
             return self._start_again()
         result = self.predictor.reload()
         if result.error:
-            return _error(503, f"reload failed, still serving the previous models: {result.error}")
+            return _unavailable("reload failed, still serving the previous models", result.error)
         return {"changed": result.changed, "model_versions": result.versions}
 
     @admin.get("/version", response_model=VersionResponse)
     def version(self) -> Any:
         """Which model versions, policy and snapshots are live."""
         if self.predictor is None:
-            return _error(503, f"models or feature store unavailable: {self.load_error}")
+            return _unavailable(f"models or feature store unavailable: {self.load_error}")
         live = self.predictor.live
         return VersionResponse(
             service=_package_version(),
@@ -153,15 +196,14 @@ class Tierwise:
 
     def _answers(self, work: Any) -> list[dict] | JSONResponse:
         if self.predictor is None:
-            return _error(503, f"models or feature store unavailable: {self.load_error}")
+            return _unavailable(f"models or feature store unavailable: {self.load_error}")
         try:
             return work(self.predictor)
         except InputError as exc:
             field = str(exc).split(":")[0]
-            return _error(422, str(exc), field=field)
-        except Exception as exc:  # a dependency failed mid-request: say which, never a bare 500
-            logger.exception("tierwise: request failed")
-            return _error(503, f"feature store or model unavailable: {type(exc).__name__}: {exc}")
+            return _error(422, str(exc), "invalid_input", field=field)
+        except Exception as exc:  # a dependency failed mid-request: a 503 with a request id, never a bare 500
+            return _unavailable("feature store or model unavailable", exc)
 
     def _start_again(self) -> Any:
         from serving.predictor import Predictor
@@ -169,8 +211,8 @@ class Tierwise:
         try:
             self.predictor, self.load_error = Predictor(self.settings, self.config.policy), None
         except Exception as exc:
-            self.load_error = f"{type(exc).__name__}: {exc}"
-            return _error(503, f"models or feature store unavailable: {self.load_error}")
+            self.load_error = _load_failure(exc)
+            return _unavailable(f"models or feature store unavailable: {self.load_error}", exc)
         return {"changed": True, "model_versions": self.predictor.live.champions.versions}
 
     def _watch_champions(self) -> None:
@@ -178,9 +220,19 @@ class Tierwise:
 
         while True:
             time.sleep(self.config.reload_seconds)
-            if self.predictor is not None and self.predictor.is_stale():
-                result = self.predictor.reload()
-                logger.info("tierwise: periodic reload: %s", result)
+            try:
+                if (
+                    self.predictor is not None
+                    and self.predictor.is_stale()
+                    and self._reloading.acquire(False)
+                ):
+                    try:
+                        result = self.predictor.reload()
+                    finally:
+                        self._reloading.release()
+                    logger.info("tierwise: periodic reload: %s", result)
+            except Exception:  # the watch must outlive a registry that is briefly unreachable
+                logger.exception("tierwise: periodic reload check failed; trying again later")
 
 
 def _package_version() -> str:

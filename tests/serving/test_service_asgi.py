@@ -121,3 +121,36 @@ def test_health_readiness_and_the_openapi_page_come_from_bentoml(client):
     paths = client.get("/docs.json").json()["paths"]
     assert {"/predict", "/predict_batch", "/score_features", "/reload"} <= set(paths)
     assert "customer_id" in str(paths["/predict"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customer_id": "x" * 5_000_000}, "customer_id"),  # an oversize id is refused, not echoed twice
+        ({"customer_id": "1 OR 1=1"}, "customer_id"),
+        ({"customer_id": "1", "new_customer": "yes"}, "new_customer"),  # "yes" is not a boolean
+    ],
+)
+def test_an_id_or_flag_outside_the_contract_is_a_small_400_naming_the_field(client, body, field):
+    response = client.post("/predict", json=body)
+    assert response.status_code == 400 and field in str(response.json()["detail"])
+    assert len(response.content) < 2_000
+
+
+def test_a_number_too_large_for_a_float_is_bad_input_not_an_outage(client):
+    vector = {"days_since_last_order": 10**400, "tenure_days": 300, "orders_365d": 4}
+    response = client.post("/score_features", json={"features": vector})
+    assert response.status_code == 422
+    assert response.json()["field"] == "features.days_since_last_order"
+
+
+def test_twenty_thousand_feature_names_are_refused_in_a_small_answer(client):
+    response = client.post("/score_features", json={"features": {f"f{i}": 1 for i in range(20_000)}})
+    assert response.status_code == 400 and len(response.content) < 2_000
+
+
+def test_error_answers_carry_a_code_and_a_request_id(client):
+    response = client.post("/predict", json={"customer_id": "nobody-123"})
+    body = response.json()
+    assert body["code"] == "not_found" and len(body["request_id"]) == 16
+    assert response.headers["X-Request-ID"] == body["request_id"]
