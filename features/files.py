@@ -41,12 +41,12 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     try:
         write(partial)
         os.chmod(partial, FILE_MODE)
-        _fsync(partial)
+        fsync_path(partial)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    _fsync(path.parent)
+    fsync_path(path.parent)
     return path
 
 
@@ -62,7 +62,8 @@ def write_frame_atomically(frame: pd.DataFrame, path: Path) -> Path:
     return write_atomically(path, lambda partial: frame.to_parquet(partial, index=False))
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's content, or a folder's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -22,6 +22,7 @@ from plotly.offline import get_plotlyjs
 from monitoring.drift import DriftResult
 from monitoring.health import ModelHealth
 from monitoring.thresholds import Thresholds
+from tiering.reports.render_check import ERROR_CAPTURE, render_status
 
 GRADE_COLORS = {"Excellent": "#1a7f37", "Good": "#4c9a2a", "Fair": "#b58900", "Poor": "#c62828"}
 
@@ -118,11 +119,7 @@ def render_overview(
 <head>
 <meta charset="utf-8">
 <title>Tierwise model monitoring — {as_of}</title>
-<script>
-window.reportErrors = [];
-window.addEventListener("error", function (e) {{ window.reportErrors.push(String(e.message || e)); }});
-window.addEventListener("unhandledrejection", function (e) {{ window.reportErrors.push(String(e.reason)); }});
-</script>
+{ERROR_CAPTURE}
 <script>{get_plotlyjs()}</script>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1180px; color: #222; }}
@@ -150,16 +147,7 @@ at most Fair after a drop of more than {thresholds.quality_drop:g} since trainin
 {quality_note}
 <h2>Tier shares</h2>
 <table><tr><th>compared with</th><th>test</th><th>distance / p-value</th><th>verdict</th></tr>{tier_rows}</table>
-<div id="render-status" hidden data-expected="{len(charts)}"></div>
-<script>
-window.addEventListener("load", function () {{
-  var plots = Array.prototype.slice.call(document.querySelectorAll(".js-plotly-plot"));
-  var status = document.getElementById("render-status");
-  status.setAttribute("data-charts", String(plots.length));
-  status.setAttribute("data-rendered", String(plots.filter(function (p) {{ return p.querySelector(".main-svg"); }}).length));
-  status.setAttribute("data-errors", JSON.stringify(window.reportErrors));
-}});
-</script>
+{render_status(len(charts))}
 </body>
 </html>
 """

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from features.errors import InputError
+from features.files import fsync_path
 
 VERSIONS_KEPT = 2
 
@@ -89,7 +90,7 @@ class DataStore:
             tmp_link.unlink()
         tmp_link.symlink_to(version.relative_to(self.root))
         os.replace(tmp_link, self.live_link)
-        _fsync_dir(self.root)
+        fsync_path(self.root)
 
     def _remove_abandoned_versions(self) -> None:
         """Drafts newer than the live version belong to writers that died: nobody can read them."""
@@ -124,16 +125,4 @@ class DataStore:
 
 def _fsync_tree(folder: Path) -> None:
     for path in folder.rglob("*.parquet"):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path)

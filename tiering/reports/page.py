@@ -25,6 +25,7 @@ from features.model_table import MODEL_TABLE
 from tiering.policy import Policy
 from tiering.reports import charts
 from tiering.reports.kpis import at_risk_top_tier, flow_rates, migration_matrix, tier_summary, top_tiers
+from tiering.reports.render_check import ERROR_CAPTURE, render_status
 from tiering.risk import AT_RISK_CHURN
 
 #: Value tiers, from the best, that count as top tiers (as the default `top_tier_at_risk` alert rule).
@@ -313,11 +314,7 @@ def _document(title: str, body: str, charts_count: int) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<script>
-window.reportErrors = [];
-window.addEventListener("error", function (e) {{ window.reportErrors.push(String(e.message || e)); }});
-window.addEventListener("unhandledrejection", function (e) {{ window.reportErrors.push(String(e.reason)); }});
-</script>
+{ERROR_CAPTURE}
 <script>{get_plotlyjs()}</script>
 <style>{_CSS}</style>
 </head>
@@ -325,16 +322,7 @@ window.addEventListener("unhandledrejection", function (e) {{ window.reportError
 <main>
 {body}
 </main>
-<div id="render-status" hidden data-expected="{charts_count}"></div>
-<script>
-window.addEventListener("load", function () {{
-  var plots = Array.prototype.slice.call(document.querySelectorAll(".js-plotly-plot"));
-  var status = document.getElementById("render-status");
-  status.setAttribute("data-charts", String(plots.length));
-  status.setAttribute("data-rendered", String(plots.filter(function (p) {{ return p.querySelector(".main-svg"); }}).length));
-  status.setAttribute("data-errors", JSON.stringify(window.reportErrors));
-}});
-</script>
+{render_status(charts_count)}
 </body>
 </html>
 """
