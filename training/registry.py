@@ -306,3 +306,10 @@ def run_metrics(run_id: str) -> dict[str, Any]:
 
 def run_tags(run_id: str) -> dict[str, str]:
     return dict(_client().get_run(run_id).data.tags)
+
+
+def metric_history(run_id: str, key: str) -> dict[int, float]:
+    """A metric's values in a run by step (the latest value of each step)."""
+    return {
+        m.step: m.value for m in sorted(_client().get_metric_history(run_id, key), key=lambda m: m.timestamp)
+    }

@@ -91,3 +91,36 @@ def test_the_tier_report_shows_each_models_grade_and_links_to_the_monitoring_pag
     assert "Model health" in page and f'href="monitoring/{TEST_CUTOFF}.html"' in page
     for name, health in report.health.items():
         assert f"{name} v{health.version}</td><td>{health.grade}</td>" in page
+
+
+def test_quality_is_a_series_over_every_matured_snapshot_in_the_report_workspace_and_mlflow(
+    monitored_home, tmp_path
+):
+    import shutil
+    from datetime import date
+
+    from features.settings import Settings
+    from monitoring.workspace import MonitoringWorkspace
+    from pipelines import build_features
+    from pipelines.monitor import monitor
+    from pipelines.score import score
+    from training import registry
+
+    later = date(2017, 8, 1)
+    home = tmp_path / "home"
+    shutil.copytree(monitored_home.home, home, symlinks=True)
+    settings = Settings.resolve(home)
+    build_features.build(settings, [later])
+    score(settings, later)
+    report = monitor(settings, later)
+    churn = report.health["churn"]
+    assert [q.as_of for q in churn.quality] == [TEST_CUTOFF, later]
+    assert all(q.customers > 2_000 and 0.5 < q.primary < 1 for q in churn.quality)
+    page = (reports_dir(settings) / f"{later}.html").read_text()
+    assert page.count("once outcomes are known") == 3  # one quality chart per model
+    workspace = MonitoringWorkspace(workspace_dir(settings))
+    assert len(workspace.runs(workspace.project_id("churn", "", ""))) == 3  # one drift run, two quality runs
+    registry.configure(settings)
+    history = registry.metric_history(churn.run_id, "production_roc_auc")
+    assert sorted(history) == [20170701, 20170801]
+    assert history[20170801] == pytest.approx(churn.quality[-1].primary)
