@@ -68,12 +68,18 @@ class TierLookup:
         policy = load_policy(policy_name)
         tiers = settings.tier_snapshots(policy.name)
         as_of = tiers.choose()
-        snapshot = tiers.read(as_of, ["customer_id", "tier", "reason", *PREDICTIONS])
+        snapshot = tiers.read(as_of, ["customer_id", "tier", "reason", "change", *PREDICTIONS])
+        rules = [
+            caller_rule(change, reason)
+            for change, reason in zip(
+                snapshot.get("change", [""] * len(snapshot)), snapshot.reason, strict=True
+            )
+        ]
         features = settings.feature_snapshots
         history = features.read(features.choose(as_of), ["customer_id", *HISTORY_COLUMNS])
         population = snapshot.merge(history, on="customer_id", how="left", validate="one_to_one")
         population = population.dropna(subset=required_columns(policy))
-        tiers = dict(zip(snapshot.customer_id, zip(snapshot.tier, snapshot.reason, strict=True), strict=True))
+        tiers = dict(zip(snapshot.customer_id, zip(snapshot.tier, rules, strict=True), strict=True))
         return cls(
             policy=policy,
             as_of=as_of,
@@ -86,6 +92,11 @@ class TierLookup:
     def assign(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Tiers for customers outside the snapshot (customer_id, tier, rule)."""
         return self.reference.assign(frame)[["customer_id", "tier", "rule"]]
+
+
+def caller_rule(change: str | None, reason: str) -> str:
+    """The tier rule an API caller may read: a staff override's note stays in the batch snapshot."""
+    return "manual override by staff" if change == "override" else reason
 
 
 def _cold_start(population: pd.DataFrame, policy: Policy, as_of: date) -> ColdStart:

@@ -17,20 +17,37 @@ from features.catalog import FEATURES_BY_NAME
 from features.model_table import MODELS
 from training.bundle import ModelBundle
 
+#: Feature views never given as reasons unless asked: household attributes (age, income, family)
+#: are personal data, and a marketer should not act on them as "why".
+SENSITIVE_VIEWS = frozenset({"household"})
+
 
 def reasons(
-    bundle: ModelBundle, matrix: np.ndarray, top: int = 3, contributions: np.ndarray | None = None
+    bundle: ModelBundle,
+    matrix: np.ndarray,
+    top: int = 3,
+    contributions: np.ndarray | None = None,
+    excluded_views: frozenset[str] = SENSITIVE_VIEWS,
 ) -> list[list[dict]]:
     """For each row, the `top` features with the largest absolute contribution to the raw score.
 
     Each reason: feature name, its description from the catalog, the value, whether it pushed the
     prediction up or down, and all of that as one sentence for staff. Pass `contributions` when
-    already computed (`ModelBundle.predict_and_explain`).
+    already computed (`ModelBundle.predict_and_explain`). Features of `excluded_views` are never
+    reasons (they still count in the prediction).
     """
     if contributions is None:
         contributions = bundle.contributions(matrix)
     contributions = contributions[:, : len(bundle.feature_names)]
-    order = np.argsort(-np.abs(contributions), axis=1)[:, :top]
+    allowed = np.array(
+        [
+            i
+            for i, name in enumerate(bundle.feature_names)
+            if name not in FEATURES_BY_NAME or FEATURES_BY_NAME[name].view not in excluded_views
+        ],
+        dtype=int,
+    )
+    order = allowed[np.argsort(-np.abs(contributions[:, allowed]), axis=1)[:, :top]]
     result = []
     for row, picks in enumerate(order):
         items = []

@@ -118,3 +118,26 @@ def test_promote_and_rollback_move_the_champion(trained_home):
     assert registry.champion("customer_value").version == again.version
     assert registry.rollback("customer_value") == before
     assert registry.champion("customer_value").version == before
+
+
+def test_household_attributes_are_never_given_as_reasons_unless_asked(trained_home):
+    import pandas as pd
+
+    from features.catalog import FEATURES_BY_NAME
+    from training.reasons import reasons
+
+    settings, _ = trained_home
+    registry.configure(settings)
+    bundle, _ = registry.load_bundle("customer_value")
+    frame = pd.read_parquet(sorted(settings.snapshots_dir.glob("*.parquet"))[-1])
+    matrix = bundle.matrix(frame)
+    household = {n for n in bundle.feature_names if FEATURES_BY_NAME[n].view == "household"}
+    everything = len(bundle.feature_names)
+    shown = {r["feature"] for row in reasons(bundle, matrix, top=everything) for r in row}
+    assert household and not shown & household
+    asked = {
+        r["feature"]
+        for row in reasons(bundle, matrix, top=everything, excluded_views=frozenset())
+        for r in row
+    }
+    assert asked & household
