@@ -163,23 +163,32 @@ def set_run_tags(run_id: str, tags: Mapping[str, Any]) -> None:
 def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
     """Log the bundle as an MLflow LightGBM model folder (plus `tierwise.json`) in the active run.
 
+    `input_example` rows only shape the example: the logged one is their column medians.
+
     Returns:
         The model's URI (`runs:/<run>/model`).
     """
+    import warnings
+
     import lightgbm
     import mlflow
+    import numpy as np
     from mlflow.models import infer_signature
 
     matrix = bundle.matrix(input_example)
-    example = pd.DataFrame(matrix, columns=bundle.feature_names)
-    signature = infer_signature(example, bundle.predict_matrix(matrix))
+    with warnings.catch_warnings():  # an all-missing column has no median: it stays missing
+        warnings.simplefilter("ignore", RuntimeWarning)
+        typical = np.nanmedian(matrix, axis=0, keepdims=True)
+    # The example a model artifact shows is a typical customer (each feature's median), never a real one.
+    example = pd.DataFrame(typical, columns=bundle.feature_names)
+    signature = infer_signature(example, bundle.predict_matrix(typical))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
         mlflow.lightgbm.save_model(
             bundle.booster,
             str(folder),
             signature=signature,
-            input_example=example.head(5),
+            input_example=example,
             pip_requirements=[f"lightgbm=={lightgbm.__version__}"],
         )
         bundle.save(folder)
@@ -313,3 +322,10 @@ def metric_history(run_id: str, key: str) -> dict[int, float]:
     return {
         m.step: m.value for m in sorted(_client().get_metric_history(run_id, key), key=lambda m: m.timestamp)
     }
+
+
+def artifact_dir(run_id: str) -> Path:
+    """Where a run's artifacts are on this machine (embedded store: a folder under `mlruns/`)."""
+    from urllib.parse import unquote, urlparse
+
+    return Path(unquote(urlparse(_client().get_run(run_id).info.artifact_uri).path))

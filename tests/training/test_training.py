@@ -141,3 +141,24 @@ def test_household_attributes_are_never_given_as_reasons_unless_asked(trained_ho
         for r in row
     }
     assert asked & household
+
+
+def test_the_model_artifact_shows_a_typical_customer_not_a_real_one(trained_home):
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    settings, _ = trained_home
+    registry.configure(settings)
+    info = registry.champion("churn")
+    folder = Path(registry.artifact_dir(info.run_id)) / "model"
+    example = json.loads((folder / "input_example.json").read_text())
+    rows = example.get("data") or example.get("inputs")
+    assert len(rows) == 1
+    shown = pd.Series(rows[0], index=example["columns"], dtype=float)
+    numeric = [
+        c for c in shown.index if c in ("spend_365d", "orders_365d", "days_since_last_order", "tenure_days")
+    ]
+    snapshot = pd.read_parquet(sorted(settings.snapshots_dir.glob("*.parquet"))[-1], columns=numeric)
+    assert not (snapshot[numeric] == shown[numeric]).all(axis=1).any()  # no real customer has exactly these
