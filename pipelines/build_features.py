@@ -14,6 +14,7 @@ from features.snapshots import (
     check_cutoffs,
     data_period,
 )
+from pipelines.home_lock import writes_home
 
 
 def period(settings: Settings) -> DataPeriod:
@@ -21,6 +22,7 @@ def period(settings: Settings) -> DataPeriod:
     return data_period(open_live_data(settings))
 
 
+@writes_home
 def build(settings: Settings, cutoffs: list[date]) -> dict[date, int]:
     """Compute and write feature snapshots for `cutoffs` (checked against the data's period)."""
     con = open_live_data(settings)
@@ -28,6 +30,7 @@ def build(settings: Settings, cutoffs: list[date]) -> dict[date, int]:
     return build_snapshots(con, chosen, settings.snapshots_dir, capabilities(con))
 
 
+@writes_home
 def apply_and_materialize(
     settings: Settings, as_of: date | None = None, on_chunk: Callable[[int, int], None] | None = None
 ) -> tuple[date, int]:

@@ -24,6 +24,7 @@ from features.data.store import DataStore
 from features.model_table import MODEL_NAMES
 from features.settings import Settings
 from pipelines import build_features, import_data, monitor, score, tier_reports, train
+from pipelines.home_lock import writes_home
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
 CUTOFF_STEP = timedelta(days=14)
@@ -35,6 +36,7 @@ RUN_TRIALS = 5
 RETRAIN_RULES = ("feature_drift", "prediction_drift", "quality_drop", "below_baseline")
 
 
+@writes_home
 def run(
     settings: Settings,
     source_dir: Path | None = None,

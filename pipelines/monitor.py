@@ -37,6 +37,7 @@ from monitoring.quality import Quality, matured_quality
 from monitoring.reference import PREDICTION, ChampionReference, load_reference
 from monitoring.thresholds import Thresholds, load_thresholds
 from monitoring.workspace import MonitoringWorkspace
+from pipelines.home_lock import writes_home
 from tiering import load_policy
 from training import registry
 from training.labels import compute_labels
@@ -67,6 +68,7 @@ def workspace_dir(settings: Settings) -> Path:
     return settings.data_dir / "monitoring" / "workspace"
 
 
+@writes_home
 def monitor(
     settings: Settings,
     as_of: date | None = None,

@@ -21,6 +21,7 @@ from features.dated_snapshots import DatedSnapshots
 from features.files import write_frame_atomically
 from features.model_table import MODELS, PREDICTION_COLUMNS
 from features.settings import Settings
+from pipelines.home_lock import writes_home
 from tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
 from tiering.risk import risk_flags
 from training import champions as champion_models
@@ -47,6 +48,7 @@ def previous_snapshot(snapshots: DatedSnapshots, as_of: date, columns: list[str]
     return None if previous is None else snapshots.read(previous, columns)
 
 
+@writes_home
 def score(
     settings: Settings,
     as_of: date | None = None,

@@ -12,6 +12,7 @@ import pandas as pd
 from features.errors import InputError
 from features.files import write_frame_atomically, write_text_atomically
 from features.settings import Settings
+from pipelines.home_lock import writes_home
 from tiering import load_policy
 from tiering.reports import (
     DEFAULT_RULES,
@@ -53,6 +54,7 @@ def report(settings: Settings, policy_name: str, as_of: date | None = None) -> d
     return tables
 
 
+@writes_home
 def html_report(
     settings: Settings, policy_name: str, as_of: date | None = None, output: Path | None = None
 ) -> Path:
@@ -123,6 +125,7 @@ def past_spend(settings: Settings, as_of: date, horizon_days: int) -> pd.Series:
     return pd.Series(frame["spend"].to_numpy(dtype=float), index=frame["customer_id"].astype(str))
 
 
+@writes_home
 def alerts(
     settings: Settings,
     policy_name: str,
@@ -149,6 +152,7 @@ class WrittenSegment:
     control_path: Path
 
 
+@writes_home
 def export(
     settings: Settings,
     policy_name: str,
@@ -184,6 +188,7 @@ def write_segment_lists(export: SegmentExport, path: Path) -> WrittenSegment:
     return WrittenSegment(export, target, control_path)
 
 
+@writes_home
 def policy_backtest(settings: Settings, policy_name: str, as_of: date, horizon_days: int) -> pd.DataFrame:
     """What each tier assigned at `as_of` really did in the next horizon, predictive beside classic.
 

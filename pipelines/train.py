@@ -18,6 +18,7 @@ from features import feature_store
 from features.live_data import open_live_data
 from features.settings import Settings
 from features.snapshots import build_snapshots, capabilities, check_cutoffs, data_period
+from pipelines.home_lock import writes_home
 from training import registry
 from training.backtest_plan import plan
 from training.labels import compute_labels, outcome_end
@@ -25,6 +26,7 @@ from training.models import SPECS
 from training.run import TrainResult, backtest_model, lineage_tags, split_examples, train_model
 
 
+@writes_home
 def train(
     settings: Settings,
     model_names: list[str],
@@ -60,6 +62,7 @@ def train(
     return results
 
 
+@writes_home
 def backtest(settings: Settings, as_of: date, horizon_days: int, model_names: list[str]) -> dict[str, dict]:
     """Score the champions (and the baselines) as of `as_of` against what really happened after it."""
     con = open_live_data(settings)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,7 +68,10 @@ class DataStore:
             StoreBusyError: another transaction holds the data folder's lock.
         """
         self.versions_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock():
+        key = self.root.resolve()
+        if key in _OPEN_TRANSACTIONS:  # the writer lock is re-entrant; two drafts at once are not
+            raise StoreBusyError(f"{self.root} has a transaction open in this process already")
+        with self.writing(), _open_transaction(key):
             self._remove_abandoned_versions()
             live = self.live_version()
             number = int(live.name) + 1 if live else 1
@@ -106,7 +111,25 @@ class DataStore:
             shutil.rmtree(folder, ignore_errors=True)
 
     @contextmanager
-    def _lock(self) -> Iterator[None]:
+    def writing(self, wait_seconds: float = 0.0) -> Iterator[None]:
+        """Hold the home's one writer lock for the block: every job that writes to a home takes it.
+
+        Re-entrant within a process (a job may call another that takes it too). Another process's
+        writer makes this wait up to `wait_seconds`, then raise `StoreBusyError` saying so.
+        """
+        key = self.root.resolve()
+        with _HELD_GUARD:
+            held = _HELD.get(key)
+            if held is not None:
+                held[1] += 1
+        if held is not None:
+            try:
+                yield
+            finally:
+                with _HELD_GUARD:
+                    held[1] -= 1
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
         # Opened without truncating and without following a link: a planted `.lock` link cannot make
         # the lock clobber another file.
         try:
@@ -114,13 +137,61 @@ class DataStore:
         except OSError as exc:
             raise InputError(f"{self.root / '.lock'}: cannot open the lock file ({exc.strerror})") from None
         try:
+            _acquire(handle, self.root, wait_seconds)
+            with _HELD_GUARD:
+                _HELD[key] = [handle, 1]
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise StoreBusyError(f"{self.root} is being written by another process; retry later") from exc
-            yield
+                yield
+            finally:
+                with _HELD_GUARD:
+                    del _HELD[key]
         finally:
             os.close(handle)
+
+
+#: Writer locks this process holds: home data folder → [file descriptor, depth].
+_HELD: dict[Path, list] = {}
+_HELD_GUARD = threading.Lock()
+#: Seconds a job waits for another writer of the same home (`TIERWISE_LOCK_WAIT`); imports do not wait.
+LOCK_WAIT_ENV = "TIERWISE_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 30.0
+
+
+#: Data folders with a transaction open in this process.
+_OPEN_TRANSACTIONS: set[Path] = set()
+
+
+@contextmanager
+def _open_transaction(key: Path) -> Iterator[None]:
+    _OPEN_TRANSACTIONS.add(key)
+    try:
+        yield
+    finally:
+        _OPEN_TRANSACTIONS.discard(key)
+
+
+def job_lock_wait() -> float:
+    """How long a batch job waits for the home's writer lock."""
+    text = os.environ.get(LOCK_WAIT_ENV)
+    try:
+        return float(text) if text else DEFAULT_LOCK_WAIT
+    except ValueError:
+        raise InputError(f"{LOCK_WAIT_ENV}={text!r}: expected seconds") from None
+
+
+def _acquire(handle: int, root: Path, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                waited = f" (waited {wait_seconds:g} s)" if wait_seconds else ""
+                raise StoreBusyError(
+                    f"{root} is being written by another process{waited}; retry later"
+                ) from None
+            time.sleep(0.2)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from features.data.store import DataStore, job_lock_wait
 from features.model_table import MODEL_NAMES
 from pipelines.cli.app import (
     Format,
@@ -120,7 +121,8 @@ def models_promote(
     from training import registry
 
     registry.configure(settings_of(ctx))
-    registry.promote(name.value, version)
+    with DataStore(settings_of(ctx).data_dir).writing(job_lock_wait()):
+        registry.promote(name.value, version)
     out.print(f"{name.value} v{version} is champion")
 
 
@@ -132,5 +134,6 @@ def models_rollback(
     from training import registry
 
     registry.configure(settings_of(ctx))
-    version = registry.rollback(name.value)
+    with DataStore(settings_of(ctx).data_dir).writing(job_lock_wait()):
+        version = registry.rollback(name.value)
     out.print(f"{name.value} v{version} is champion again")
