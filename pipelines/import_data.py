@@ -7,7 +7,7 @@ from pathlib import Path
 
 from features.data.completejourney import stage_completejourney
 from features.data.derived import write_derived_tables
-from features.data.importer import ImportReport, StepCallback, import_orders
+from features.data.importer import DEFAULT_MAX_QUARANTINE_SHARE, ImportReport, StepCallback, import_orders
 from features.data.sources import stage_order_file
 from features.data.store import DataStore
 from features.live_data import connect_in_home
@@ -33,19 +33,25 @@ def import_file(
     timezone: str = "UTC",
     timestamp_format: str | None = None,
     on_step: StepCallback | None = None,
+    encoding: str = "utf-8",
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> ImportReport:
     """Import a shop's CSV or Parquet file of orders or order lines, with its own column names."""
+    import tempfile
+
     con = connect_in_home(settings)
-    staged = stage_order_file(con, path, map_options)
-    return import_orders(
-        con,
-        DataStore(settings.data_dir),
-        staged,
-        now=datetime.now(UTC),
-        timezone=timezone,
-        timestamp_format=timestamp_format,
-        on_step=on_step,
-    )
+    with tempfile.TemporaryDirectory(prefix="tierwise-import-") as scratch:
+        staged = stage_order_file(con, path, map_options, encoding=encoding, scratch=Path(scratch))
+        return import_orders(
+            con,
+            DataStore(settings.data_dir),
+            staged,
+            now=datetime.now(UTC),
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            on_step=on_step,
+            max_quarantine_share=max_quarantine_share,
+        )
 
 
 def refresh_derived_tables(settings: Settings) -> None:

@@ -52,6 +52,10 @@ class ImportReport:
         )
 
 
+#: An import may quarantine at most this share of its rows for one reason (and not all of them).
+DEFAULT_MAX_QUARANTINE_SHARE = 0.5
+
+
 def new_import_id(now: datetime) -> str:
     """Time-ordered, collision-free import id."""
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -67,8 +71,14 @@ def import_orders(
     timezone: str = "UTC",
     timestamp_format: str | None = None,
     on_step: StepCallback | None = None,
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> ImportReport:
     """Validate a staged source and merge it into the store in one atomic transaction.
+
+    An import that quarantines every row, or more than `max_quarantine_share` of its rows for one
+    reason, is refused before anything is written (`InputError`, the previous state untouched): a
+    wrong `--timestamp-format`, mapping or encoding, not bad rows. The message names the reason and
+    shows a sample value.
 
     Args:
         con: Connection holding the staged view.
@@ -134,6 +144,7 @@ def import_orders(
         if products and "products" not in reference:
             reference["products"] = products
         report = _report(con, import_id, staged.label)
+        _refuse_a_broken_file(con, report, max_quarantine_share, timestamp_format)
         step("writing tables")
         _append_new_orders(con, draft, import_id, staged.has_lines)
         _merge_reference_tables(con, live, draft, reference)
@@ -206,6 +217,35 @@ def _build_candidate_orders(con: duckdb.DuckDBPyConnection, has_lines: bool) -> 
                                  items, store_id)) AS content_hash
             FROM typed WHERE reason IS NULL"""
         )
+
+
+def _refuse_a_broken_file(
+    con: duckdb.DuckDBPyConnection, report: ImportReport, limit: float, timestamp_format: str | None
+) -> None:
+    if not report.rows_read or not report.quarantined_by_reason:
+        return
+    reason, count = max(report.quarantined_by_reason.items(), key=lambda item: item[1])
+    if report.rows_accepted > 0 and count <= limit * report.rows_read:
+        return
+    hint = ""
+    if reason == Reason.UNPARSEABLE_TIMESTAMP:
+        sample = con.execute(
+            f"SELECT ordered_at_text FROM typed WHERE reason = '{reason}' AND ordered_at_text IS NOT NULL LIMIT 1"
+        ).fetchall()
+        shown = repr(sample[0][0]) if sample else "none"
+        expected = (
+            f"--timestamp-format {timestamp_format!r}"
+            if timestamp_format
+            else "ISO-8601 (2024-01-31 18:05:00)"
+        )
+        hint = f"; expected {expected}, got for example {shown}"
+    elif reason == Reason.MALFORMED_ROW:
+        hint = "; is the file's delimiter, quoting or --encoding right?"
+    raise InputError(
+        f"{report.source}: {count:,} of {report.rows_read:,} rows would be quarantined as {reason}"
+        f"{hint}. Nothing was imported (the limit is {limit:.0%} of the rows for one reason; "
+        "--max-quarantine-share changes it)"
+    )
 
 
 def _report(con: duckdb.DuckDBPyConnection, import_id: str, label: str) -> ImportReport:

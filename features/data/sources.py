@@ -75,20 +75,110 @@ def _scan_sql(path: Path) -> str:
     )
 
 
+CHUNK_BYTES = 1 << 20
+BOMS = {b"\xef\xbb\xbf": "utf-8-sig", b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16"}
+
+
+def readable_text(path: Path, encoding: str, scratch: Path | None) -> Path:
+    """A CSV file DuckDB can read as UTF-8: `path` itself when it is UTF-8, else a UTF-8 copy in
+    `scratch` decoded from `encoding` (or from UTF-16 when the file starts with its byte-order mark).
+
+    Raises:
+        InputError: a byte the encoding cannot decode, named with its line and value, or an unknown
+            encoding.
+    """
+    import codecs
+
+    with path.open("rb") as raw:
+        head = raw.read(4)
+    encoding = next((name for bom, name in BOMS.items() if head.startswith(bom)), encoding)
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    except LookupError:
+        raise InputError(
+            f"--encoding {encoding!r}: unknown encoding (e.g. utf-8, gb18030, gbk, latin-1, utf-16)"
+        ) from None
+    plain_utf8 = codecs.lookup(encoding).name == "utf-8"
+    if not plain_utf8 and scratch is None:
+        raise InputError(f"{path}: a {encoding} file needs a scratch folder to be converted")
+    target = path if plain_utf8 else Path(scratch) / f"{path.stem}.utf-8.csv"
+    lines, offset = 1, 0
+    with (
+        path.open("rb") as raw,
+        open(target, "w", encoding="utf-8", newline="") if not plain_utf8 else _Discard() as out,
+    ):
+        while chunk := raw.read(CHUNK_BYTES):
+            try:
+                out.write(decoder.decode(chunk))
+            except UnicodeDecodeError as exc:
+                line = lines + chunk[: exc.start].count(b"\n")
+                raise InputError(
+                    f"{path}: line {line} (byte {offset + exc.start:,}): byte 0x{chunk[exc.start]:02x} is not "
+                    f"{encoding}; give the file's encoding with --encoding (e.g. gb18030, latin-1)"
+                ) from None
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+        out.write(decoder.decode(b"", final=True))
+    return target
+
+
+class _Discard:
+    """A text sink for validating a file that needs no copy."""
+
+    def __enter__(self) -> _Discard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a CSV whose header names one column twice (which of them would be the amount?)."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as text:
+        header = next(csv.reader(text), [])
+    seen, twice = set(), []
+    for name in header:
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    if twice:
+        raise InputError(
+            f"{path}: column name(s) {', '.join(map(repr, twice))} appear more than once; "
+            "rename them so each column has one meaning"
+        )
+
+
 def stage_order_file(
-    con: duckdb.DuckDBPyConnection, path: Path, map_options: list[str], view: str = "staged"
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    map_options: list[str],
+    view: str = "staged",
+    encoding: str = "utf-8",
+    scratch: Path | None = None,
 ) -> StagedSource:
     """Register a shop's order or order-line file as a staged view with canonical column names.
 
+    A CSV is checked (or converted) to UTF-8 first (`readable_text`) and its header for duplicate
+    names; the file's own SHA-256 stays its identity, so a re-import is recognised whatever its encoding.
+
     Raises:
-        InputError: the file is missing, unreadable (with DuckDB's line number), or the mapping does
-            not fit its columns.
+        InputError: the file is missing, not in its encoding, names a column twice, unreadable (with
+            DuckDB's line number), or the mapping does not fit its columns.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     explicit = parse_map_options(map_options)
-    scan = _scan_sql(path)
+    readable = path
+    if _is_csv(path) and not path.name.lower().endswith(".gz"):
+        readable = readable_text(path, encoding, scratch)
+        _check_header(readable)
+    scan = _scan_sql(readable)
     try:
         header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
         header.remove("source_line")

@@ -43,6 +43,18 @@ def data_import(
         Path | None,
         typer.Option(help="For completejourney: a folder of its Parquet files (default: the package)."),
     ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            help="Text encoding of a CSV file: utf-8, gb18030, gbk, latin-1 (UTF-16 is found by its BOM)."
+        ),
+    ] = "utf-8",
+    max_quarantine_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Refuse the import when more than this share of rows fails for one reason."
+        ),
+    ] = 0.5,
 ) -> None:
     """Import orders into the canonical tables; bad rows are quarantined with a reason, never dropped."""
     from pipelines import import_data
@@ -63,6 +75,8 @@ def data_import(
                 timezone=timezone,
                 timestamp_format=timestamp_format,
                 on_step=on_step,
+                encoding=encoding,
+                max_quarantine_share=max_quarantine_share,
             )
     out.print(f"[bold]{report.source}[/bold] → {settings.data_dir}")
     out.print(report.reconciliation())

@@ -72,8 +72,8 @@ def test_a_timestamp_format_with_a_quote_is_a_format_not_sql(tmp_path: Path):
         tmp_path, ["order_id", "customer_id", "ordered_at", "amount"], [["o1", "c1", "02/01/2024 10:00", "3"]]
     )
     settings = Settings.resolve(tmp_path / "home")
-    report = import_file(settings, path, [], timestamp_format="%d/%m/%Y %H:%M')--")
-    assert report.rows_accepted == 0 and report.quarantined_by_reason == {"unparseable_timestamp": 1}
+    with pytest.raises(InputError, match="1 of 1 rows would be quarantined as unparseable_timestamp"):
+        import_file(settings, path, [], timestamp_format="%d/%m/%Y %H:%M')--")
 
 
 def test_an_unknown_time_zone_is_refused_by_name(tmp_path: Path):
