@@ -48,7 +48,7 @@ def last_cutoff(home: str) -> str:
 
 
 def build(home: str, cutoff_spec: str) -> int:
-    """Our full feature build (`tierwise features build`): all catalog features at the cutoffs of START:END:STEP."""
+    """Our full feature build (`tierwise features build`): all catalog features at the cutoffs of FIRST:LAST:STEP."""
     from pipelines.build_features import build as build_features
 
     return sum(build_features(Settings.resolve(home), parse_cutoff_range(cutoff_spec)).values())

@@ -97,14 +97,14 @@ def check_cutoffs(cutoffs: Iterable[date], period: DataPeriod) -> list[date]:
 
 
 def parse_cutoff_range(spec: str) -> list[date]:
-    """`START:END:STEP` (STEP like `7d`, `2w` or `1m`) → dates from START up to END inclusive."""
+    """`FIRST:LAST:STEP` (STEP like `7d`, `2w` or `1m`) → dates from FIRST up to LAST inclusive."""
     try:
         start_text, end_text, step_text = spec.split(":")
         start, end = date.fromisoformat(start_text), date.fromisoformat(end_text)
         unit, count = step_text[-1], int(step_text[:-1])
     except ValueError as exc:
         raise InputError(
-            f"--cutoffs {spec!r}: expected START:END:STEP, e.g. 2017-03-05:2017-12-31:7d"
+            f"--cutoffs {spec!r}: expected FIRST:LAST:STEP, e.g. 2017-03-05:2017-12-31:7d"
         ) from exc
     if unit not in "dwm" or count <= 0 or end < start:
         raise InputError(

@@ -36,8 +36,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(tiers_app, name="tiers")
 
 #: Progress and errors (stderr); results (stdout).
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
 #: A model of the model table, as a command-line choice.
 ModelName = StrEnum("ModelName", {name: name for name in MODEL_NAMES})

@@ -26,7 +26,7 @@ def features_build(
         list[str] | None, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD (repeatable).")
     ] = None,
     cutoffs: Annotated[
-        str | None, typer.Option(help="START:END:STEP, e.g. 2017-03-05:2017-12-31:7d (steps in d, w or m).")
+        str | None, typer.Option(help="FIRST:LAST:STEP, e.g. 2017-03-05:2017-12-31:7d (steps in d, w or m).")
     ] = None,
 ) -> None:
     """Compute point-in-time customer features (orders strictly before each date), one snapshot per date."""
@@ -35,7 +35,7 @@ def features_build(
 
     dates = [parse_date(d, "--as-of") for d in as_of or []] + (parse_cutoff_range(cutoffs) if cutoffs else [])
     if not dates:
-        raise InputError("give --as-of DATE and/or --cutoffs START:END:STEP")
+        raise InputError("give --as-of DATE and/or --cutoffs FIRST:LAST:STEP")
     settings = settings_of(ctx)
     with console.status(f"building features at {len(dates)} cutoff(s)"):
         rows = build_features.build(settings, dates)

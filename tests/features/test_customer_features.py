@@ -184,7 +184,7 @@ def test_cutoff_range_steps_by_days_weeks_and_months():
         date(2017, 4, 30),
     ]
     assert len(parse_cutoff_range("2017-01-01:2017-12-31:2w")) == 27
-    with pytest.raises(InputError, match="START:END:STEP"):
+    with pytest.raises(InputError, match="FIRST:LAST:STEP"):
         parse_cutoff_range("2017-01-01..2017-02-01")
 
 

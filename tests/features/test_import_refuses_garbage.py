@@ -21,11 +21,15 @@ def _home(tmp_path: Path) -> Settings:
 
 def test_a_gbk_export_imports_when_its_encoding_is_given(tmp_path: Path):
     path = tmp_path / "orders.csv"
-    path.write_bytes((HEADER + "o1,c1,2024-01-02 10:00,12.5,上海店\no2,c2,2024-01-03 11:00,8,北京店\n").encode("gbk"))
+    path.write_bytes(
+        (HEADER + "o1,c1,2024-01-02 10:00,12.5,上海店\no2,c2,2024-01-03 11:00,8,北京店\n").encode("gbk")
+    )
     settings = _home(tmp_path)
     report = import_file(settings, path, [], encoding="gbk")
     assert report.rows_accepted == 2
-    with pytest.raises(InputError, match=r"line 2 \(byte \d+\): byte 0x[0-9a-f]{2} is not utf-8; give the file's encoding"):
+    with pytest.raises(
+        InputError, match=r"line 2 \(byte \d+\): byte 0x[0-9a-f]{2} is not utf-8; give the file's encoding"
+    ):
         import_file(_home(tmp_path / "again"), path, [])
 
 
@@ -53,7 +57,9 @@ def test_a_wrong_timestamp_format_is_refused_with_a_sample_and_nothing_is_import
     path = tmp_path / "orders.csv"
     path.write_text(HEADER + "o1,c1,02/01/2024 10:00,1,a\no2,c2,03/01/2024 11:00,2,b\n")
     settings = _home(tmp_path)
-    with pytest.raises(InputError, match="2 of 2 rows would be quarantined as unparseable_timestamp.*'02/01/2024 10:00'"):
+    with pytest.raises(
+        InputError, match="2 of 2 rows would be quarantined as unparseable_timestamp.*'02/01/2024 10:00'"
+    ):
         import_file(settings, path, [], timestamp_format="%Y-%m-%d %H:%M")
     assert DataStore(settings.data_dir).live_version() is None
     assert import_file(settings, path, [], timestamp_format="%d/%m/%Y %H:%M").rows_accepted == 2

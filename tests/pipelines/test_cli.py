@@ -123,3 +123,10 @@ def test_listing_models_of_a_missing_home_creates_nothing(tmp_path):
     result = tierwise("models", "list", "--format", "json", home=home)
     assert result.returncode == 0 and json.loads(result.stdout) == []
     assert not home.exists()
+
+
+def test_help_and_errors_print_colon_syntax_as_written(tmp_path):
+    shown = tierwise("features", "build", "--help").stdout
+    assert "FIRST:LAST:STEP" in shown and "🔚" not in shown
+    error = tierwise("features", "build", "--cutoffs", "2017-01-01:x", home=tmp_path / "home")
+    assert error.returncode == 3 and "expected FIRST:LAST:STEP" in error.stderr and "🔚" not in error.stderr
