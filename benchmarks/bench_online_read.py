@@ -43,7 +43,6 @@ import logging
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +56,7 @@ import numpy as np
 from features.catalog import FEATURES, VIEWS, view_features
 from features.feature_repo import JOIN_KEY, view_name
 from features.settings import ONLINE_STORE_ENV, REDIS_ENV, Settings
-from features.snapshots import choose_snapshot, snapshot_path
+from tests.service_process import RedisServer
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 AS_OF = "2018-01-02"
@@ -86,46 +85,6 @@ def build_home(home: Path) -> None:
     cli(home, "data", "import", "completejourney")
     cli(home, "features", "build", "--as-of", AS_OF)
     cli(home, "features", "materialize")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class RedisServer:
-    """A throwaway `redis-server` on 127.0.0.1 (no RDB, no AOF), stopped by `stop`."""
-
-    def __init__(self, binary: str, folder: Path):
-        self.port = free_port()
-        command = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self.process = subprocess.Popen([*command, "--dir", str(folder)], stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"redis-server did not listen on port {self.port}")
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 # ---------------------------------------------------------------- the candidates
@@ -433,7 +392,7 @@ def main() -> None:
         print(f"building home {home}", flush=True)
         build_home(home)
     sqlite = Settings.resolve(home, "sqlite")
-    snapshot = snapshot_path(sqlite.snapshots_dir, choose_snapshot(sqlite.snapshots_dir, None))
+    snapshot = sqlite.feature_snapshots.path(sqlite.feature_snapshots.choose())
     customers = pd.read_parquet(snapshot, columns=[JOIN_KEY])[JOIN_KEY].astype(str).tolist()
     print(
         f"home {home}: {len(customers):,} customers, {len(FEATURES)} features in {len(VIEWS)} views; "

@@ -1,5 +1,6 @@
-"""A service started in the background for tests and benchmarks: its own process group, a log file,
-a wait until it is ready, and a stop that leaves nothing running. Test scaffolding, not product code.
+"""Services started in the background for tests and benchmarks: the Tierwise service (its own process
+group, a log file, a wait until it is ready, a stop that leaves nothing running) and a throwaway
+Redis. Test scaffolding, not product code.
 """
 
 from __future__ import annotations
@@ -79,3 +80,37 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway `redis-server` on 127.0.0.1 (no RDB, no AOF), stopped by `stop`."""
+
+    def __init__(self, binary: str, folder: Path):
+        self.port = free_port()
+        command = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.process = subprocess.Popen([*command, "--dir", str(folder)], stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not listen on port {self.port}")
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)

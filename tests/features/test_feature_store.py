@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import time
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from features.catalog import FEATURES
 from features.errors import InputError
 from features.settings import Settings
 from pipelines import build_features
-from tests.service_process import free_port
+from tests.service_process import RedisServer
 
 CUTOFFS = [date(2017, 9, 3), date(2017, 10, 1)]
 
@@ -112,31 +109,9 @@ def redis_server(tmp_path: Path):
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (CI installs it: .ci/run)")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(50):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    server = RedisServer(binary, tmp_path)
+    yield server.address
+    server.stop()
 
 
 @pytest.mark.integration
