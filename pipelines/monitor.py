@@ -100,10 +100,13 @@ def monitor(
     out = reports_dir(settings)
     health: dict[str, ModelHealth] = {}
     drift_by_reference: dict[int, DriftResult] = {}
+    test_cutoffs: list[date] = []
     pages: dict[int, Path] = {}  # one drift report shared by several models is drawn once
     for name in model_names or list(MODEL_NAMES):
         spec, entry = SPECS[name], MODELS[name]
         reference = load_reference(spec)
+        if reference.test_cutoff is not None:
+            test_cutoffs.append(reference.test_cutoff)
         key = int(pd.util.hash_pandas_object(reference.sample[reference.features], index=False).sum())
         if key not in drift_by_reference:  # the three champions usually share one test cutoff's rows
             drift_by_reference[key] = _feature_drift(current, reference, thresholds, day)
@@ -134,7 +137,7 @@ def monitor(
         health[name] = result
         retrained = [r for r in retraining or [] if r["model"] == name]
         _save_model(settings, result, thresholds, out, workspace, spec.is_classifier, retrained, pages)
-    tier_drift = _tier_drift(settings, tiers, scored, day, health, workspace, out)
+    tier_drift = _tier_drift(tiers, scored, day, test_cutoffs, workspace, out)
     records = [record for result in health.values() for record in alerts(result, thresholds)]
     alerts_path = write_text_atomically(
         json.dumps(records, indent=1, default=str),
@@ -308,18 +311,24 @@ def _save_model(
     )
 
 
-def _tier_drift(settings, tiers, scored, day, health, workspace, out) -> dict[str, DriftResult]:
-    """Tier shares against the previous snapshot and against the training period's snapshot."""
+def _tier_drift(
+    tiers: DatedSnapshots,
+    scored: pd.DataFrame,
+    day: date,
+    test_cutoffs: list[date],
+    workspace: MonitoringWorkspace,
+    out: Path,
+) -> dict[str, DriftResult]:
+    """Tier shares against the previous snapshot and against the snapshot of the training period (the
+    latest one on or before the champions' test cutoff)."""
     compared: dict[str, DriftResult] = {}
     previous = tiers.previous(day)
     if previous is not None:
         compared[f"previous snapshot ({previous})"] = column_drift(
             scored[["tier"]], tiers.read(previous, ["tier"]), numerical=[], categorical=["tier"]
         )
-    test_cutoffs = [registry.champion(name).tags.get("test_cutoff") for name in health]
-    known = [date.fromisoformat(t) for t in test_cutoffs if t]
-    if known:
-        training_day = tiers.previous(max(known) + timedelta(days=1))
+    if test_cutoffs:
+        training_day = tiers.previous(max(test_cutoffs) + timedelta(days=1))
         if training_day is not None and training_day != previous and training_day != day:
             compared[f"training period ({training_day})"] = column_drift(
                 scored[["tier"]], tiers.read(training_day, ["tier"]), numerical=[], categorical=["tier"]
