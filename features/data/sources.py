@@ -6,6 +6,7 @@ further down into a crash, whereas text lets validation refuse just that row wit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,36 +104,25 @@ def readable_text(path: Path, encoding: str, scratch: Path | None) -> Path:
         raise InputError(f"{path}: a {encoding} file needs a scratch folder to be converted")
     target = path if plain_utf8 else Path(scratch) / f"{path.stem}.utf-8.csv"
     lines, offset = 1, 0
-    with (
-        path.open("rb") as raw,
-        open(target, "w", encoding="utf-8", newline="") if not plain_utf8 else _Discard() as out,
-    ):
+    copy = contextlib.nullcontext() if plain_utf8 else target.open("w", encoding="utf-8", newline="")
+    with path.open("rb") as raw, copy as out:
         while chunk := raw.read(CHUNK_BYTES):
             try:
-                out.write(decoder.decode(chunk))
+                text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 line = lines + chunk[: exc.start].count(b"\n")
                 raise InputError(
                     f"{path}: line {line} (byte {offset + exc.start:,}): byte 0x{chunk[exc.start]:02x} is not "
                     f"{encoding}; give the file's encoding with --encoding (e.g. gb18030, latin-1)"
                 ) from None
+            if out is not None:  # a UTF-8 file is only checked; any other is converted
+                out.write(text)
             lines += chunk.count(b"\n")
             offset += len(chunk)
-        out.write(decoder.decode(b"", final=True))
+        tail = decoder.decode(b"", final=True)
+        if out is not None:
+            out.write(tail)
     return target
-
-
-class _Discard:
-    """A text sink for validating a file that needs no copy."""
-
-    def __enter__(self) -> _Discard:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def write(self, text: str) -> int:
-        return len(text)
 
 
 def _check_header(path: Path) -> None:
