@@ -25,6 +25,7 @@ from features.settings import Settings
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
+from training.reasons import SENSITIVE_VIEWS
 from training.reasons import reasons as explain
 
 #: Reasons per model in an answer.
@@ -54,6 +55,8 @@ class Predictor:
 
     settings: Settings
     policy_name: str = "lifecycle"
+    #: Feature views never given as reasons (`ServeConfig.reason_excluded_views`).
+    reason_excluded_views: frozenset[str] = SENSITIVE_VIEWS
     live: Live = field(init=False)
     last_reload_error: str | None = field(default=None, init=False)
 
@@ -155,7 +158,7 @@ class Predictor:
             bundle = live.champions.bundles[name]
             predicted, contributions = bundle.predict_and_explain(matrix)
             predictions[MODELS[name].output] = predicted
-            reasons[name] = explain(bundle, matrix, TOP_REASONS, contributions)
+            reasons[name] = explain(bundle, matrix, TOP_REASONS, contributions, self.reason_excluded_views)
         churn = predictions["churn_probability"]
         value = predictions["expected_value"]
         growth = predictions["growth_potential"]

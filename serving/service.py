@@ -12,6 +12,7 @@ them in its worker thread and the event loop stays free to count (and refuse) ar
 
 Endpoints: POST /predict, /predict_batch, /score_features, /reload; GET /admin/version; BentoML's own
 /livez, /readyz (200 only once models and features are loaded), /metrics and the OpenAPI page at /.
+Who may call which of them (tokens and scopes, Host, Origin, body size) is `serving.access.Guard`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from features.errors import InputError
 from features.settings import Settings
+from serving.access import Guard
 from serving.config import ServeConfig
 from serving.schemas import (
     PredictBatchRequest,
@@ -98,7 +100,7 @@ class Tierwise:
         self.load_error: str | None = None
         self._reloading = threading.Lock()
         try:
-            self.predictor = Predictor(self.settings, self.config.policy)
+            self.predictor = Predictor(self.settings, self.config.policy, self.config.reason_excluded_views)
         except Exception as exc:  # the service starts and says why it cannot answer (503), see __is_ready__
             self.load_error = _load_failure(exc)
             logger.error("tierwise: models or feature store not loaded", exc_info=exc)
@@ -209,7 +211,10 @@ class Tierwise:
         from serving.predictor import Predictor
 
         try:
-            self.predictor, self.load_error = Predictor(self.settings, self.config.policy), None
+            self.predictor, self.load_error = (
+                Predictor(self.settings, self.config.policy, self.config.reason_excluded_views),
+                None,
+            )
         except Exception as exc:
             self.load_error = _load_failure(exc)
             return _unavailable(f"models or feature store unavailable: {self.load_error}", exc)
@@ -233,6 +238,26 @@ class Tierwise:
                     logger.info("tierwise: periodic reload: %s", result)
             except Exception:  # the watch must outlive a registry that is briefly unreachable
                 logger.exception("tierwise: periodic reload check failed; trying again later")
+
+
+Tierwise.add_asgi_middleware(Guard)
+
+
+class _BadInputLogFilter(logging.Filter):
+    """BentoML logs a body that fails validation as an ERROR with a traceback; it is the caller's
+    mistake, answered 400 with the fields named, so it is logged as one INFO line without the input."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pydantic import ValidationError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args, record.exc_info = "%s: %s", (record.getMessage(), error.title), None
+        return True
+
+
+logging.getLogger("bentoml._internal.server.http_app").addFilter(_BadInputLogFilter())
 
 
 def _package_version() -> str:

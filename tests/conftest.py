@@ -29,12 +29,17 @@ def cj_slice_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
+def copy_home(source: Settings, target: Path) -> Settings:
+    """A private copy of a home. A fixture that changes a home works on one, so no test depends on
+    what another did to a shared home before it."""
+    shutil.copytree(source.home, target, symlinks=True)
+    return Settings.resolve(target)
+
+
 @pytest.fixture
 def fresh_cj_home(cj_slice_home: Settings, tmp_path: Path) -> Settings:
     """A private, writable copy of the imported slice."""
-    target = tmp_path / "home"
-    shutil.copytree(cj_slice_home.home, target, symlinks=True)
-    return Settings.resolve(target)
+    return copy_home(cj_slice_home, tmp_path / "home")
 
 
 @pytest.fixture
@@ -74,12 +79,11 @@ TRAIN_HORIZON = 28  # short enough that 250 households give enough churners per 
 
 @pytest.fixture(scope="session")
 def trained_home(cj_slice_home: Settings, tmp_path_factory) -> tuple[Settings, list]:
-    """The slice with all three models trained as of 2017-10-01 (2 Optuna trials each)."""
+    """The slice with all three models trained as of 2017-10-01 (2 Optuna trials each). Read-only:
+    fixtures that build on it work on a copy (`copy_home`)."""
     from pipelines import train
 
-    target = tmp_path_factory.mktemp("trained") / "home"
-    shutil.copytree(cj_slice_home.home, target, symlinks=True)
-    settings = Settings.resolve(target)
+    settings = copy_home(cj_slice_home, tmp_path_factory.mktemp("trained") / "home")
     results = train.train(
         settings, ["churn", "customer_value", "growth_potential"], TRAIN_AS_OF, TRAIN_HORIZON, trials=2
     )
@@ -91,14 +95,12 @@ SERVE_AS_OF = date(2017, 12, 3)
 
 @pytest.fixture(scope="session")
 def served_home(trained_home, tmp_path_factory) -> Settings:
-    """What the service serves: trained models, features of 2017-12-03 in the online store, tiers scored."""
+    """What the service serves: trained models, features of 2017-12-03 in the online store, tiers scored.
+    Read-only, like `trained_home`: a test that promotes a model or writes a snapshot uses a copy."""
     from pipelines import build_features
     from pipelines.score import score
 
-    source, _ = trained_home
-    target = tmp_path_factory.mktemp("served") / "home"
-    shutil.copytree(source.home, target, symlinks=True)
-    settings = Settings.resolve(target)
+    settings = copy_home(trained_home[0], tmp_path_factory.mktemp("served") / "home")
     build_features.build(settings, [SERVE_AS_OF])
     build_features.apply_and_materialize(settings, SERVE_AS_OF)
     score(settings, SERVE_AS_OF)

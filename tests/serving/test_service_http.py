@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import SERVE_AS_OF
+from features.settings import Settings
+from tests.conftest import SERVE_AS_OF, copy_home
 from tests.service_process import ServiceProcess
 from training import registry
 
@@ -22,23 +23,33 @@ START_TIMEOUT = 240  # seconds; start-up imports Feast, MLflow and LightGBM (~35
 
 
 MAX_CONCURRENCY = 4  # low, so that the shedding test needs only a few parallel calls
+ADMIN_TOKEN = "http-test-admin-token-0123456789"
 
 
-def _start(home: Path, log: Path) -> ServiceProcess:
+def _start(home: Path, log: Path, token: str | None = ADMIN_TOKEN) -> ServiceProcess:
     env = {
         **os.environ,
         "BENTOML_HOME": str(log.parent / "bentoml"),
         "TIERWISE_MAX_CONCURRENCY": str(MAX_CONCURRENCY),
     }
+    env.pop("TIERWISE_API_TOKEN", None)
+    if token is not None:
+        env["TIERWISE_API_TOKEN"] = token
     return ServiceProcess.tierwise(home, log, env)
 
 
 @pytest.fixture(scope="module")
-def servers(served_home, tmp_path_factory) -> Iterator[tuple[str, str]]:
+def served_copy(served_home, tmp_path_factory) -> Settings:
+    """The home the service serves here: a copy, since the reload test promotes a model in it."""
+    return copy_home(served_home, tmp_path_factory.mktemp("served-copy") / "home")
+
+
+@pytest.fixture(scope="module")
+def servers(served_copy, tmp_path_factory) -> Iterator[tuple[str, str]]:
     """The served home and an empty home, started side by side (start-up dominates the run time)."""
     logs = tmp_path_factory.mktemp("service-logs")
-    served = _start(served_home.home, logs / "served.log")
-    empty = _start(tmp_path_factory.mktemp("empty") / "home", logs / "empty.log")
+    served = _start(served_copy.home, logs / "served.log")
+    empty = _start(tmp_path_factory.mktemp("empty") / "home", logs / "empty.log", token=None)
     try:
         served.wait("/readyz", START_TIMEOUT)
         empty.wait("/livez", START_TIMEOUT)
@@ -54,14 +65,21 @@ def url(servers) -> str:
 
 
 @pytest.fixture(scope="module")
+def api(url) -> Iterator[httpx.Client]:
+    """A caller holding the admin token."""
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
 def batch(served_home) -> pd.DataFrame:
     return pd.read_parquet(served_home.tier_snapshots_dir("lifecycle") / f"{SERVE_AS_OF}.parquet")
 
 
-def test_answers_over_http_equal_the_batch_snapshot_for_every_customer(url, batch):
-    response = httpx.post(
-        url + "/predict_batch", json={"customer_ids": batch.customer_id.tolist()}, timeout=60
-    )
+def test_answers_over_http_equal_the_batch_snapshot_for_every_customer(api, batch):
+    response = api.post("/predict_batch", json={"customer_ids": batch.customer_id.tolist()})
     assert response.status_code == 200
     answers = pd.DataFrame(response.json()["predictions"])
     assert (answers.status == "ok").all() and answers.customer_id.tolist() == batch.customer_id.tolist()
@@ -71,43 +89,43 @@ def test_answers_over_http_equal_the_batch_snapshot_for_every_customer(url, batc
     assert answers.risk_flags.map(",".join).tolist() == batch.risk_flags.tolist()
 
 
-def test_predict_over_http_and_with_the_bentoml_client(url, batch):
+def test_predict_over_http_and_with_the_bentoml_client(api, url, batch):
     import bentoml
 
     customer = batch.customer_id.iloc[0]
-    body = httpx.post(url + "/predict", json={"customer_id": customer}).json()
+    body = api.post("/predict", json={"customer_id": customer}).json()
     assert body["tier"] == batch.tier.iloc[0] and body["tier_source"] == "snapshot"
-    with bentoml.SyncHTTPClient(url) as client:
+    with bentoml.SyncHTTPClient(url, token=ADMIN_TOKEN) as client:
         answer = client.predict(customer_id=customer)
     answer = answer if isinstance(answer, dict) else answer.model_dump(mode="json")
     assert answer["churn_probability"] == pytest.approx(body["churn_probability"])
 
 
-def test_error_answers_over_http(url):
-    assert httpx.post(url + "/predict", json={"customer_id": "nobody"}).status_code == 404
-    assert httpx.post(url + "/predict", json={"customer_id": 7}).status_code == 400
-    too_many = httpx.post(url + "/predict_batch", json={"customer_ids": [str(i) for i in range(1001)]})
+def test_error_answers_over_http(api):
+    assert api.post("/predict", json={"customer_id": "nobody"}).status_code == 404
+    assert api.post("/predict", json={"customer_id": 7}).status_code == 400
+    too_many = api.post("/predict_batch", json={"customer_ids": [str(i) for i in range(1001)]})
     assert too_many.status_code == 422 and too_many.json()["field"] == "customer_ids"
-    unknown = httpx.post(url + "/score_features", json={"features": {"shoe_size": 44}})
+    unknown = api.post("/score_features", json={"features": {"shoe_size": 44}})
     assert unknown.status_code == 422 and "shoe_size" in unknown.json()["error"]
-    cold = httpx.post(url + "/predict", json={"customer_id": "nobody", "new_customer": True}).json()
+    cold = api.post("/predict", json={"customer_id": "nobody", "new_customer": True}).json()
     assert cold["status"] == "cold_start"
 
 
-def test_health_version_and_openapi_over_http(url):
-    assert httpx.get(url + "/livez").status_code == 200
-    version = httpx.get(url + "/admin/version").json()
+def test_health_version_and_openapi_over_http(api):
+    assert api.get("/livez").status_code == 200
+    version = api.get("/admin/version").json()
     assert version["tiers_as_of"] == SERVE_AS_OF.isoformat() and len(version["models"]) == 3
-    assert "/predict" in httpx.get(url + "/docs.json").json()["paths"]
+    assert "/predict" in api.get("/docs.json").json()["paths"]
 
 
-def test_requests_beyond_the_concurrency_limit_are_shed_not_queued(url, batch):
+def test_requests_beyond_the_concurrency_limit_are_shed_not_queued(api, batch):
     from concurrent.futures import ThreadPoolExecutor
 
     body = {"customer_ids": batch.customer_id.head(100).tolist()}
 
     def call(_: int) -> int:
-        return httpx.post(url + "/predict_batch", json=body, timeout=120).status_code
+        return api.post("/predict_batch", json=body, timeout=120).status_code
 
     with ThreadPoolExecutor(max_workers=6 * MAX_CONCURRENCY) as pool:
         statuses = list(pool.map(call, range(6 * MAX_CONCURRENCY)))
@@ -115,21 +133,44 @@ def test_requests_beyond_the_concurrency_limit_are_shed_not_queued(url, batch):
     assert statuses.count(429) > 0 and statuses.count(200) >= MAX_CONCURRENCY
 
 
-def test_a_new_champion_is_served_after_reload(url, served_home, batch):
-    registry.configure(served_home)
+def test_a_new_champion_is_served_after_reload(api, served_copy, batch):
+    registry.configure(served_copy)
     current = registry.champion("customer_value")
     new_version = registry.register(
         "customer_value", f"runs:/{current.run_id}/model", {"note": "http reload"}
     )
     registry.promote("customer_value", new_version)
     try:
-        reload = httpx.post(url + "/reload", json={}, timeout=120).json()
+        reload = api.post("/reload", json={}, timeout=120).json()
         assert reload["changed"] is True and reload["model_versions"]["customer_value"] == new_version
-        body = httpx.post(url + "/predict", json={"customer_id": batch.customer_id.iloc[0]}).json()
+        body = api.post("/predict", json={"customer_id": batch.customer_id.iloc[0]}).json()
         assert body["model_versions"]["customer_value"] == new_version
     finally:
         registry.rollback("customer_value")
-        httpx.post(url + "/reload", json={}, timeout=120)
+        api.post("/reload", json={}, timeout=120)
+
+
+def test_the_review_attacks_over_http_are_refused(api, url):
+    """The security review's attacks against a running service, each answered before any handler runs."""
+    assert httpx.post(url + "/predict", json={"customer_id": "1"}).status_code == 401
+    assert httpx.post(url + "/reload").status_code == 401
+    form = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    assert api.post("/reload", content=b"x=1", headers=form).status_code == 403
+    assert (
+        api.post("/predict", json={"customer_id": "1"}, headers={"Host": "rebind.example"}).status_code == 400
+    )
+    oversize = api.post("/predict", json={"customer_id": "x" * 5_000_000})
+    assert oversize.status_code == 413 and len(oversize.content) < 500
+    names = api.post("/score_features", json={"features": {f"f{i}": 1 for i in range(20_000)}})
+    assert names.status_code == 400 and len(names.content) < 2_000
+    assert names.json()["code"] == "invalid_input" and names.json()["request_id"]
+
+
+def test_without_a_token_the_service_reads_for_localhost_and_refuses_admin_calls(servers):
+    empty = servers[1]
+    assert httpx.get(empty + "/admin/version").status_code == 503  # answered: no models there
+    refused = httpx.post(empty + "/reload")
+    assert refused.status_code == 403 and refused.json()["code"] == "admin_needs_token"
 
 
 def test_a_service_without_models_is_not_ready_and_says_why_with_503(servers):
