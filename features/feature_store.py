@@ -7,8 +7,11 @@ drift apart.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +20,8 @@ import pyarrow.parquet as pq
 
 from features.catalog import FEATURES, VIEWS, view_features
 from features.errors import InputError
-from features.feature_repo import JOIN_KEY, definitions, view_name, write_store_config
+from features.feature_repo import JOIN_KEY, definitions, store_config, view_name, write_store_config
+from features.files import write_atomically
 from features.model_table import MODEL_NAMES
 from features.settings import Settings
 
@@ -33,14 +37,24 @@ ROW_ORDER = "tierwise_row"
 
 
 def open_store(settings: Settings) -> FeatureStore:
-    """The Feast store of a data home (writes `feature_store.yaml` first, so its settings are current)."""
-    from feast import FeatureStore
+    """The Feast store of a data home, configured from `settings` in memory.
 
-    return FeatureStore(repo_path=str(write_store_config(settings)))
+    Nothing is written: a service reloading its models, or a home on a read-only volume, opens the
+    store without touching the home, and the paths always follow where the home is now."""
+    return _open(settings, store_config(settings))
+
+
+def _open(settings: Settings, config: dict) -> FeatureStore:
+    from feast import FeatureStore, RepoConfig
+
+    repo = settings.feature_repo_dir
+    return FeatureStore(repo_path=str(repo), config=RepoConfig(repo_path=repo, **config))
 
 
 def apply(settings: Settings) -> FeatureStore:
-    """Register the entity, views and feature services; idempotent."""
+    """Register the entity, views and feature services; idempotent. Also writes `feature_store.yaml`,
+    so Feast's own CLI (`feast -c <home>/feature_repo ...`) works on the home."""
+    write_store_config(settings)
     store = open_store(settings)
     store.apply(definitions(settings.snapshots_dir))
     return store
@@ -78,13 +92,43 @@ def materialize(
     the snapshot through `write_to_online_store` in chunks keeps memory flat and takes the same path
     into the online store.
 
+    A reader never sees half a switch. On SQLite (the embedded default) the snapshot is written into a
+    new database file beside the live one, which then replaces it in one rename: a query reads the old
+    date or the new one, never some views of each. On Redis a customer's views are written together,
+    chunk by chunk, and the reader reports the oldest date it read for a customer
+    (`features.online_reader`).
+
     Returns:
         The snapshot date and the number of customers written.
     """
     snapshots = settings.feature_snapshots
     chosen = snapshots.choose(as_of)
-    store = open_store(settings)
     parquet = pq.ParquetFile(snapshots.path(chosen))
+    store = open_store(settings)
+    if store.config.online_store.type != "sqlite":
+        return chosen, _write_snapshot(store, parquet, chunk_rows, on_chunk)
+    live = Path(store.config.online_store.path)
+    if not live.exists():
+        raise InputError(f"{live}: no online store yet; run `tierwise features apply` first")
+    written = 0
+
+    def fill(partial: Path) -> None:
+        nonlocal written
+        _copy_schema(live, partial)
+        config = store_config(settings)
+        config["online_store"]["path"] = str(partial)
+        written = _write_snapshot(_open(settings, config), parquet, chunk_rows, on_chunk)
+
+    write_atomically(live, fill)
+    return chosen, written
+
+
+def _write_snapshot(
+    store: FeatureStore,
+    parquet: pq.ParquetFile,
+    chunk_rows: int,
+    on_chunk: Callable[[int, int], None] | None,
+) -> int:
     total, done = parquet.metadata.num_rows, 0
     for batch in parquet.iter_batches(batch_size=chunk_rows):
         frame = batch.to_pandas()
@@ -94,7 +138,18 @@ def materialize(
         done += len(frame)
         if on_chunk:
             on_chunk(done, total)
-    return chosen, done
+    return done
+
+
+def _copy_schema(source: Path, target: Path) -> None:
+    """Create the tables and indexes of SQLite database `source` (Feast's, made by `apply`) in `target`."""
+    with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(target)) as fresh:
+        statements = live.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        for (statement,) in statements:
+            fresh.execute(statement)
+        fresh.commit()
 
 
 def training_frame(settings: Settings, entity_rows: pd.DataFrame, service: str) -> pd.DataFrame:

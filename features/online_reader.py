@@ -23,6 +23,7 @@ value, value_text, event_ts`). Both paths read the same rows `get_online_feature
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -107,7 +108,7 @@ class OnlineFeatureReader:
                 if not present:  # Redis answers an unknown key with empty values, not with nothing
                     continue
                 found[position] = True
-                if stamps[position] is None or (stamp is not None and stamp > stamps[position]):
+                if stamps[position] is None or (stamp is not None and stamp < stamps[position]):
                     stamps[position] = stamp
                 for name, value in present.items():
                     columns[name][position] = value
@@ -149,11 +150,17 @@ class _SqliteRows:
         self._local = threading.local()  # one connection per serving thread
 
     def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
-            self._local.connection = connection
-        return connection
+        """This thread's connection to the current database file. `materialize` switches dates by
+        renaming a new file over the old one; a connection keeps reading the file it opened, so one
+        whose file was replaced is reopened, and each query reads one date whole."""
+        current = os.stat(self._path).st_ino
+        opened = getattr(self._local, "opened", None)
+        if opened is None or opened[0] != current:
+            if opened is not None:
+                opened[1].close()
+            opened = (current, sqlite3.connect(f"file:{self._path}?mode=ro", uri=True))
+            self._local.opened = opened
+        return opened[1]
 
     def read(self, keys: list, wanted: list[str]) -> OnlineRows:
         serialized = [self._serialize(key) for key in keys]
@@ -163,7 +170,7 @@ class _SqliteRows:
         stamps: list[int | None] = [None] * len(slot)
         for key, name, text, stamp in self._connection().execute(sql, list(slot) * self._tables):
             at = slot[key]
-            if stamps[at] is None or stamp > stamps[at]:
+            if stamps[at] is None or stamp < stamps[at]:
                 stamps[at] = stamp
             column = texts.get(name)
             if column is not None:

@@ -15,6 +15,7 @@ from features.catalog import FEATURES
 from features.errors import InputError
 from features.settings import Settings
 from pipelines import build_features
+from tests.conftest import copy_home
 from tests.service_process import RedisServer
 
 CUTOFFS = [date(2017, 9, 3), date(2017, 10, 1)]
@@ -179,3 +180,49 @@ def test_the_online_reader_reads_redis_like_feast(feast_home: Settings, redis_se
     ours = OnlineFeatureReader(store, names).read_frame(ids)
     feast = feature_store.online_features(store, ids, "churn")
     pd.testing.assert_frame_equal(ours, feast[ours.columns], check_dtype=False)
+
+
+def test_a_reader_sees_the_old_date_whole_until_materialize_switches_to_the_new_one(
+    feast_home: Settings, tmp_path: Path
+):
+    from features.online_reader import OnlineFeatureReader
+
+    settings = copy_home(feast_home, tmp_path / "home")
+    reader = OnlineFeatureReader(feature_store.open_store(settings), [f.name for f in FEATURES])
+    ids = customers_at(settings, CUTOFFS[0])
+    seen_during: list[set] = []
+
+    def read_mid_write(done: int, total: int) -> None:
+        rows = reader.read(ids)
+        seen_during.append({d for d, found in zip(rows.as_of, rows.found, strict=True) if found})
+
+    feature_store.materialize(settings, CUTOFFS[0], chunk_rows=50, on_chunk=read_mid_write)
+    assert len(seen_during) > 1 and all(dates == {CUTOFFS[-1]} for dates in seen_during)
+    after = reader.read(ids)
+    assert after.found.all() and set(after.as_of) == {CUTOFFS[0]}
+    expected = pd.read_parquet(settings.snapshots_dir / f"{CUTOFFS[0]}.parquet").set_index("customer_id")
+    assert after.columns["orders_365d"] == expected.loc[ids, "orders_365d"].tolist()
+
+
+@pytest.mark.integration
+def test_on_redis_an_answer_carries_the_oldest_date_it_read_for_a_customer(
+    feast_home: Settings, redis_server: str, monkeypatch
+):
+    """A customer caught between two views of a switch is reported at the older date, not the newer."""
+    from features.catalog import VIEWS, view_features
+    from features.feature_repo import view_name
+    from features.online_reader import OnlineFeatureReader
+
+    monkeypatch.setenv("TIERWISE_ONLINE_STORE", "redis")
+    monkeypatch.setenv("TIERWISE_REDIS", redis_server)
+    settings = Settings.resolve(feast_home.home)
+    build_features.apply_and_materialize(settings)
+    store = feature_store.open_store(settings)
+    customer = customers_at(settings, CUTOFFS[-1], 1)[0]
+    row = pd.read_parquet(settings.snapshots_dir / f"{CUTOFFS[-1]}.parquet").query("customer_id == @customer")
+    newer = row.assign(event_timestamp=pd.Timestamp("2017-10-29", tz="UTC"))
+    first_view = VIEWS[0]
+    columns = ["customer_id", "event_timestamp", *(f.name for f in view_features(first_view))]
+    store.write_to_online_store(view_name(first_view), newer[columns])
+    rows = OnlineFeatureReader(store, [f.name for f in FEATURES]).read([customer])
+    assert rows.as_of == [CUTOFFS[-1]]

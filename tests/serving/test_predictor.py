@@ -10,7 +10,7 @@ from features import feature_store
 from features.errors import InputError
 from features.online_reader import OnlineFeatureReader
 from serving.predictor import Predictor
-from tests.conftest import SERVE_AS_OF
+from tests.conftest import SERVE_AS_OF, copy_home
 from training import registry
 
 pytestmark = pytest.mark.slow
@@ -44,6 +44,14 @@ def test_each_model_gives_three_reasons_in_words(predictor, batch):
     for reasons in answer["reasons"].values():
         assert len(reasons) == 3
         assert all(r["effect"] in r["text"] and "as_of" not in r["text"] for r in reasons)
+
+
+def test_no_answer_gives_a_household_attribute_as_a_reason(predictor, batch):
+    from features.catalog import FEATURES_BY_NAME
+
+    answers = predictor.predict_ids(batch.customer_id.tolist())
+    views = {FEATURES_BY_NAME[r["feature"]].view for a in answers for rs in a["reasons"].values() for r in rs}
+    assert views and "household" not in views
 
 
 def test_an_unknown_customer_is_not_found_unless_the_backend_says_it_is_new(predictor, batch):
@@ -110,8 +118,9 @@ def test_bad_feature_vectors_are_refused_naming_the_feature(predictor, features,
 
 
 def test_reload_picks_up_a_new_champion(served_home, tmp_path):
-    served = Predictor(served_home)
-    registry.configure(served_home)
+    home = copy_home(served_home, tmp_path / "home")
+    served = Predictor(home)
+    registry.configure(home)
     current = registry.champion("churn")
     new_version = registry.register("churn", f"runs:/{current.run_id}/model", {"note": "reload test"})
     try:
@@ -125,15 +134,20 @@ def test_reload_picks_up_a_new_champion(served_home, tmp_path):
         registry.rollback("churn")
 
 
-def test_a_reload_that_fails_keeps_the_old_models_serving(served_home, batch):
-    served = Predictor(served_home)
+def test_a_reload_writes_nothing_into_the_home(served_home, tmp_path):
+    home = copy_home(served_home, tmp_path / "home")
+    served = Predictor(home)
+    files = {p: p.stat().st_mtime_ns for p in home.home.rglob("*") if p.is_file()}
+    served.reload()
+    assert {p: p.stat().st_mtime_ns for p in home.home.rglob("*") if p.is_file()} == files
+
+
+def test_a_reload_that_fails_keeps_the_old_models_serving(served_home, batch, tmp_path):
+    home = copy_home(served_home, tmp_path / "home")
+    served = Predictor(home)
     before = served.live
-    broken = served_home.tier_snapshots_dir("lifecycle") / "2099-01-01.parquet"
-    broken.write_bytes(b"not parquet")
-    try:
-        result = served.reload()
-    finally:
-        broken.unlink()
+    (home.tier_snapshots_dir("lifecycle") / "2099-01-01.parquet").write_bytes(b"not parquet")
+    result = served.reload()
     assert result.error and not result.changed
     assert served.live is before and served.last_reload_error == result.error
     assert served.predict_ids([batch.customer_id.iloc[0]])[0]["status"] == "ok"
