@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from features.data import write_stages
 from features.data.derived import write_derived_tables
 from features.data.duck import check_time_zone, sql_identifier, sql_string, table_sql
 from features.data.schema import ALL_TABLES, CUSTOMERS, IMPORTS, ORDER_LINES, ORDERS, QUARANTINE
@@ -147,6 +148,7 @@ def import_orders(
         _refuse_a_broken_file(con, report, max_quarantine_share, timestamp_format)
         step("writing tables")
         _append_new_orders(con, draft, import_id, staged.has_lines)
+        write_stages.reached("orders_written")
         _merge_reference_tables(con, live, draft, reference)
         _replace_quarantine(con, live, draft, staged, import_id)
         _append_import_log(con, draft, report, staged.sha256, now)

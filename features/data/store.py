@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from features.data import write_stages
 from features.errors import InputError
 from features.files import fsync_path
 
@@ -80,13 +81,17 @@ class DataStore:
                 shutil.copytree(live, draft, copy_function=os.link)
             else:
                 draft.mkdir()
+            write_stages.reached("draft_linked")
             try:
                 yield draft
             except BaseException:
                 shutil.rmtree(draft, ignore_errors=True)
                 raise
+            write_stages.reached("tables_written")
             _fsync_tree(draft)
+            write_stages.reached("draft_synced")
             self._point_live_to(draft)
+            write_stages.reached("live_switched")
             self._remove_old_versions()
 
     def _point_live_to(self, version: Path) -> None:

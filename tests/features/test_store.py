@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 import features.data.importer as importer
+from features.data import write_stages
 from features.data.store import DataStore, StoreBusyError
 from features.settings import Settings
-from pipelines.import_data import import_completejourney, import_file
+from pipelines.import_data import import_file
 from tests.features.tables import scalar
 
 
@@ -51,32 +52,53 @@ def test_failure_while_writing_keeps_the_previous_version(fresh_cj_home: Setting
     assert sorted(p.name for p in store.versions_dir.iterdir()) == [live.name]
 
 
+def _stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
 @pytest.mark.slow
-def test_a_killed_import_leaves_the_previous_data_readable(fresh_cj_home: Settings, cj_slice_dir):
-    """Kill the real command (a full Complete Journey import, ~10 s) at moments spread over its run:
-    whatever it was doing, the old state stays intact and readable."""
+@pytest.mark.parametrize("stage", write_stages.STAGES)
+def test_an_import_killed_at_each_write_stage_leaves_one_whole_version_live(
+    fresh_cj_home: Settings, tmp_path: Path, stage: str
+):
+    """The real command, stopped at a named stage (so it was provably still running there) and killed:
+    the home holds the old import whole or, once the switch is done, the new one whole."""
+    new_orders = tmp_path / "orders.csv"
+    new_orders.write_text(
+        "customer_id,order_id,ordered_at,amount\nc1,killed-1,2017-06-01 10:00:00,3.0\n"
+        "c2,killed-2,2017-06-02 11:00:00,4.5\n"
+    )
+    before = snapshot(fresh_cj_home)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "--home",
+            str(fresh_cj_home.home),
+            "data",
+            "import",
+            str(new_orders),
+        ],
+        env={**os.environ, write_stages.STOP_AT_ENV: stage},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not _stopped(process.pid):
+        assert process.poll() is None, f"the import ended (exit {process.returncode}) before {stage}"
+        assert time.monotonic() < deadline, f"the import never reached {stage}"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
     assert_consistent(fresh_cj_home)
-    for delay in (1.0, 3.0, 5.0, 6.5, 8.0):
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipelines",
-                "--home",
-                str(fresh_cj_home.home),
-                "data",
-                "import",
-                "completejourney",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(delay)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        assert_consistent(fresh_cj_home)
-    report = import_completejourney(fresh_cj_home, cj_slice_dir)
-    assert report.rows_read == report.rows_accepted + report.rows_quarantined
+    after = snapshot(fresh_cj_home)
+    if stage == "live_switched":
+        assert after[0] == before[0] + 2 and after[3] == before[3] + 1
+    else:
+        assert after == before
+    again = import_file(fresh_cj_home, new_orders, [])  # the next import cleans up and completes
+    assert again.orders_added == (0 if stage == "live_switched" else 2)
     assert len(list(DataStore(fresh_cj_home.data_dir).versions_dir.iterdir())) <= 2
 
 
