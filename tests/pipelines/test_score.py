@@ -10,14 +10,15 @@ import pytest
 from features.errors import InputError
 from pipelines import build_features
 from pipelines.score import score
+from tests.conftest import copy_home
 from tiering import load_policy
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def scored_home(trained_home):
-    settings, _ = trained_home
+def scored_home(trained_home, tmp_path_factory):
+    settings = copy_home(trained_home[0], tmp_path_factory.mktemp("scored") / "home")
     build_features.build(settings, [date(2017, 11, 5), date(2017, 12, 3)])
     return settings
 

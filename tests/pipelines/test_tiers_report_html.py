@@ -15,6 +15,7 @@ import pytest
 from features.data.store import DataStore
 from pipelines import build_features, tier_reports
 from pipelines.score import score
+from tests.conftest import copy_home
 from tests.pipelines.test_cli import tierwise
 
 pytestmark = pytest.mark.slow
@@ -33,9 +34,9 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def reported_home(trained_home):
-    """The trained slice scored at two dates, with the HTML report of the later one."""
-    settings, _ = trained_home
+def reported_home(trained_home, tmp_path_factory):
+    """A copy of the trained slice scored at two dates, with the HTML report of the later one."""
+    settings = copy_home(trained_home[0], tmp_path_factory.mktemp("reported") / "home")
     build_features.build(settings, DATES)
     for day in DATES:
         score(settings, day)

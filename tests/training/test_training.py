@@ -6,6 +6,7 @@ import mlflow
 import numpy as np
 import pytest
 
+from tests.conftest import TRAIN_AS_OF, TRAIN_HORIZON, copy_home
 from training import registry
 from training.models import SPECS
 
@@ -104,15 +105,26 @@ def test_a_challenger_that_beats_the_champion_but_not_a_baseline_is_not_promoted
     assert promoted and "and the recency baseline" in reason
 
 
-def test_promote_and_rollback_move_the_champion(trained_home):
-    from datetime import date
-
+def test_a_retrained_model_that_does_not_beat_the_champion_leaves_it_serving(trained_home, tmp_path):
+    """The promotion rule end to end through `train`: the same data and recipe give no better model,
+    so the new version is registered and the champion keeps the alias."""
     from pipelines.train import train
 
-    settings, _ = trained_home
+    settings = copy_home(trained_home[0], tmp_path / "home")
+    registry.configure(settings)
+    before = registry.champion("churn").version
+    again = train(settings, ["churn"], TRAIN_AS_OF, TRAIN_HORIZON, trials=2)[0]
+    assert not again.promoted and "does not beat champion" in again.reason
+    assert again.version > before and registry.champion("churn").version == before
+
+
+def test_promote_and_rollback_move_the_champion(trained_home, tmp_path):
+    from pipelines.train import train
+
+    settings = copy_home(trained_home[0], tmp_path / "home")
     registry.configure(settings)
     before = registry.champion("customer_value").version
-    again = train(settings, ["customer_value"], date(2017, 10, 1), 28, trials=0)[0]
+    again = train(settings, ["customer_value"], TRAIN_AS_OF, TRAIN_HORIZON, trials=0)[0]
     registry.promote("customer_value", again.version)
     registry.promote("customer_value", again.version)  # promoting the champion again changes nothing
     assert registry.champion("customer_value").version == again.version
