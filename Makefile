@@ -8,7 +8,7 @@ UV_VERSION ?= 0.13.9
 VENV := .venv
 UV := $(VENV)/bin/uv
 
-.PHONY: env run test test-fast lint bench
+.PHONY: env run test test-fast lint audit bench
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,8 @@ test-fast: env
 
 lint: env
 	$(VENV)/bin/ruff check .
+
+# Known vulnerabilities of the locked dependencies (pip-audit against the OSV database; needs network).
+audit: env
+	$(UV) export --frozen --no-hashes --no-emit-project --quiet -o $(VENV)/audit-requirements.txt
+	$(UV) tool run pip-audit --strict --no-deps --disable-pip -s osv -r $(VENV)/audit-requirements.txt

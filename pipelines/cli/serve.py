@@ -41,6 +41,8 @@ def serve_cmd(
         return
     config = dataclasses.replace(ServeConfig.from_env(), workers=workers, policy=policy, max_batch=max_batch)
     console.print(f"serving {settings.home} on http://{host}:{port} (OpenAPI at /, Ctrl+C to stop)")
+    if not config.tokens:
+        console.print("no API token set: reads from 127.0.0.1 only, /reload refused (set TIERWISE_API_TOKEN)")
     serve.serve(settings, config, host, port)
 
 
