@@ -180,3 +180,11 @@ def test_the_frameworks_own_400s_carry_a_code_and_a_request_id_too(client, body)
 def test_a_caller_without_the_token_is_refused_before_any_customer_is_read(client, known):
     response = client.post("/predict", json={"customer_id": known[0]}, headers={"Authorization": ""})
     assert response.status_code == 401 and "churn_probability" not in response.text
+
+
+def test_a_bad_body_is_logged_as_one_line_without_a_traceback_or_the_input(client, caplog):
+    with caplog.at_level("INFO"):
+        client.post("/predict", json={"customer_id": "secret value with spaces"})
+    records = [r for r in caplog.records if r.name == "bentoml._internal.server.http_app"]
+    assert records and all(r.levelname == "INFO" and r.exc_info is None for r in records)
+    assert "secret value" not in caplog.text
