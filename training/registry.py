@@ -28,6 +28,34 @@ from training.bundle import ModelBundle
 EXPERIMENT = "tierwise"
 CHAMPION = "champion"
 HISTORY_TAG = "champion_history"
+#: Tables and columns of the embedded store that hold artifact locations (MLflow 3's SQL schema).
+ARTIFACT_COLUMNS = {
+    "experiments": ("artifact_location",),
+    "runs": ("artifact_uri",),
+    "model_versions": ("source", "storage_location"),
+    "logged_models": ("artifact_location",),
+}
+
+
+@dataclass(frozen=True)
+class _ArtifactRoot:
+    """Where the embedded store's artifacts were when it was written (`stored`) and are now (`here`).
+
+    MLflow records artifact locations as absolute `file://` URIs. A home that was copied, moved or
+    mounted elsewhere still holds them under the old path; reads map that prefix to the home's own
+    `mlruns/artifacts` (so a read-only mount serves), and the first run written in the new place
+    rewrites the stored locations once (`_move_stored_locations`).
+    """
+
+    stored: str
+    here: str
+    database: Path
+
+    def local(self, uri: str) -> str:
+        return self.here + uri[len(self.stored) :] if uri.startswith(self.stored) else uri
+
+
+_root: _ArtifactRoot | None = None
 
 
 @dataclass(frozen=True)
@@ -43,19 +71,48 @@ def configure(settings: Settings) -> str:
     """Point MLflow at the home's tracking store and return the experiment id (created on first use)."""
     import mlflow
 
+    global _root
     settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    here = settings.artifacts_dir.as_uri()
+    _root = None
     if experiment is None:
         settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        experiment_id = mlflow.create_experiment(
-            EXPERIMENT, artifact_location=settings.artifacts_dir.as_uri()
-        )
+        experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=here)
     else:
         experiment_id = experiment.experiment_id
+        stored = experiment.artifact_location.rstrip("/")
+        if settings.mlflow_uri is None and stored != here:
+            _root = _ArtifactRoot(stored, here, settings.mlruns_dir / "mlflow.db")
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def _move_stored_locations(root: _ArtifactRoot) -> None:
+    """Rewrite the artifact locations the embedded store recorded under the home's old path.
+
+    MLflow has no API to change an experiment's or a run's artifact location; its SQLite schema holds
+    them in the columns of `ARTIFACT_COLUMNS`, rewritten here in one transaction (idempotent: only
+    values under the old prefix change). Done before a run writes, so new artifacts land in this home.
+    """
+    import sqlite3
+    from contextlib import closing
+
+    global _root
+    with closing(sqlite3.connect(root.database)) as db, db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table, columns in ARTIFACT_COLUMNS.items():
+            if table not in tables:
+                continue
+            for column in columns:
+                db.execute(
+                    f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                    f"WHERE substr({column}, 1, ?) = ?",
+                    (root.here, len(root.stored) + 1, len(root.stored), root.stored),
+                )
+    _root = None
 
 
 @contextmanager
@@ -63,6 +120,8 @@ def run(name: str, tags: Mapping[str, str] | None = None, nested: bool = False) 
     """A tracking run (nested in the active one if asked); yields its id."""
     import mlflow
 
+    if _root is not None:
+        _move_stored_locations(_root)
     with mlflow.start_run(run_name=name, tags=dict(tags or {}), nested=nested) as active:
         yield active.info.run_id
 
@@ -133,7 +192,7 @@ def load_frame(run_id: str, artifact_file: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=artifact_file, dst_path=tmp
+                artifact_uri=f"{_run_artifacts(run_id)}/{artifact_file}", dst_path=tmp
             )
         except (MlflowException, OSError) as exc:
             raise InputError(
@@ -297,7 +356,8 @@ def load_bundle(name: str, version: int | None = None) -> tuple[ModelBundle, Ver
     if info is None:
         raise InputError(f"{name} has no champion yet: run `tierwise train --model {name}`")
     with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(f"models:/{name}/{info.version}", dst_path=tmp)
+        source = _client().get_model_version(name, str(info.version)).source
+        local = mlflow.artifacts.download_artifacts(artifact_uri=_local(source), dst_path=tmp)
         return ModelBundle.load(Path(local)), info
 
 
@@ -328,4 +388,13 @@ def artifact_dir(run_id: str) -> Path:
     """Where a run's artifacts are on this machine (embedded store: a folder under `mlruns/`)."""
     from urllib.parse import unquote, urlparse
 
-    return Path(unquote(urlparse(_client().get_run(run_id).info.artifact_uri).path))
+    return Path(unquote(urlparse(_run_artifacts(run_id)).path))
+
+
+def _run_artifacts(run_id: str) -> str:
+    """The run's artifact folder as a URI in this home (see `_ArtifactRoot`)."""
+    return _local(_client().get_run(run_id).info.artifact_uri)
+
+
+def _local(uri: str) -> str:
+    return uri if _root is None else _root.local(uri)

@@ -1,0 +1,58 @@
+"""A home can move: copied, moved or mounted elsewhere, it reads and writes only itself."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from features.model_table import MODEL_NAMES
+from pipelines import build_features
+from pipelines.score import score
+from pipelines.train import train
+from serving.predictor import Predictor
+from tests.conftest import SERVE_AS_OF, TRAIN_AS_OF, TRAIN_HORIZON, copy_home
+from tests.pipelines.test_cli import tierwise
+from training import registry
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def moved_home(cj_slice_home, tmp_path):
+    """A home trained, materialized and scored where it first lived, then moved: the old path is gone."""
+    original = copy_home(cj_slice_home, tmp_path / "original")
+    assert not original.mlruns_dir.exists()  # MLflow records this home's path from the first run on
+    train(original, list(MODEL_NAMES), TRAIN_AS_OF, TRAIN_HORIZON, trials=0)
+    build_features.build(original, [SERVE_AS_OF])
+    build_features.apply_and_materialize(original, SERVE_AS_OF)
+    score(original, SERVE_AS_OF)
+    moved = tmp_path / "moved"
+    shutil.move(original.home, moved)
+    assert not original.home.exists()
+    return type(original).resolve(moved)
+
+
+def test_a_moved_home_scores_from_its_own_models(moved_home):
+    report = score(moved_home, SERVE_AS_OF)
+    assert report.customers > 0 and report.path.is_relative_to(moved_home.home)
+    assert report.model_versions["churn"] == registry.champion("churn").version
+
+
+def test_a_moved_home_serves_from_its_own_models(moved_home):
+    predictor = Predictor(moved_home)
+    customer = next(iter(predictor.live.lookup.tiers))
+    assert predictor.predict_ids([customer])[0]["status"] == "ok"
+
+
+def test_the_score_command_in_a_moved_home_prints_nothing_to_stderr(moved_home):
+    result = tierwise("score", "--as-of", str(SERVE_AS_OF), home=moved_home.home)
+    assert result.returncode == 0 and result.stderr == ""
+
+
+def test_a_model_trained_in_a_moved_home_writes_its_artifacts_there(moved_home, tmp_path):
+    result = train(moved_home, ["customer_value"], TRAIN_AS_OF, TRAIN_HORIZON, trials=0)[0]
+    registry.configure(moved_home)
+    run_id = next(v.run_id for v in registry.versions("customer_value") if v.version == result.version)
+    assert registry.artifact_dir(run_id).is_relative_to(moved_home.home)
+    assert not (tmp_path / "original").exists()
