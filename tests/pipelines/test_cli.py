@@ -130,3 +130,27 @@ def test_help_and_errors_print_colon_syntax_as_written(tmp_path):
     assert "FIRST:LAST:STEP" in shown and "🔚" not in shown
     error = tierwise("features", "build", "--cutoffs", "2017-01-01:x", home=tmp_path / "home")
     assert error.returncode == 3 and "expected FIRST:LAST:STEP" in error.stderr and "🔚" not in error.stderr
+
+
+def test_global_options_are_accepted_after_the_subcommand(tmp_path):
+    import json
+
+    home = tmp_path / "no-such-home"
+    result = tierwise("models", "list", "--format", "json", "--home", str(home), "-v")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [] and not home.exists()
+    assert tierwise("models", "list", f"--home={home}", "--format", "json").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["score", "--home", "/h", "--as-of", "x"], ["--home", "/h", "score", "--as-of", "x"]),
+        (["-v", "tiers", "report", "--home=/h"], ["-v", "--home=/h", "tiers", "report"]),
+        (["data", "import", "f.csv", "--", "--home"], ["data", "import", "f.csv", "--", "--home"]),
+    ],
+)
+def test_global_options_are_moved_in_front_of_the_subcommands(args, expected):
+    from pipelines.cli import global_options_first
+
+    assert global_options_first(args) == expected
