@@ -24,6 +24,7 @@ from features.data.store import DataStore
 from features.model_table import MODEL_NAMES
 from features.settings import Settings
 from pipelines import build_features, import_data, monitor, score, tier_reports, train
+from pipelines.cli.app import people_table
 from pipelines.home_lock import writes_home
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
@@ -84,9 +85,7 @@ def run(
     shares = ", ".join(f"{tier} {count / scored.customers:.1%}" for tier, count in scored.tier_counts.items())
     console.print(f"score: {scored.customers:,} customers as of {scored.as_of} → {scored.path} ({shares})")
     summary = tier_reports.report(settings, "lifecycle", scored.as_of)["summary"]
-    console.print(
-        summary[["customers", "share", "predicted_arpu", "mean_churn_probability"]].to_string(), markup=False
-    )
+    console.print(people_table(summary[["customers", "share", "predicted_arpu", "mean_churn_probability"]]))
     alerts = tier_reports.alerts(settings, "lifecycle", scored.as_of)
     console.print(f"alerts: {len(alerts)} fired" + "".join(f"\n  - {a['message']}" for a in alerts))
 

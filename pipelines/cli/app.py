@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from rich.console import Console
 from features.errors import InputError
 from features.model_table import MODEL_NAMES
 from features.settings import HOME_ENV, Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
 
 app = typer.Typer(help="Predictive customer tiering for grocery e-commerce.", no_args_is_help=True)
 data_app = typer.Typer(help="Import, generate and inspect order data.", no_args_is_help=True)
@@ -155,6 +159,64 @@ def print_rows(rows: list[dict], columns: list[str], output: OutputFormat) -> No
         for row in rows:
             table.add_row(*(str(row.get(c, "")) for c in columns))
         out.print(table)
+
+
+def print_tables(tables: dict[str, pd.DataFrame], output: OutputFormat) -> None:
+    """Named tables for people or scripts. On a terminal: each as a table, numbers rounded for reading
+    (0.047, 2,027.42). Piped or `csv`: one CSV of all rows, a `table` column naming each row's table,
+    full precision. `json`: `{name: [row, ...]}`, full precision."""
+    import json
+    import sys
+
+    import pandas as pd
+
+    frames = {
+        name: frame.reset_index() if _has_named_index(frame) else frame for name, frame in tables.items()
+    }
+    if output is OutputFormat.json:
+        content = {
+            name: json.loads(frame.to_json(orient="records", date_format="iso"))
+            for name, frame in frames.items()
+        }
+        sys.stdout.write(json.dumps(content, indent=1) + "\n")
+    elif output is OutputFormat.csv or not out.is_terminal:
+        every = [frame.assign(table=name)[["table", *frame.columns]] for name, frame in frames.items()]
+        if every:
+            pd.concat(every, ignore_index=True).to_csv(sys.stdout, index=False, lineterminator="\n")
+    else:
+        for name, frame in frames.items():
+            out.print(people_table(frame, name))
+
+
+def people_table(frame: pd.DataFrame, title: str | None = None) -> Table:
+    """`frame` (its named index as the first columns) as a rich table with numbers `for_people`."""
+    from rich.table import Table
+
+    if _has_named_index(frame):
+        frame = frame.reset_index()
+    table = Table(*map(str, frame.columns), title=title, title_justify="left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(for_people(value) for value in row))
+    return table
+
+
+def _has_named_index(frame: pd.DataFrame) -> bool:
+    return any(name is not None for name in frame.index.names)
+
+
+def for_people(value: object) -> str:
+    """A number as people read it in a table: thousands separated, three significant decimals."""
+    import numbers
+
+    import numpy as np
+
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Number):
+        return "" if value is None else str(value)
+    if isinstance(value, numbers.Integral):
+        return f"{value:,}"
+    if not np.isfinite(value):
+        return "–"
+    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.3f}"
 
 
 def parse_date(text: str, option: str) -> date:

@@ -10,10 +10,13 @@ import typer
 
 from features.errors import InputError
 from pipelines.cli.app import (
+    Format,
+    OutputFormat,
     console,
     data_app,
     out,
     parse_date,
+    print_rows,
     settings_of,
 )
 from pipelines.exit_codes import ExitCode
@@ -123,13 +126,27 @@ def data_synth(
 
 
 @data_app.command("info")
-def data_info(ctx: typer.Context) -> None:
+def data_info(ctx: typer.Context, output: Format = OutputFormat.table) -> None:
     """Show what is imported: counts, date range, columns with data, quarantined rows, imports."""
+    import dataclasses
+    import json
+    import sys
+
     from features.data.store import DataStore
     from features.data.summary import summarize
 
     settings = settings_of(ctx)
     summary = summarize(DataStore(settings.data_dir))
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(dataclasses.asdict(summary), indent=1, default=str) + "\n")
+        return
+    if output is OutputFormat.csv:
+        rows = [
+            {"table": t.name, "rows": t.rows, "columns_empty": " ".join(t.columns_empty)}
+            for t in summary.tables.values()
+        ]
+        print_rows(rows, ["table", "rows", "columns_empty"], output)
+        return
     if summary.version is None:
         out.print(f"No data in {settings.data_dir}. Run `tierwise data import completejourney` to start.")
         raise typer.Exit(ExitCode.OK)

@@ -12,13 +12,16 @@ import typer
 
 from pipelines.cli.app import (
     AsOf,
+    Format,
     ModelChoice,
+    OutputFormat,
     PolicyName,
     app,
     console,
     model_names,
     out,
     parse_date,
+    print_rows,
     settings_of,
 )
 from pipelines.exit_codes import ExitCode
@@ -39,6 +42,7 @@ def monitor_command(
         Path | None,
         typer.Option(help="Alert thresholds (YAML); default <home>/monitoring.yaml, else built in."),
     ] = None,
+    output: Format = OutputFormat.table,
 ) -> None:
     """Compare features and predictions with each champion's training reference, grade the real quality of
     matured snapshots, write the reports and alerts; exit 5 when an alert fires."""
@@ -50,6 +54,24 @@ def monitor_command(
     day = parse_date(as_of, "--as-of") if as_of else None
     with console.status("monitoring"):
         report = monitor.monitor(settings, day, policy, thresholds, model_names(model))
+    if output is not OutputFormat.table:
+        rows = [
+            {
+                "model": name,
+                "version": health.version,
+                "grade": health.grade,
+                "features_drifted": len(health.features.drifted),
+                "features": len(health.features.columns),
+                "mean_prediction_shift": health.mean_shift,
+                "alerts": sum(1 for r in report.alerts if r.get("model") == name),
+            }
+            for name, health in report.health.items()
+        ]
+        print_rows(rows, list(rows[0]) if rows else ["model"], output)
+        console.print(f"monitoring report: {report.overview}", markup=False, highlight=False, soft_wrap=True)
+        if report.alerts:
+            raise typer.Exit(ExitCode.ALERT)
+        return
     for name, health in report.health.items():
         drift = health.features
         out.print(

@@ -9,11 +9,15 @@ import typer
 
 from pipelines.cli.app import (
     AsOf,
+    Format,
+    OutputFormat,
     PolicyName,
     app,
     console,
     out,
     parse_date,
+    print_rows,
+    print_tables,
     settings_of,
     tiers_app,
 )
@@ -59,19 +63,17 @@ def tiers_report(
         Path | None,
         typer.Option(help="Where to write the HTML report (default: data/reports/<policy>-<date>.html)."),
     ] = None,
+    output: Format = OutputFormat.table,
 ) -> None:
     """Tier sizes and shares, predicted value and ARPU, churn risk per tier, migration since the last snapshot;
-    also written as a self-contained HTML page with charts and the alerts."""
+    also written as a self-contained HTML page with charts and the alerts (its path on stderr)."""
     from pipelines import tier_reports
 
     day = parse_date(as_of, "--as-of") if as_of else None
     settings = settings_of(ctx)
-    tables = tier_reports.report(settings, policy, day)
-    for name, table in tables.items():
-        out.print(f"[bold]{name}[/bold]")
-        out.print(table.to_string(float_format=lambda v: f"{v:,.3f}"), markup=False, highlight=False)
+    print_tables(tier_reports.report(settings, policy, day), output)
     page = tier_reports.html_report(settings, policy, day, html)
-    out.print(f"html report: {page}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"html report: {page}", markup=False, highlight=False, soft_wrap=True)
 
 
 @tiers_app.command("alerts")
@@ -83,17 +85,22 @@ def tiers_alerts(
         Path | None, typer.Option(help="Alert rules (YAML); default: the built-in rules.")
     ] = None,
     output: Annotated[Path | None, typer.Option(help="Where to write the alert records (JSON).")] = None,
+    output_format: Format = OutputFormat.table,
 ) -> None:
     """Evaluate alert rules; exits with code 5 when an alert fires (records are written as JSON)."""
     from pipelines import tier_reports
 
     day = parse_date(as_of, "--as-of") if as_of else None
     records = tier_reports.alerts(settings_of(ctx), policy, day, rules, output)
-    for record in records:
-        out.print(f"[{record['severity']}] {record['rule']}: {record['message']}", markup=False)
+    if output_format is not OutputFormat.table:
+        print_rows(records, ["severity", "rule", "message"], output_format)
+    else:
+        for record in records:
+            out.print(f"[{record['severity']}] {record['rule']}: {record['message']}", markup=False)
+        if not records:
+            out.print("no alert")
     if records:
         raise typer.Exit(ExitCode.ALERT)
-    out.print("no alert")
 
 
 @tiers_app.command("backtest")
@@ -102,12 +109,13 @@ def tiers_backtest(
     as_of: Annotated[str, typer.Option(help="Assign tiers as of this date, then look at what happened.")],
     horizon: Annotated[int, typer.Option(min=7, help="Days after --as-of to compare with.")] = 90,
     policy: Annotated[str, typer.Option(help="Tier policy.")] = "lifecycle",
+    output: Format = OutputFormat.table,
 ) -> None:
     """Predictive vs classic tiers: next-horizon spend per customer and churn rate per tier."""
     from pipelines import tier_reports
 
     table = tier_reports.policy_backtest(settings_of(ctx), policy, parse_date(as_of, "--as-of"), horizon)
-    out.print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"), markup=False, highlight=False)
+    print_tables({"backtest": table}, output)
 
 
 @tiers_app.command("export")

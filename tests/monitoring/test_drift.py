@@ -63,3 +63,8 @@ def test_the_command_prints_a_verdict_per_model_writes_the_alerts_and_exits_with
         assert f"{name} v1: grade " in result.stdout
     records = json.loads((price_rise_home.data_dir / "alerts" / "monitoring" / f"{day}.json").read_text())
     assert {(r["rule"], r["model"]) for r in records} == {(a["rule"], a["model"]) for a in price_rise.alerts}
+    verdicts = tierwise("monitor", "--as-of", day, "--format", "json", home=price_rise_home.home)
+    assert verdicts.returncode == 5
+    rows = {row["model"]: row for row in json.loads(verdicts.stdout)}
+    assert set(rows) == {"churn", "customer_value", "growth_potential"}
+    assert rows["customer_value"]["alerts"] > 0 and isinstance(rows["churn"]["mean_prediction_shift"], float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,8 @@ def test_import_prints_the_reconciliation_and_info_shows_it(cj_slice_dir: Path, 
     info = tierwise("data", "info", home=home)
     assert info.returncode == 0
     assert "15,979" in info.stdout and "no quarantined rows" in info.stdout
+    as_json = json.loads(tierwise("data", "info", "--format", "json", home=home).stdout)
+    assert as_json["tables"]["orders"]["rows"] == 15_979 and as_json["quarantined_by_reason"] == {}
 
 
 def test_home_comes_from_the_environment_when_not_given(tmp_path: Path):

@@ -47,7 +47,7 @@ def test_report_command_writes_the_page_in_the_home_and_prints_its_path(reported
     result = tierwise("tiers", "report", "--as-of", "2017-12-03", home=reported_home.home)
     assert result.returncode == 0, result.stderr
     path = reported_home.data_dir / "reports" / "lifecycle-2017-12-03.html"
-    assert f"html report: {path}" in result.stdout
+    assert f"html report: {path}" in result.stderr
     html = path.read_text()
     assert "<title>Tier operations report · lifecycle · 2017-12-03</title>" in html
     assert "previous snapshot 2017-11-05" in html and '"type":"sankey"' in html
@@ -58,8 +58,38 @@ def test_report_html_option_chooses_the_file(reported_home, tmp_path):
     target = tmp_path / "ops" / "report.html"
     result = tierwise("tiers", "report", "--html", str(target), home=reported_home.home)
     assert result.returncode == 0, result.stderr
-    assert f"html report: {target}" in result.stdout
+    assert f"html report: {target}" in result.stderr
     assert "2017-12-03" in target.read_text() and not target.with_name("report.html.partial").exists()
+
+
+def test_the_report_tables_as_json_keep_full_precision(reported_home):
+    import json
+
+    result = tierwise("tiers", "report", "--format", "json", home=reported_home.home)
+    assert result.returncode == 0, result.stderr
+    tables = json.loads(result.stdout)
+    assert set(tables) == {"summary", "migration", "flow_rates"}
+    summary = pd.DataFrame(tables["summary"])
+    assert summary.customers.sum() > 0 and summary.share.sum() == pytest.approx(1.0)
+
+
+def test_the_report_piped_is_one_csv_naming_each_rows_table(reported_home):
+    import csv
+    import io
+
+    result = tierwise("tiers", "report", home=reported_home.home)
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {row["table"] for row in rows} == {"summary", "migration", "flow_rates"}
+    assert "…" not in result.stdout
+
+
+def test_alerts_as_json_are_the_records_and_the_exit_code_still_says_whether_one_fired(reported_home):
+    import json
+
+    result = tierwise("tiers", "alerts", "--format", "json", home=reported_home.home)
+    records = json.loads(result.stdout)
+    assert result.returncode == (5 if records else 0)
+    assert all({"severity", "rule", "message"} <= set(r) for r in records)
 
 
 def test_past_spend_is_each_customers_order_total_over_the_past_horizon(reported_home):
