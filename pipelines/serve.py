@@ -62,38 +62,51 @@ def build_bento(settings: Settings) -> str:
     """Package the service as a Bento (code, locked requirements, image spec); returns its tag.
 
     The Bento holds code, not data: a container serves the data home mounted at `TIERWISE_HOME`.
+    The pinned requirements are exported from `uv.lock` into a copy of `bentofile.yaml` (as its
+    `python.packages`) in a temporary folder; nothing is written into the repository.
     """
-    requirements = PROJECT_DIR / "requirements.lock.txt"
-    uv = Path(sys.executable).parent / "uv"
-    subprocess.run(
-        [
-            str(uv),
-            "export",
-            "--frozen",
-            "--no-hashes",
-            "--no-dev",
-            "--no-emit-project",
-            "-o",
-            str(requirements),
-        ],
-        cwd=PROJECT_DIR,
-        check=True,
-        capture_output=True,
-    )
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "bentoml"),
-            "build",
-            "-f",
-            "bentofile.yaml",
-            "--output",
-            "tag",
-            ".",
-        ],
-        cwd=PROJECT_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-        env=service_environment(settings, ServeConfig.from_env()),
-    )
+    import tempfile
+
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="tierwise-bento-") as tmp:
+        requirements = Path(tmp) / "requirements.txt"
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "uv"),
+                "export",
+                "--frozen",
+                "--no-hashes",
+                "--no-dev",
+                "--no-default-groups",
+                "--no-emit-project",
+                "--quiet",
+                "-o",
+                str(requirements),
+            ],
+            cwd=PROJECT_DIR,
+            check=True,
+            capture_output=True,
+        )
+        bentofile = yaml.safe_load((PROJECT_DIR / "bentofile.yaml").read_text())
+        pinned = [line for line in requirements.read_text().splitlines() if line and not line.startswith("#")]
+        bentofile["python"] = {**bentofile.get("python", {}), "packages": pinned, "lock_packages": False}
+        build_file = Path(tmp) / "bentofile.yaml"
+        build_file.write_text(yaml.safe_dump(bentofile, sort_keys=False))
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "bentoml"),
+                "build",
+                "-f",
+                str(build_file),
+                "--output",
+                "tag",
+                str(PROJECT_DIR),
+            ],
+            cwd=PROJECT_DIR,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=service_environment(settings, ServeConfig.from_env()),
+        )
     return result.stdout.strip().splitlines()[-1].removeprefix("__tag__:")

@@ -199,6 +199,10 @@ def test_serve_build_packages_the_service_as_a_bento(served_home, tmp_path):
     assert (bento / "src" / "serving" / "service.py").exists()
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "feast==" in requirements and "bentoml==" in requirements
+    assert "\nruff==" not in requirements and "\npytest==" not in requirements  # the dev group stays out
+    from pipelines.serve import PROJECT_DIR
+
+    assert not (PROJECT_DIR / "requirements.lock.txt").exists()  # nothing written into the repository
 
 
 def test_sigterm_to_tierwise_serve_stops_the_server_and_frees_the_port(served_home, tmp_path):
