@@ -43,8 +43,12 @@ def run(
     source_dir: Path | None = None,
     console: Console | None = None,
     retrain_on_alert: bool = False,
+    retrain_every: timedelta | None = None,
 ) -> monitor.MonitorReport:
-    """Run every step of the pipeline against `settings.home`, importing Complete Journey if it is empty."""
+    """Run every step of the pipeline against `settings.home`, importing Complete Journey if it is empty.
+
+    Models without a champion are trained; with `retrain_every`, so is each model whose champion was
+    trained on data older than that before today's data (the cadence the shops retrain on)."""
     console = console or Console()
     store = DataStore(settings.data_dir)
     if store.has_table("orders"):
@@ -67,18 +71,34 @@ def run(
     console.print(f"features: online store ({settings.online_store}) holds {count:,} customers as of {day}")
 
     untrained = models_without_champion(settings)
-    if untrained:
-        with console.status(f"train: {', '.join(untrained)} ({RUN_TRIALS} trials each)") as status:
-            results = train.train(
-                settings, untrained, trials=RUN_TRIALS, on_step=lambda text: status.update(f"train: {text}")
-            )
-        for result in results:
-            metric = next(iter(result.test_metrics.items()))
-            console.print(
-                f"train: {result.name} v{result.version} ({metric[0]} {metric[1]:.3f}), {result.reason}"
-            )
+    due = {} if retrain_every is None else models_due(settings, retrain_every, cutoffs[-1])
+    for name, trained_as_of in due.items():
+        console.print(
+            f"train: {name} champion trained on data as of {trained_as_of}, due (every {retrain_every.days}d)"
+        )
+    if untrained or due:
+        # Each group keeps its horizon: a due champion is retrained on the horizon it was trained on.
+        groups = {train.DEFAULT_HORIZON_DAYS: untrained} if untrained else {}
+        for name in due:
+            groups.setdefault(champion_horizon(settings, name), []).append(name)
+        for horizon, names in groups.items():
+            with console.status(f"train: {', '.join(names)} ({RUN_TRIALS} trials each)") as status:
+                results = train.train(
+                    settings,
+                    names,
+                    horizon_days=horizon,
+                    trials=RUN_TRIALS,
+                    on_step=lambda text, status=status: status.update(f"train: {text}"),
+                )
+            for result in results:
+                metric = next(iter(result.test_metrics.items()))
+                console.print(
+                    f"train: {result.name} v{result.version} ({metric[0]} {metric[1]:.3f}), {result.reason}"
+                )
     else:
-        console.print("train: every model has a champion, skipped (`tierwise train` retrains)")
+        console.print(
+            "train: every model has a champion, skipped (`--retrain-every 14d` or `tierwise train` retrains)"
+        )
 
     with console.status("score: champions and lifecycle tiers"):
         scored = score.score(settings)
@@ -154,6 +174,33 @@ def models_without_champion(settings: Settings) -> list[str]:
 
     registry.configure(settings)
     return [name for name in MODEL_NAMES if registry.champion(name) is None]
+
+
+def models_due(settings: Settings, every: timedelta, today: date) -> dict[str, date]:
+    """Models whose champion was trained on data as of `every` or more before `today`, with that date."""
+    from training import registry
+
+    registry.configure(settings)
+    due = {}
+    for name in MODEL_NAMES:
+        current = registry.champion(name)
+        if current is not None and "as_of" in current.tags:
+            trained = date.fromisoformat(current.tags["as_of"])
+            if today - trained >= every:
+                due[name] = trained
+    return due
+
+
+def champion_horizon(settings: Settings, name: str) -> int:
+    from training import registry
+
+    registry.configure(settings)
+    current = registry.champion(name)
+    return (
+        int(current.tags.get("horizon_days", train.DEFAULT_HORIZON_DAYS))
+        if current
+        else train.DEFAULT_HORIZON_DAYS
+    )
 
 
 def feature_cutoffs(settings: Settings) -> list[date]:

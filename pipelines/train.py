@@ -25,13 +25,16 @@ from training.labels import compute_labels, outcome_end
 from training.models import SPECS
 from training.run import TrainResult, backtest_model, lineage_tags, split_examples, train_model
 
+#: Days ahead the models predict unless told otherwise (a quarter: the seeds' review cycle).
+DEFAULT_HORIZON_DAYS = 90
+
 
 @writes_home
 def train(
     settings: Settings,
     model_names: list[str],
     as_of: date | None = None,
-    horizon_days: int = 90,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
     trials: int = 0,
     step_days: int = 7,
     on_step: Callable[[str], None] | None = None,

@@ -7,7 +7,7 @@ so `tierwise --help` answers at once.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -217,6 +217,16 @@ def for_people(value: object) -> str:
     if not np.isfinite(value):
         return "–"
     return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.3f}"
+
+
+def parse_period(text: str, option: str) -> timedelta:
+    """`14d`, `2w` → a number of days."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+)\s*([dw])\s*", text.lower())
+    if not found or int(found[1]) == 0:
+        raise InputError(f"{option} {text!r}: expected a period like 14d or 2w")
+    return timedelta(days=int(found[1]) * (7 if found[2] == "w" else 1))
 
 
 def parse_date(text: str, option: str) -> date:

@@ -11,6 +11,7 @@ from pipelines.cli.app import (
     app,
     console,
     out,
+    parse_period,
     settings_of,
 )
 
@@ -60,8 +61,23 @@ def run(
             "and the best baseline to take over."
         ),
     ] = False,
+    retrain_every: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PERIOD",
+            help="Also retrain each model whose champion was trained on data this much older than today's "
+            "(14d, 2w); the promotion rule still decides.",
+        ),
+    ] = None,
 ) -> None:
-    """The whole pipeline: import (if empty), features, train (models without a champion), score, report, monitor."""
+    """The whole pipeline: import (if empty), features, train (models without a champion, or due), score,
+    report, monitor."""
     from pipelines import full_run
 
-    full_run.run(settings_of(ctx), source_dir=source_dir, console=out, retrain_on_alert=retrain_on_alert)
+    full_run.run(
+        settings_of(ctx),
+        source_dir=source_dir,
+        console=out,
+        retrain_on_alert=retrain_on_alert,
+        retrain_every=parse_period(retrain_every, "--retrain-every") if retrain_every else None,
+    )
