@@ -56,10 +56,19 @@ def train(
     results = []
     for name in model_names:
         spec = SPECS[name]
-        step(f"{name}: examples")
-        # The full frame of examples is freed once it is split.
-        parts = split_examples(spec, feature_store.training_frame(settings, labels, spec.name), the_plan)
         with registry.run(f"{name} as of {as_of}", lineage_tags(spec)):
+            step(f"{name}: examples")
+            # Read inside the run: Feast's MLflow integration tags it with the feature service, views
+            # and entity count. The full frame of examples is freed once it is split.
+            parts = split_examples(spec, feature_store.training_frame(settings, labels, spec.name), the_plan)
+            for part, context in (("train", "training"), ("test", "evaluation")):
+                registry.log_dataset(
+                    parts[part].frame,
+                    f"{spec.name} {part} examples (Feast feature service {spec.name})",
+                    settings.snapshots_dir,
+                    spec.label,
+                    context,
+                )
             results.append(train_model(spec, parts, the_plan, trials, orders, fingerprint, step))
         del parts
     return results

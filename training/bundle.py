@@ -140,6 +140,10 @@ class ModelBundle:
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / BOOSTER_FILE).exists():
             self.booster.save_model(str(folder / BOOSTER_FILE))
+        self.save_meta(folder)
+
+    def save_meta(self, folder: Path) -> None:
+        """Write `tierwise.json` (features, categories, calibration, horizon) into `folder`."""
         meta = {
             "name": self.name,
             "feature_names": self.feature_names,

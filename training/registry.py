@@ -26,6 +26,8 @@ from features.settings import Settings
 from training.bundle import ModelBundle
 
 EXPERIMENT = "tierwise"
+#: Opens the experiment in MLflow's model-training view (MLflow 3 guesses GenAI for an empty one).
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 CHAMPION = "champion"
 HISTORY_TAG = "champion_history"
 #: Tables and columns of the embedded store that hold artifact locations (MLflow 3's SQL schema).
@@ -60,11 +62,20 @@ _root: _ArtifactRoot | None = None
 
 @dataclass(frozen=True)
 class VersionInfo:
+    """A registered version. `source` is what `register` takes to register the same model again."""
+
     name: str
     version: int
     run_id: str
     is_champion: bool
     tags: dict[str, str]
+    source: str = ""
+
+
+def _version(found: Any, is_champion: bool) -> VersionInfo:
+    return VersionInfo(
+        found.name, int(found.version), found.run_id, is_champion, dict(found.tags), found.source or ""
+    )
 
 
 def configure(settings: Settings) -> str:
@@ -80,7 +91,7 @@ def configure(settings: Settings) -> str:
     _root = None
     if experiment is None:
         settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=here)
+        experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=here, tags=EXPERIMENT_TAGS)
     else:
         experiment_id = experiment.experiment_id
         stored = experiment.artifact_location.rstrip("/")
@@ -220,12 +231,13 @@ def set_run_tags(run_id: str, tags: Mapping[str, Any]) -> None:
 
 
 def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
-    """Log the bundle as an MLflow LightGBM model folder (plus `tierwise.json`) in the active run.
+    """Log the bundle as an MLflow 3 logged model of the active run (the LightGBM flavour plus
+    `tierwise.json`).
 
     `input_example` rows only shape the example: the logged one is their column medians.
 
     Returns:
-        The model's URI (`runs:/<run>/model`).
+        The model's URI (`models:/<model id>`), which `register` takes.
     """
     import warnings
 
@@ -241,24 +253,53 @@ def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
     # The example a model artifact shows is a typical customer (each feature's median), never a real one.
     example = pd.DataFrame(typical, columns=bundle.feature_names)
     signature = infer_signature(example, bundle.predict_matrix(typical))
+    logged = mlflow.lightgbm.log_model(
+        bundle.booster,
+        name="model",
+        signature=signature,
+        input_example=example,
+        pip_requirements=[f"lightgbm=={lightgbm.__version__}"],
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "model"
-        mlflow.lightgbm.save_model(
-            bundle.booster,
-            str(folder),
-            signature=signature,
-            input_example=example,
-            pip_requirements=[f"lightgbm=={lightgbm.__version__}"],
-        )
-        bundle.save(folder)
-        mlflow.log_artifacts(str(folder), artifact_path="model")
-    return f"runs:/{mlflow.active_run().info.run_id}/model"
+        bundle.save_meta(Path(tmp))  # `tierwise.json` beside the booster the flavour saved
+        _client().log_model_artifacts(logged.model_id, tmp)
+    return logged.model_uri
 
 
-def register(name: str, model_uri: str, tags: dict[str, str]) -> int:
-    """Register a new version of `name` (a challenger until promoted).
+def log_dataset(frame: pd.DataFrame, name: str, source: Path, target: str, context: str) -> None:
+    """Record a data set the active run used (its schema, digest and profile; not its rows)."""
+    import mlflow
 
-    Through the client, not `mlflow.register_model`, which prints to stderr on every call.
+    dataset = mlflow.data.from_pandas(frame, source=str(source), name=name, targets=target)
+    mlflow.log_input(dataset, context=context)
+
+
+def describe_run(text: str) -> None:
+    """The active run's description (what the MLflow UI shows on the run's page)."""
+    import mlflow
+
+    mlflow.set_tag("mlflow.note.content", text)
+
+
+def tuning_callback(metric_name: str, run_name: str) -> Any:
+    """Optuna's MLflow callback: one run per trial, nested in the active run, with its parameters and
+    value; `callback.track_in_mlflow()` lets the objective log more into the trial's run."""
+    import mlflow
+    from optuna_integration import MLflowCallback
+
+    return MLflowCallback(
+        tracking_uri=mlflow.get_tracking_uri(),
+        metric_name=metric_name,
+        create_experiment=False,
+        mlflow_kwargs={"nested": True, "run_name": run_name},
+    )
+
+
+def register(name: str, model_uri: str, tags: dict[str, str], description: str = "") -> int:
+    """Register a new version of `name` (a challenger until promoted), described by `description`.
+
+    Through the client, not `mlflow.register_model`, which prints to stderr on every call. Takes a
+    logged model (`models:/<model id>`) or, for versions logged before logged models, `runs:/<run>/model`.
     """
     from mlflow.exceptions import MlflowException
 
@@ -267,10 +308,26 @@ def register(name: str, model_uri: str, tags: dict[str, str]) -> int:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
-    run_id, _, path = model_uri.removeprefix("runs:/").partition("/")
-    source = f"{client.get_run(run_id).info.artifact_uri}/{path}"
-    version = client.create_model_version(name, source, run_id=run_id, tags=tags)
+    if model_uri.startswith("models:/"):
+        model = client.get_logged_model(model_uri.removeprefix("models:/"))
+        version = client.create_model_version(
+            name,
+            model_uri,
+            run_id=model.source_run_id,
+            tags=tags,
+            description=description,
+            model_id=model.model_id,
+        )
+    else:
+        run_id, _, path = model_uri.removeprefix("runs:/").partition("/")
+        source = f"{client.get_run(run_id).info.artifact_uri}/{path}" if path else model_uri
+        version = client.create_model_version(name, source, run_id=run_id, tags=tags, description=description)
     return int(version.version)
+
+
+def describe_model(name: str, text: str) -> None:
+    """The registered model's description: what it predicts, for whoever opens the registry."""
+    _client().update_registered_model(name, description=text)
 
 
 def _client():
@@ -287,7 +344,7 @@ def champion(name: str) -> VersionInfo | None:
         found = _client().get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
-    return VersionInfo(name, int(found.version), found.run_id, True, dict(found.tags))
+    return _version(found, True)
 
 
 def promote(name: str, version: int) -> None:
@@ -334,16 +391,7 @@ def versions(name: str) -> list[VersionInfo]:
     current = champion(name)
     found = client.search_model_versions(f"name = '{name}'")
     return sorted(
-        (
-            VersionInfo(
-                name,
-                int(v.version),
-                v.run_id,
-                current is not None and int(v.version) == current.version,
-                dict(v.tags),
-            )
-            for v in found
-        ),
+        (_version(v, current is not None and int(v.version) == current.version) for v in found),
         key=lambda v: -v.version,
     )
 
@@ -356,17 +404,30 @@ def load_bundle(name: str, version: int | None = None) -> tuple[ModelBundle, Ver
     if info is None:
         raise InputError(f"{name} has no champion yet: run `tierwise train --model {name}`")
     with tempfile.TemporaryDirectory() as tmp:
-        source = _client().get_model_version(name, str(info.version)).source
-        local = mlflow.artifacts.download_artifacts(artifact_uri=_local(source), dst_path=tmp)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=_model_artifacts(name, info.version), dst_path=tmp
+        )
         return ModelBundle.load(Path(local)), info
+
+
+def _model_artifacts(name: str, version: int) -> str:
+    """Where a version's files are in this home: its logged model's folder, or (versions registered
+    before logged models) the run folder it was registered from."""
+    client = _client()
+    found = client.get_model_version(name, str(version))
+    # The SQL registry keeps the logged model in `source` (`models:/<model id>`), not in `model_id`.
+    model_id = found.model_id or (
+        found.source.removeprefix("models:/") if found.source.startswith("models:/m-") else None
+    )
+    if model_id:
+        return _local(client.get_logged_model(model_id).artifact_location)
+    return _local(found.source)
 
 
 def _version_info(name: str, version: int) -> VersionInfo:
     found = _client().get_model_version(name, str(version))
     current = champion(name)
-    return VersionInfo(
-        name, version, found.run_id, bool(current and current.version == version), dict(found.tags)
-    )
+    return _version(found, bool(current and current.version == version))
 
 
 def run_metrics(run_id: str) -> dict[str, Any]:
@@ -389,6 +450,13 @@ def artifact_dir(run_id: str) -> Path:
     from urllib.parse import unquote, urlparse
 
     return Path(unquote(urlparse(_run_artifacts(run_id)).path))
+
+
+def model_dir(name: str, version: int) -> Path:
+    """Where a registered version's model files are on this machine (embedded store)."""
+    from urllib.parse import unquote, urlparse
+
+    return Path(unquote(urlparse(_model_artifacts(name, version)).path))
 
 
 def _run_artifacts(run_id: str) -> str:

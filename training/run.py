@@ -155,19 +155,32 @@ def train_model(
         "feast.feature_service": spec.name,
         "data_fingerprint": fingerprint,
     }
-    version = registry.register(spec.name, uri, tags)
+    top = importance["feature"].head(8).tolist()
+    examples = {k: len(v.frame) for k, v in parts.items()}
+    card = model_card(spec, the_plan, examples, test_metrics, baseline_metrics, top, fingerprint)
+    registry.log_text(card, "model_card.md")
+    registry.describe_run(card)
+    version = registry.register(spec.name, uri, tags, description=card)
+    registry.describe_model(spec.name, model_description(spec, horizon))
     promoted, reason = decide_promotion(spec, primary, the_plan.test, test, baseline_metrics)
     if promoted:
         registry.promote(spec.name, version)
     registry.set_tags({"registered_version": version, "promoted": promoted, "promotion_reason": reason})
-    top = importance["feature"].head(8).tolist()
-    examples = {k: len(v.frame) for k, v in parts.items()}
-    registry.log_text(
-        model_card(spec, the_plan, examples, test_metrics, baseline_metrics, top, fingerprint),
-        "model_card.md",
-    )
     registry.log_metrics({"trees": trees})
     return TrainResult(spec.name, version, promoted, reason, test_metrics, baseline_metrics)
+
+
+def model_description(spec: ModelSpec, horizon_days: int) -> str:
+    """What a registered model is, for whoever opens the registry (each version's card says how good)."""
+    entry = spec.model
+    kind = "a calibrated probability" if entry.task == "classification" else "an amount"
+    return (
+        f"Predicts {entry.wording} over the next {horizon_days} days for each customer ({kind}, "
+        f"answered as `{entry.output}` by the API and the tier snapshots). LightGBM on the Feast feature "
+        f"service `{spec.name}`; a version becomes `champion` only if its {entry.primary_metric} on the "
+        "newest matured cutoff beats the champion's and the best baseline's. Each version's description "
+        "is its model card."
+    )
 
 
 def reference_sample(spec: ModelSpec, bundle: ModelBundle, test: TrainingData, seed: int = 0) -> pd.DataFrame:

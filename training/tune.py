@@ -1,10 +1,13 @@
-"""Hyper-parameter search with Optuna: seeded TPE, pruning of hopeless trials, one nested MLflow run per trial.
+"""Hyper-parameter search with Optuna: seeded TPE, pruning of hopeless trials, one nested MLflow run per
+trial written by Optuna's own MLflow callback (parameters, value, state), to which each trial adds its
+number of trees.
 
 Tuning sees only the training and validation cutoffs; the test cutoff is scored once, afterwards.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import optuna
@@ -32,20 +35,22 @@ def tune(
         study_name=f"{spec.name}-tuning",
     )
     metric = "auc" if spec.is_classifier else None
+    tracking = registry.tuning_callback(f"valid_{spec.primary_metric}", f"{spec.name} trial")
+    with warnings.catch_warnings():  # Optuna marks the decorator experimental; it is what we want
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        in_trial_run = tracking.track_in_mlflow()
 
+    @in_trial_run
     def objective(trial: optuna.Trial) -> float:
         params = spec.search_space(trial)
-        with registry.run(f"{spec.name} trial {trial.number}", nested=True):
-            registry.log_params(params)
-            # Pruning needs a per-round metric in the study's direction: AUC for classifiers. The
-            # Tweedie deviance falls as the objective rises, so regression trials rely on early stopping.
-            pruning = [LightGBMPruningCallback(trial, metric, valid_name="valid_0")] if metric else []
-            bundle, trees = fit_bundle(spec, train, valid, horizon_days, params, callbacks=pruning)
-            value = evaluate.score(spec, valid.y, bundle.predict(valid.frame))[spec.primary_metric]
-            registry.log_metrics({f"valid_{spec.primary_metric}": value, "trees": trees})
-        return value
+        # Pruning needs a per-round metric in the study's direction: AUC for classifiers. The
+        # Tweedie deviance falls as the objective rises, so regression trials rely on early stopping.
+        pruning = [LightGBMPruningCallback(trial, metric, valid_name="valid_0")] if metric else []
+        bundle, trees = fit_bundle(spec, train, valid, horizon_days, params, callbacks=pruning)
+        registry.log_metrics({"trees": trees})
+        return evaluate.score(spec, valid.y, bundle.predict(valid.frame))[spec.primary_metric]
 
-    study.optimize(objective, n_trials=trials)
+    study.optimize(objective, n_trials=trials, callbacks=[tracking])
     registry.log_params({f"best_{k}": v for k, v in study.best_params.items()})
     registry.log_metrics({f"tuning_best_valid_{spec.primary_metric}": study.best_value})
     return dict(study.best_params)

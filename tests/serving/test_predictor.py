@@ -122,7 +122,7 @@ def test_reload_picks_up_a_new_champion(served_home, tmp_path):
     served = Predictor(home)
     registry.configure(home)
     current = registry.champion("churn")
-    new_version = registry.register("churn", f"runs:/{current.run_id}/model", {"note": "reload test"})
+    new_version = registry.register("churn", current.source, {"note": "reload test"})
     try:
         registry.promote("churn", new_version)
         assert served.is_stale()

@@ -136,9 +136,7 @@ def test_requests_beyond_the_concurrency_limit_are_shed_not_queued(api, batch):
 def test_a_new_champion_is_served_after_reload(api, served_copy, batch):
     registry.configure(served_copy)
     current = registry.champion("customer_value")
-    new_version = registry.register(
-        "customer_value", f"runs:/{current.run_id}/model", {"note": "http reload"}
-    )
+    new_version = registry.register("customer_value", current.source, {"note": "http reload"})
     registry.promote("customer_value", new_version)
     try:
         reload = api.post("/reload", json={}, timeout=120).json()

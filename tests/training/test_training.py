@@ -157,14 +157,13 @@ def test_household_attributes_are_never_given_as_reasons_unless_asked(trained_ho
 
 def test_the_model_artifact_shows_a_typical_customer_not_a_real_one(trained_home):
     import json
-    from pathlib import Path
 
     import pandas as pd
 
     settings, _ = trained_home
     registry.configure(settings)
     info = registry.champion("churn")
-    folder = Path(registry.artifact_dir(info.run_id)) / "model"
+    folder = registry.model_dir("churn", info.version)
     example = json.loads((folder / "input_example.json").read_text())
     rows = example.get("data") or example.get("inputs")
     assert len(rows) == 1
@@ -174,3 +173,28 @@ def test_the_model_artifact_shows_a_typical_customer_not_a_real_one(trained_home
     ]
     snapshot = pd.read_parquet(sorted(settings.snapshots_dir.glob("*.parquet"))[-1], columns=numeric)
     assert not (snapshot[numeric] == shown[numeric]).all(axis=1).any()  # no real customer has exactly these
+
+
+def test_a_champion_is_an_mlflow_logged_model_with_its_training_data_and_card(trained_home):
+    settings, _ = trained_home
+    registry.configure(settings)
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("churn", str(registry.champion("churn").version))
+    logged = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert logged.source_run_id == version.run_id and logged.name == "model"
+    assert "Test cutoff" in version.description or "test" in version.description.lower()
+    assert "churn probability" in client.get_registered_model("churn").description
+    run = client.get_run(version.run_id)
+    assert run.data.tags["mlflow.note.content"] == version.description
+    inputs = {i.dataset.name: i.tags[0].value for i in run.inputs.dataset_inputs}
+    assert inputs == {
+        "churn train examples (Feast feature service churn)": "training",
+        "churn test examples (Feast feature service churn)": "evaluation",
+    }
+    assert run.data.tags["feast.feature_views"]  # written by Feast's MLflow integration
+
+
+def test_the_experiment_opens_in_mlflows_model_training_view(trained_home):
+    registry.configure(trained_home[0])
+    experiment = mlflow.get_experiment_by_name(registry.EXPERIMENT)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
