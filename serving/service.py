@@ -31,6 +31,7 @@ from features.errors import InputError
 from features.settings import Settings
 from serving.access import Guard
 from serving.config import ServeConfig
+from serving.openapi import ApiDocument
 from serving.schemas import (
     PredictBatchRequest,
     PredictBatchResponse,
@@ -241,6 +242,9 @@ class Tierwise:
 
 
 Tierwise.add_asgi_middleware(Guard)
+Tierwise.add_asgi_middleware(
+    ApiDocument, generated=lambda: Tierwise.openapi_spec.asdict(), version=lambda: _package_version()
+)
 
 
 class _BadInputLogFilter(logging.Filter):

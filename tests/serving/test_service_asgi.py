@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pandas as pd
@@ -188,3 +189,22 @@ def test_a_bad_body_is_logged_as_one_line_without_a_traceback_or_the_input(clien
     records = [r for r in caplog.records if r.name == "bentoml._internal.server.http_app"]
     assert records and all(r.levelname == "INFO" and r.exc_info is None for r in records)
     assert "secret value" not in caplog.text
+
+
+def test_the_openapi_document_names_the_api_its_version_token_and_every_status(client):
+    document = client.get("/docs.json").json()
+    assert document["info"]["title"] == "Tierwise prediction API" and document["info"]["version"] != "None"
+    predict = document["paths"]["/predict"]["post"]
+    assert {"401", "404", "413", "422", "429", "503"} <= set(predict["responses"])
+    assert predict["security"] == [{"bearer": ["read"]}]
+    assert document["paths"]["/reload"]["post"]["security"] == [{"bearer": ["admin"]}]
+    assert document["paths"]["/livez"]["get"]["security"] == []
+
+
+def test_the_openapi_examples_are_answered_by_the_service(client, known):
+    """Each documented request example works against the real service (with a real id)."""
+    document = client.get("/docs.json").json()
+    for path in ("/predict", "/predict_batch", "/score_features"):
+        example = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["example"]
+        body = json.loads(json.dumps(example).replace('"1002"', json.dumps(known[0])))
+        assert client.post(path, json=body).status_code == 200, path
