@@ -157,3 +157,18 @@ def test_global_options_are_moved_in_front_of_the_subcommands(args, expected):
     from pipelines.cli import global_options_first
 
     assert global_options_first(args) == expected
+
+
+def test_the_cli_reference_is_generated_from_the_code(tmp_path):
+    """`docs/cli.md` is Typer's own rendering of every command; regenerate it after changing one:
+    `.venv/bin/typer pipelines.cli utils docs --name tierwise --output docs/cli.md`."""
+    generated = tmp_path / "cli.md"
+    typer = Path(sys.executable).parent / "typer"
+    done = subprocess.run(
+        [str(typer), "pipelines.cli", "utils", "docs", "--name", "tierwise", "--output", str(generated)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (REPO / "docs" / "cli.md").read_text() == generated.read_text()
