@@ -9,7 +9,7 @@ never sees half a snapshot, and rebuilding a date replaces its file (idempotent)
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -129,11 +129,13 @@ def build_snapshots(
     folder: Path,
     caps: DataCapabilities | None = None,
     rows_per_pass: int = ROWS_PER_PASS,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[date, int]:
     """Compute features for `cutoffs` and write one snapshot file per cutoff.
 
     Cutoffs are computed together, as many per query as fit in `rows_per_pass` customer rows. The
-    canonical views must be registered (`register_canonical_views`). Returns rows per cutoff.
+    canonical views must be registered (`register_canonical_views`). Returns rows per cutoff;
+    `on_progress(done, total)` hears of the cutoffs written after each pass.
     """
     caps = caps or capabilities(con)
     customers = int(con.execute("SELECT count(*) FROM customers").fetchall()[0][0])
@@ -142,6 +144,8 @@ def build_snapshots(
     rows: dict[date, int] = {}
     for first in range(0, len(cutoffs), per_pass):
         rows |= _build_pass(con, cutoffs[first : first + per_pass], folder, caps)
+        if on_progress:
+            on_progress(len(rows), len(cutoffs))
     return rows
 
 

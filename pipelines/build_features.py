@@ -23,11 +23,13 @@ def period(settings: Settings) -> DataPeriod:
 
 
 @writes_home
-def build(settings: Settings, cutoffs: list[date]) -> dict[date, int]:
+def build(
+    settings: Settings, cutoffs: list[date], on_progress: Callable[[int, int], None] | None = None
+) -> dict[date, int]:
     """Compute and write feature snapshots for `cutoffs` (checked against the data's period)."""
     con = open_live_data(settings)
     chosen = check_cutoffs(cutoffs, data_period(con))
-    return build_snapshots(con, chosen, settings.snapshots_dir, capabilities(con))
+    return build_snapshots(con, chosen, settings.snapshots_dir, capabilities(con), on_progress=on_progress)
 
 
 @writes_home

@@ -127,7 +127,14 @@ def train_model(
     )
     registry.log_text("\n".join(names), "features.txt")
     step(f"{spec.name}: tuning ({trials} trials)")
-    best = tune(spec, parts["train"], parts["valid"], horizon, trials)
+    best = tune(
+        spec,
+        parts["train"],
+        parts["valid"],
+        horizon,
+        trials,
+        on_trial=lambda done, total: step(f"{spec.name}: tuning, trial {done}/{total}"),
+    )
     step(f"{spec.name}: fit and test")
     evaluated, trees = fit_bundle(spec, parts["train"], parts["valid"], horizon, best)
     test = parts["test"]

@@ -8,6 +8,7 @@ Tuning sees only the training and validation cutoffs; the test cutoff is scored 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -18,9 +19,16 @@ from training.spec import ModelSpec
 
 
 def tune(
-    spec: ModelSpec, train: TrainingData, valid: TrainingData, horizon_days: int, trials: int, seed: int = 7
+    spec: ModelSpec,
+    train: TrainingData,
+    valid: TrainingData,
+    horizon_days: int,
+    trials: int,
+    seed: int = 7,
+    on_trial: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Search `spec.search_space` for `trials` trials; returns the best parameters (empty for 0 trials)."""
+    """Search `spec.search_space` for `trials` trials; returns the best parameters (empty for 0 trials).
+    `on_trial(done, trials)` hears of each finished trial."""
     from optuna_integration import LightGBMPruningCallback
 
     from training import registry
@@ -50,7 +58,8 @@ def tune(
         registry.log_metrics({"trees": trees})
         return evaluate.score(spec, valid.y, bundle.predict(valid.frame))[spec.primary_metric]
 
-    study.optimize(objective, n_trials=trials, callbacks=[tracking])
+    progress = [] if on_trial is None else [lambda study, trial: on_trial(len(study.trials), trials)]
+    study.optimize(objective, n_trials=trials, callbacks=[tracking, *progress])
     registry.log_params({f"best_{k}": v for k, v in study.best_params.items()})
     registry.log_metrics({f"tuning_best_valid_{spec.primary_metric}": study.best_value})
     return dict(study.best_params)

@@ -7,6 +7,8 @@ so `tierwise --help` answers at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -159,6 +161,18 @@ def print_rows(rows: list[dict], columns: list[str], output: OutputFormat) -> No
         for row in rows:
             table.add_row(*(str(row.get(c, "")) for c in columns))
         out.print(table)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar with counts on stderr while a long step runs (`update(done, total)`); it disappears when
+    the step ends, so a successful command leaves only its result."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def print_tables(tables: dict[str, pd.DataFrame], output: OutputFormat) -> None:

@@ -15,6 +15,7 @@ from pipelines.cli.app import (
     out,
     parse_date,
     print_rows,
+    progress_bar,
     settings_of,
 )
 
@@ -37,8 +38,8 @@ def features_build(
     if not dates:
         raise InputError("give --as-of DATE and/or --cutoffs FIRST:LAST:STEP")
     settings = settings_of(ctx)
-    with console.status(f"building features at {len(dates)} cutoff(s)"):
-        rows = build_features.build(settings, dates)
+    with progress_bar("building feature snapshots (cutoffs)") as update:
+        rows = build_features.build(settings, dates, on_progress=update)
     for day, count in rows.items():
         out.print(f"  {day}: {count:,} customers")
     out.print(f"{len(rows)} snapshot(s) → {settings.snapshots_dir}")
@@ -62,17 +63,12 @@ def features_materialize(
     as_of: Annotated[str | None, typer.Option(help="Snapshot date to load (default: the latest).")] = None,
 ) -> None:
     """Load a feature snapshot into the online store (SQLite, or Redis with TIERWISE_ONLINE_STORE=redis)."""
-    from rich.progress import Progress
-
     from pipelines import build_features
 
     settings = settings_of(ctx)
     day = parse_date(as_of, "--as-of") if as_of else None
-    with Progress(console=console) as progress:
-        task = progress.add_task("materializing", total=None)
-        chosen, count = build_features.apply_and_materialize(
-            settings, day, on_chunk=lambda done, total: progress.update(task, completed=done, total=total)
-        )
+    with progress_bar("loading the online store (customers)") as update:
+        chosen, count = build_features.apply_and_materialize(settings, day, on_chunk=update)
     out.print(f"online store ({settings.online_store}) holds the {chosen} snapshot: {count:,} customers")
 
 

@@ -172,3 +172,13 @@ def test_the_cli_reference_is_generated_from_the_code(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (REPO / "docs" / "cli.md").read_text() == generated.read_text()
+
+
+def test_feature_commands_leave_nothing_on_stderr_when_they_succeed(cj_slice_home, tmp_path):
+    from tests.conftest import copy_home
+
+    home = copy_home(cj_slice_home, tmp_path / "home").home
+    built = tierwise("features", "build", "--cutoffs", "2017-08-06:2017-09-03:2w", home=home)
+    assert built.returncode == 0 and built.stderr == "" and "3 snapshot(s)" in built.stdout
+    loaded = tierwise("features", "materialize", home=home)
+    assert loaded.returncode == 0 and loaded.stderr == ""
