@@ -63,6 +63,20 @@ class Weights(_Config):
         }
 
 
+class Benefit(_Config):
+    """What a tier's customers get, and what it costs per customer over a horizon.
+
+    Attributes:
+        name: As staff and the CRM see it ("free delivery").
+        kind: discount, voucher, points, delivery, coupon, gift or service.
+        cost_per_customer: Expected cost per customer of the tier, in the data's currency.
+    """
+
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["discount", "voucher", "points", "delivery", "coupon", "gift", "service"]
+    cost_per_customer: float = Field(0.0, ge=0)
+
+
 class Tier(_Config):
     """One tier: a value tier (no `state`) or a lifecycle state tier.
 
@@ -76,6 +90,7 @@ class Tier(_Config):
             otherwise they fall to the next tier whose recency condition holds.
         state: "new" or "inactive" for lifecycle state tiers.
         days_since_last_order_over: Inactive states: no order for more than this many days.
+        benefits: What the tier's customers get (shown in the report, exported with campaign lists).
     """
 
     name: str = Field(min_length=1)
@@ -85,6 +100,7 @@ class Tier(_Config):
     max_days_since_last_order: int | None = Field(None, ge=0)
     state: Literal["new", "inactive"] | None = None
     days_since_last_order_over: int | None = Field(None, ge=0)
+    benefits: tuple[Benefit, ...] = ()
 
     @field_validator("share")
     @classmethod
@@ -96,6 +112,16 @@ class Tier(_Config):
     @property
     def is_state(self) -> bool:
         return self.state is not None
+
+    @property
+    def benefit_names(self) -> str:
+        """The benefits as one line ("free delivery; double points"); empty without benefits."""
+        return "; ".join(benefit.name for benefit in self.benefits)
+
+    @property
+    def benefit_cost(self) -> float:
+        """Cost of the tier's benefits per customer."""
+        return sum(benefit.cost_per_customer for benefit in self.benefits)
 
 
 class Policy(_Config):
@@ -139,6 +165,13 @@ class Policy(_Config):
     def ranks(self) -> dict[str, int]:
         """Tier name to `tier_rank` (0 = best)."""
         return {tier.name: rank for rank, tier in enumerate(self.tiers)}
+
+    def tier(self, name: str) -> Tier:
+        """The tier called `name` (an `InputError` naming the policy's tiers otherwise)."""
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise InputError(f"policy {self.name}: no tier {name!r} (tiers: {', '.join(self.tier_names)})")
 
     @property
     def value_tiers(self) -> list[Tier]:
@@ -303,7 +336,7 @@ def _describe(error: Any) -> str:
 
 def _allowed_fields(location: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = Policy
-    nested: dict[str, type[BaseModel]] = {"tiers": Tier, "weights": Weights}
+    nested: dict[str, type[BaseModel]] = {"tiers": Tier, "weights": Weights, "benefits": Benefit}
     for part in location[:-1]:
         if isinstance(part, str) and part in nested:
             model = nested[part]

@@ -64,8 +64,11 @@ def test_the_summary_reports_means_and_risk_bands_and_keeps_empty_tiers():
         "risk_10_30",
         "risk_30_50",
         "risk_ge_50",
+        "benefits",
+        "benefit_cost_total",
     ]
     platinum, gold = summary.loc["Platinum"], summary.loc["Gold"]
+    assert platinum.benefits == "free delivery; double points" and platinum.benefit_cost_total == 2 * 7.0
     assert (platinum.customers, platinum.share) == (2, pytest.approx(2 / 3))
     assert (platinum.predicted_value_share, platinum.predicted_arpu) == (0.8, 200.0)
     assert platinum.mean_churn_probability == pytest.approx(0.2)

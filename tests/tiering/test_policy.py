@@ -152,3 +152,28 @@ def test_a_policy_name_that_is_not_a_plain_name_is_refused(name: str):
     text = f"name: {json.dumps(name)}\nscoring: value\ntiers: [{{name: A, share: 0.5}}, {{name: B}}]\n"
     with pytest.raises(InputError, match="name: String should match pattern"):
         parse_policy(yaml.safe_load(text), "p.yaml")
+
+
+def test_each_tier_carries_its_benefits_with_their_cost():
+    platinum = load_policy("lifecycle").tier("Platinum")
+    assert platinum.benefit_names == "free delivery; double points" and platinum.benefit_cost == 7.0
+
+
+@pytest.mark.parametrize(
+    ("benefit", "message"),
+    [
+        ({"name": "x", "kind": "cash"}, r"tiers\[0\].benefits\[0\].kind: Input should be 'discount'"),
+        (
+            {"name": "x", "kind": "points", "cost_per_customer": -1},
+            r"tiers\[0\].benefits\[0\].cost_per_customer",
+        ),
+        (
+            {"name": "x", "kind": "points", "price": 2},
+            r"tiers\[0\].benefits\[0\].price: unknown field \(allowed: name, kind, cost_per_customer\)",
+        ),
+    ],
+)
+def test_a_bad_benefit_is_refused_naming_the_field(benefit, message):
+    tiers = [{"name": "Top", "share": 0.1, "benefits": [benefit]}, {"name": "Rest"}]
+    with pytest.raises(InputError, match=message):
+        parse_policy({"name": "custom", "scoring": "value", "tiers": tiers})

@@ -18,7 +18,6 @@ from tiering.reports.alerts import (
 )
 from tiering.reports.kpis import at_risk_top_tier, flow_rates, migration_matrix, tier_summary, top_tiers
 from tiering.reports.segments import (
-    DEFAULT_BENEFITS,
     SEGMENTS,
     Segment,
     SegmentExport,
@@ -27,7 +26,6 @@ from tiering.reports.segments import (
 )
 
 __all__ = [
-    "DEFAULT_BENEFITS",
     "DEFAULT_RULES",
     "SEGMENTS",
     "AlertRule",

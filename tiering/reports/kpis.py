@@ -49,8 +49,9 @@ def tier_summary(
         predicted_arpu (mean expected_value), with `actual_spend` also actual_spend_total,
         actual_spend_share and actual_arpu, then mean_churn_probability and the number of
         customers per churn-risk band: risk_lt_10 (below 0.1), risk_10_30, risk_30_50 and
-        risk_ge_50 (0.5 or more). Shares are 0 when there is nothing to share; means of an empty
-        tier are NaN.
+        risk_ge_50 (0.5 or more), then the tier's `benefits` (one line) and `benefit_cost_total`
+        (customers × the benefits' cost per customer). Shares are 0 when there is nothing to share;
+        means of an empty tier are NaN.
 
     Raises:
         InputError: a column is missing, a customer appears twice (in the snapshot or in
@@ -84,6 +85,10 @@ def tier_summary(
         in_band = data.churn.ge(low) & data.churn.lt(high)
         summary[column] = in_band.groupby(data.tier, observed=False).sum().astype("int64")
     summary["customers"] = summary.customers.astype("int64")
+    summary["benefits"] = [tier.benefit_names for tier in policy.tiers]
+    summary["benefit_cost_total"] = summary.customers.to_numpy() * [
+        tier.benefit_cost for tier in policy.tiers
+    ]
     summary.index = pd.Index(policy.tier_names, name="tier")
     return summary
 

@@ -231,6 +231,8 @@ def _summary_table(summary: pd.DataFrame, colors: dict[str, str], horizon: int |
         ("actual_arpu", f"Actual ARPU (past {span})", "{:,.2f}"),
         ("mean_churn_probability", "Mean churn probability", "{:.1%}"),
         ("risk_ge_50", "Churn ≥ 50%", "{:,.0f}"),
+        ("benefits", "Benefits", "{}"),
+        ("benefit_cost_total", "Benefit cost", "{:,.0f}"),
     ]
     columns = [column for column in columns if column[0] in summary]
     head = "<th>Tier</th>" + "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
@@ -303,7 +305,9 @@ def _swatch(tier: str, colors: dict[str, str]) -> str:
     return f'<span class="swatch" style="background:{colors.get(tier, "#999")}"></span>{html.escape(tier)}'
 
 
-def _format(value: float, fmt: str) -> str:
+def _format(value: float | str, fmt: str) -> str:
+    if isinstance(value, str):
+        return html.escape(value) or "–"
     return "–" if pd.isna(value) else fmt.format(value)
 
 

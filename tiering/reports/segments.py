@@ -14,10 +14,9 @@ order or on who else is in the snapshot.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -32,19 +31,6 @@ REQUIRED_COLUMNS = ["customer_id", "tier", "expected_value", "churn_probability"
 EXPORT_COLUMNS = ["customer_id", "tier", "benefit", "expected_value", "churn_probability"]
 MAX_CONTROL_SHARE = 0.5
 DEFAULT_SEED = 20240101
-#: Benefit per tier for both presets (Gold and Silver mean the same reward in each).
-DEFAULT_BENEFITS: Mapping[str, str] = MappingProxyType(
-    {
-        "Diamond": "free delivery",
-        "Platinum": "free delivery",
-        "Gold": "double points",
-        "Silver": "5% voucher",
-        "Bronze": "3% voucher",
-        "New": "welcome offer",
-        "Dormant": "win-back coupon 10 EUR",
-        "Churned": "win-back coupon 15 EUR",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -150,7 +136,6 @@ def export_segment(
     segment: str,
     control_share: float = 0.1,
     seed: int = DEFAULT_SEED,
-    benefits: Mapping[str, str] | None = None,
 ) -> SegmentExport:
     """The treated and control lists of one segment (writing them is the caller's business).
 
@@ -164,7 +149,6 @@ def export_segment(
         segment: One of `SEGMENTS`.
         control_share: Share of the segment held out, in [0, 0.5].
         seed: Changes the control group; keep it to rebuild the same one.
-        benefits: Benefit per tier, over `DEFAULT_BENEFITS` (`{"Gold": "triple points"}` changes one).
 
     Returns:
         A `SegmentExport`.
@@ -178,7 +162,7 @@ def export_segment(
         raise InputError(f"control_share: must be between 0 and {MAX_CONTROL_SHARE:g}, got {control_share:g}")
     members = segment_members(snapshot, policy, segment)
     as_of = _snapshot_date(snapshot)
-    listed = _with_benefits(members, {**DEFAULT_BENEFITS, **(benefits or {})})
+    listed = _with_benefits(members, policy)
     held_out = _control_mask(
         customer_key(listed), _round_half_up(control_share * len(listed)), seed, segment, as_of
     )
@@ -199,12 +183,14 @@ def _snapshot_date(snapshot: pd.DataFrame) -> date:
     return dates[0]
 
 
-def _with_benefits(members: pd.DataFrame, benefits: Mapping[str, str]) -> pd.DataFrame:
-    """The export columns, most valuable first (ties by customer id)."""
-    missing = sorted(set(members.tier) - set(benefits))
+def _with_benefits(members: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """The export columns with each tier's benefits from the policy, most valuable first (ties by id)."""
+    benefits = {tier.name: tier.benefit_names for tier in policy.tiers}
+    missing = sorted(tier for tier in set(members.tier) if not benefits.get(tier))
     if missing:
         raise InputError(
-            f"benefits: no benefit configured for tier {', '.join(missing)}; pass benefits={{tier: benefit}}"
+            f"policy {policy.name}: tier {', '.join(missing)} has no benefits to export; "
+            "add `benefits:` (name, kind, cost_per_customer) to the tier in the policy file"
         )
     listed = members.assign(benefit=members.tier.map(benefits))[EXPORT_COLUMNS]
     order = np.lexsort((customer_key(listed).to_numpy(), -listed.expected_value.astype(float).to_numpy()))
