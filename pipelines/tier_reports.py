@@ -82,9 +82,38 @@ def html_report(
         history=at_risk_history(history, policy),
         alerts=evaluate_alerts(snaps.current, snaps.previous, policy, DEFAULT_RULES, as_of=snaps.as_of),
         model_health=model_health(settings, snaps.as_of),
+        campaigns=measured_campaigns(settings, policy.name, snaps.as_of),
     )
     target = output or settings.data_dir / "reports" / f"{policy.name}-{snaps.as_of}.html"
     return write_text_atomically(page, target)
+
+
+def measured_campaigns(settings: Settings, policy: str, as_of: date) -> list[dict]:
+    """Measurements of the campaigns launched on `policy` up to `as_of`, for the report's section."""
+    import json
+
+    root = settings.data_dir / "campaigns"
+    found = []
+    for measured in sorted(root.glob("*/*/measurement.json")) if root.is_dir() else []:
+        launch = json.loads(measured.with_name("launch.json").read_text())
+        if launch["policy"] != policy or date.fromisoformat(launch["as_of"]) > as_of:
+            continue
+        result = json.loads(measured.read_text())
+        primary = result["primary"]
+        found.append(
+            {
+                "campaign": result["campaign"],
+                "as_of": result["as_of"],
+                "outcome": result["outcome"],
+                "treatment": primary["treated"],
+                "control": primary["control"],
+                "difference": primary["difference"],
+                "low": primary["low"],
+                "high": primary["high"],
+                "verdict": result["verdict"],
+            }
+        )
+    return found
 
 
 def model_health(settings: Settings, as_of: date) -> list[dict]:

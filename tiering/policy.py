@@ -22,10 +22,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.errors import InputError
 from features.files import read_yaml
+from tiering.config_errors import validated
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 PRESETS = ("lifecycle", "rfmp")
@@ -296,13 +297,7 @@ def parse_policy(data: Any, source: str = "policy") -> Policy:
         InputError: naming `source` and each bad field path, e.g. `tiers[1].share: must be between 0
             and 1`.
     """
-    if not isinstance(data, dict):
-        raise InputError(f"{source}: expected a mapping of policy fields, got {type(data).__name__}")
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(error) for error in exc.errors())
-        raise InputError(f"{source}: invalid tier policy: {problems}") from None
+    return validated(Policy, data, source, "policy")
 
 
 def load_policy(name_or_path: str | Path) -> Policy:
@@ -320,24 +315,3 @@ def load_policy(name_or_path: str | Path) -> Policy:
         if not path.is_file():
             raise InputError(f"tier policy {text!r}: not a preset ({', '.join(PRESETS)}) and no such file")
     return parse_policy(read_yaml(path), source=str(path))
-
-
-def _describe(error: Any) -> str:
-    """One pydantic error as `path: message`, with the allowed fields for an unknown one."""
-    location = error["loc"]
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = f"unknown field (allowed: {', '.join(_allowed_fields(location))})"
-    elif error["type"] not in ("value_error", "missing") and "input" in error:
-        message = f"{message}, got {error['input']!r}"
-    return f"{path}: {message}" if path else message
-
-
-def _allowed_fields(location: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = Policy
-    nested: dict[str, type[BaseModel]] = {"tiers": Tier, "weights": Weights, "benefits": Benefit}
-    for part in location[:-1]:
-        if isinstance(part, str) and part in nested:
-            model = nested[part]
-    return list(model.model_fields)

@@ -74,6 +74,7 @@ def render_report(
     history: pd.DataFrame | None = None,
     alerts: Iterable[dict] = (),
     model_health: Iterable[dict] = (),
+    campaigns: Iterable[dict] = (),
 ) -> str:
     """The operations report of one tier snapshot as a complete HTML document.
 
@@ -91,6 +92,8 @@ def render_report(
         model_health: Per model, what monitoring found on this date (model, version, grade,
             drifted_share, alerts, and `link`, the monitoring page relative to this page's folder);
             empty: the section says monitoring has not run.
+        campaigns: Measured campaigns launched on this policy up to `as_of` (campaign, as_of,
+            outcome, treatment, control, difference, low, high, verdict); none: no section.
 
     Returns:
         The page, with plotly.js inline and no external reference.
@@ -132,6 +135,7 @@ def render_report(
     body = _header(title, policy, current, summary, history, alerts, horizon, previous_as_of)
     body += "\n".join(_figure_section(section) for section in sections) + _alerts_section(alerts)
     body += _model_health_section(list(model_health))
+    body += _campaigns_section(list(campaigns))
     return _document(title, body, sum(1 for section in sections if section.figure is not None))
 
 
@@ -250,6 +254,27 @@ def _flow_table(flows: pd.DataFrame, colors: dict[str, str]) -> str:
         rates = "".join(f"<td>{_format(values[c], '{:.1%}')}</td>" for c in ("stayed", "up", "down", "left"))
         rows.append(f"<tr><td>{_swatch(str(tier), colors)}</td><td>{values.customers:,.0f}</td>{rates}</tr>")
     return f'<table class="numbers"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _campaigns_section(measured: list[dict]) -> str:
+    """Each measured campaign: what it changed per treated customer, with the 95% interval."""
+    if not measured:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(m['campaign'])}</td><td>{html.escape(m['as_of'])}</td>"
+        f"<td>{m['treatment']:,} / {m['control']:,}</td><td>{html.escape(m['outcome'])}</td>"
+        f"<td>{m['difference']:+,.2f} ({m['low']:+,.2f} to {m['high']:+,.2f})</td>"
+        f"<td>{html.escape(m['verdict'])}</td></tr>"
+        for m in measured
+    )
+    return (
+        '<section id="campaigns"><h2>Campaigns</h2><p class="lead">Measured campaigns: treated against the '
+        "held-out control group, per treated customer, with the 95% interval (CUPED-adjusted). "
+        "<code>tierwise campaigns measure NAME --format json</code> has every outcome and the breakdowns.</p>"
+        '<table class="alerts"><thead><tr><th>Campaign</th><th>Launched</th><th>Treated / control</th>'
+        "<th>Outcome</th><th>Effect (95% CI)</th><th>Verdict</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></section>"
+    )
 
 
 def _model_health_section(models: list[dict]) -> str:

@@ -1,0 +1,106 @@
+"""`tierwise campaigns launch / measure / list`: campaigns with a control group, and their measured effect."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.cli.app import (
+    AsOf,
+    Format,
+    OutputFormat,
+    app,
+    for_people,
+    out,
+    parse_date,
+    print_rows,
+    settings_of,
+)
+
+campaigns_app = typer.Typer(
+    help="Launch campaigns with a control group and measure their effect.", no_args_is_help=True
+)
+app.add_typer(campaigns_app, name="campaigns")
+
+CampaignName = Annotated[str, typer.Argument(help="The campaign: <home>/campaigns/<NAME>.yaml.")]
+
+
+@campaigns_app.command("launch")
+def campaigns_launch(
+    ctx: typer.Context,
+    name: CampaignName,
+    as_of: AsOf = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="The campaign's YAML (default: <home>/campaigns/NAME.yaml).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Treatment list for the CRM, CSV or Parquet (default: in the launch record)."),
+    ] = None,
+    again: Annotated[bool, typer.Option("--again", help="Launch on another date than before.")] = False,
+) -> None:
+    """Pick the audience from the tier snapshot, hold out the control group, record the launch, export the list."""
+    from pipelines import campaigns
+
+    day = parse_date(as_of, "--as-of") if as_of else None
+    done = campaigns.launch(settings_of(ctx), name, day, file, output, again)
+    note = " (already launched: nothing changed)" if done.already_launched else ""
+    out.print(
+        f"{name} as of {done.as_of}: {done.treated:,} treated → {done.treatment_file}; "
+        f"{done.control:,} held out{note}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@campaigns_app.command("measure")
+def campaigns_measure(
+    ctx: typer.Context,
+    name: CampaignName,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Which launch (default: the latest).")] = None,
+    output: Format = OutputFormat.table,
+) -> None:
+    """Treated against control once the window has ended: effect with 95% intervals (raw and CUPED),
+    incremental revenue, cost and ROI, power, and the effect by tier and churn-risk decile."""
+    from pipelines import campaigns
+
+    day = parse_date(as_of, "--as-of") if as_of else None
+    result = campaigns.measure(settings_of(ctx), name, day)
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(result, indent=1) + "\n")
+        return
+    rows = [
+        {
+            "outcome": outcome,
+            "treated_mean": values["cuped"]["treated_mean"],
+            "control_mean": values["cuped"]["control_mean"],
+            "difference": values["raw"]["difference"],
+            "ci_low": values["raw"]["low"],
+            "ci_high": values["raw"]["high"],
+            "cuped_difference": values["cuped"]["difference"],
+            "cuped_ci_low": values["cuped"]["low"],
+            "cuped_ci_high": values["cuped"]["high"],
+        }
+        for outcome, values in result["outcomes"].items()
+    ]
+    print_rows(rows, list(rows[0]), output)
+    if output is OutputFormat.table and out.is_terminal:
+        money = result["money"]
+        for key, value in money.items():
+            out.print(f"{key.replace('_', ' ')}: {for_people(value)}", markup=False, highlight=False)
+        out.print(result["verdict"], markup=False, highlight=False, soft_wrap=True)
+
+
+@campaigns_app.command("list")
+def campaigns_list(ctx: typer.Context, output: Format = OutputFormat.table) -> None:
+    """Every launch in the home, with the measured effect on its primary outcome when there is one."""
+    from pipelines import campaigns
+
+    rows = campaigns.launches(settings_of(ctx))
+    columns = ["campaign", "as_of", "treatment", "control", "outcome", "window_ends", "effect", "low", "high"]
+    print_rows(rows, columns, output)
