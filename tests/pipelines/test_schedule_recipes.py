@@ -314,7 +314,9 @@ def unit(path: Path) -> configparser.ConfigParser:
 def test_the_service_runs_the_whole_pipeline_once_with_retrain_on_alert():
     service = unit(SERVICE)["Service"]
     assert service["Type"] == "oneshot"
-    assert service["ExecStart"].endswith("/tierwise --home /srv/tierwise run --retrain-on-alert")
+    assert service["ExecStart"].endswith(
+        "/tierwise --home /srv/tierwise run --retrain-on-alert --retrain-every 14d"
+    )
 
 
 def test_the_service_counts_an_alert_as_success():
