@@ -93,11 +93,11 @@ def launch(
     snapshots = settings.tier_snapshots(policy.name)
     day = snapshots.choose(as_of or campaign.start)
     folder = campaigns_dir(settings) / campaign.name / day.isoformat()
-    fingerprint = _fingerprint(campaign)
+    definition_sha = fingerprint(campaign)
     earlier = launch_dates(settings, campaign.name)
     if day in earlier:
         recorded = _read_launch(folder)
-        if recorded["definition_sha256"] != fingerprint:
+        if recorded["definition_sha256"] != definition_sha:
             raise InputError(
                 f"campaign {name} was launched on {day} with another definition; give the changed "
                 "campaign a new name"
@@ -123,7 +123,7 @@ def launch(
     members["benefit"] = members.tier.map({tier.name: tier.benefit_names for tier in policy.tiers})
     record = {
         "campaign": campaign.model_dump(mode="json"),
-        "definition_sha256": fingerprint,
+        "definition_sha256": definition_sha,
         "as_of": day.isoformat(),
         "launched_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "policy": policy.name,
@@ -134,7 +134,7 @@ def launch(
         },
         "groups": {"treatment": int((~held_out).sum()), "control": int(held_out.sum())},
     }
-    _write_launch(folder, members[MEMBER_COLUMNS], record)
+    write_launch(folder, members[MEMBER_COLUMNS], record)
     _log_launch(settings, record)
     treatment = _export_treatment(folder, campaign, output)
     return Launch(
@@ -260,6 +260,17 @@ def measure(settings: Settings, name: str, as_of: date | None = None, seed: int 
             outcomes, treated, campaign.outcome, _deciles(outcomes.churn_probability.to_numpy())
         ),
     }
+    if "planted" in record:  # a planted campaign (`pipelines.plant_campaign`): compare with the truth
+        truth = (
+            record["planted"][f"true_effect_{campaign.outcome}"]
+            if campaign.outcome in ("orders", "spend")
+            else None
+        )
+        result["design"] = record["planted"]["design"]
+        result["truth"] = {
+            **record["planted"],
+            "primary_covered": None if truth is None else primary.low <= truth <= primary.high,
+        }
     write_text_atomically(json.dumps(result, indent=1, default=_json_number), folder / "measurement.json")
     return result
 
@@ -335,7 +346,7 @@ def _deciles(churn: np.ndarray) -> np.ndarray:
     return np.ceil(ranks * RISK_DECILES / len(churn)).astype(int)
 
 
-def _fingerprint(campaign: Campaign) -> str:
+def fingerprint(campaign: Campaign) -> str:
     return hashlib.sha256(json.dumps(campaign.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
@@ -343,7 +354,7 @@ def _read_launch(folder: Path) -> dict:
     return json.loads((folder / "launch.json").read_text())
 
 
-def _write_launch(folder: Path, members: pd.DataFrame, record: dict) -> None:
+def write_launch(folder: Path, members: pd.DataFrame, record: dict) -> None:
     """Both files into a fresh folder beside the target, flushed, then renamed into place at once."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     draft = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))

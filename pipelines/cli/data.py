@@ -97,6 +97,15 @@ def data_synth(
     ] = "2024-01-01",
     days: Annotated[int, typer.Option(min=28, help="Length of the period in days.")] = 365,
     replace: Annotated[bool, typer.Option(help="Replace data already imported in this home.")] = False,
+    plant_campaign: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Also plant a randomized campaign launched on DATE with a known effect (+25% order rate "
+            "for at-risk customers, none for loyal ones), recorded as campaign 'planted' with its truth.",
+        ),
+    ] = None,
+    plant_window: Annotated[int, typer.Option(min=7, help="Days the planted campaign works.")] = 90,
 ) -> None:
     """Generate a synthetic grocery dataset at any scale, written in chunks (memory bounded)."""
     from rich.progress import Progress
@@ -123,6 +132,15 @@ def data_synth(
         f"synthetic data → {settings.data_dir}: {report.customers:,} customers, {report.orders:,} orders, "
         f"{report.order_lines:,} order lines, {report.products:,} products in {report.seconds:.1f} s"
     )
+    if plant_campaign:
+        from pipelines.plant_campaign import plant_campaign as plant
+
+        planted = plant(settings, parse_date(plant_campaign, "--plant-campaign"), plant_window, seed=seed)
+        out.print(
+            f"planted campaign {planted.name} on {planted.as_of}: {planted.treated:,} treated, "
+            f"{planted.control:,} control, {planted.extra_orders:,} extra orders; true effect "
+            f"{planted.true_effect_orders:.3f} orders, {planted.true_effect_spend:.2f} spend per customer"
+        )
 
 
 @data_app.command("info")
