@@ -84,8 +84,14 @@ def launch(
     definition: Path | None = None,
     output: Path | None = None,
     again: bool = False,
+    budget: int | None = None,
+    target: str = "all",
 ) -> Launch:
-    """Pick the audience from the tier snapshot, hold out the control group, record and export."""
+    """Pick the audience from the tier snapshot, hold out the control group, record and export.
+
+    `target="uplift"` with a `budget` keeps the audience's `budget` customers with the largest uplift
+    predicted by the campaign's champion uplift model (`pipelines.uplift`); the control group is then
+    held out of those, so the targeted launch is measured like any other."""
     campaign = load_campaign(definition or definition_file(settings, name))
     if campaign.name != name:
         raise InputError(f"{definition}: name: {campaign.name!r}, but campaign {name!r} was asked for")
@@ -113,6 +119,11 @@ def launch(
         )
     snapshot = snapshots.read(day)
     members = audience_of(campaign, snapshot, policy)
+    targeting = {"by": "audience rule"}
+    if target == "uplift":
+        members, targeting = _top_uplift(settings, campaign, members, day, budget)
+    elif target != "all":
+        raise InputError(f"--target {target!r}: expected all or uplift")
     held_out = split(campaign.name, members.customer_id, campaign.control_share)
     if (~held_out).sum() < 2 or held_out.sum() < 2:
         raise InputError(
@@ -133,6 +144,7 @@ def launch(
             if entry.version_column in snapshot and len(snapshot)
         },
         "groups": {"treatment": int((~held_out).sum()), "control": int(held_out.sum())},
+        "targeting": targeting,
     }
     write_launch(folder, members[MEMBER_COLUMNS], record)
     _log_launch(settings, record)
@@ -140,6 +152,24 @@ def launch(
     return Launch(
         campaign, day, folder, record["groups"]["treatment"], record["groups"]["control"], treatment, False
     )
+
+
+def _top_uplift(
+    settings: Settings, campaign: Campaign, members: pd.DataFrame, day: date, budget: int | None
+) -> tuple[pd.DataFrame, dict]:
+    from pipelines.uplift import model_name, uplift_scores
+
+    if budget is None or budget < 4:
+        raise InputError("--target uplift needs --budget N: how many customers to contact (at least 4)")
+    scores = uplift_scores(settings, campaign.name, members, day)
+    order = np.lexsort((members.customer_id.to_numpy(), -scores))[:budget]
+    chosen = members.iloc[np.sort(order)].reset_index(drop=True)
+    return chosen, {
+        "by": "uplift",
+        "model": model_name(campaign.name),
+        "budget": budget,
+        "audience": len(members),
+    }
 
 
 def launch_dates(settings: Settings, name: str) -> list[date]:
@@ -273,6 +303,11 @@ def measure(settings: Settings, name: str, as_of: date | None = None, seed: int 
         }
     write_text_atomically(json.dumps(result, indent=1, default=_json_number), folder / "measurement.json")
     return result
+
+
+def member_outcomes(settings: Settings, members: pd.DataFrame, day: date, campaign: Campaign) -> pd.DataFrame:
+    """`members` with their outcomes over the campaign's window and the window before it."""
+    return _outcomes(open_live_data(settings), members, day, campaign)
 
 
 def _outcomes(con, members: pd.DataFrame, day: date, campaign: Campaign) -> pd.DataFrame:

@@ -3,9 +3,11 @@
 Measurement and uplift targeting can only be checked against the truth where the truth is known.
 `plant_campaign` takes the customers who ordered in the year before `as_of`, holds out half of them by
 the same hash as a real launch (`tiering.campaigns.split`), and gives each treated customer who is
-*at risk* (no order for `at_risk_days` or more) `lift` more of their own order rate over the window:
-extra orders drawn from a Poisson law, each of about the customer's usual order amount. Loyal
-customers (a recent order) get nothing. The extra orders are imported like any shop's file, and the
+*at risk* (no order for `at_risk_days` to `lost_days` days) `lift` more of their own order rate over
+the window: extra orders drawn from a Poisson law, each of about the customer's usual order amount.
+Loyal customers (a recent order) and lost ones (no order for `lost_days` or more) get nothing: the
+offer cannot make the first buy more, nor bring back the second — what campaign reviews usually find,
+and why the customers most at risk are not the ones a campaign changes most. The extra orders are imported like any shop's file, and the
 launch is recorded like `tierwise campaigns launch` records one, with the truth beside it
 (`truth.json`: the expected extra orders and spend per customer, and their averages).
 
@@ -36,6 +38,7 @@ from pipelines.import_data import import_file
 from tiering.campaigns import Campaign, split
 
 AT_RISK_DAYS = 30
+LOST_DAYS = 120
 LIFT = 0.25
 
 
@@ -58,12 +61,16 @@ def plant_campaign(
     name: str = "planted",
     lift: float = LIFT,
     at_risk_days: int = AT_RISK_DAYS,
+    lost_days: int = LOST_DAYS,
     seed: int = 0,
 ) -> PlantedCampaign:
     """Plant the campaign (see the module) and return its truth."""
     campaign = Campaign(
         name=name,
-        description=f"Synthetic: +{lift:.0%} order rate for customers without an order for {at_risk_days}+ days.",
+        description=(
+            f"Synthetic: +{lift:.0%} order rate for customers without an order for {at_risk_days} to "
+            f"{lost_days} days."
+        ),
         offer="planted synthetic effect",
         control_share=0.5,
         window_days=window_days,
@@ -77,7 +84,8 @@ def plant_campaign(
             f"only {len(history)} customers ordered in the year before {as_of}: nothing to plant"
         )
     recency = (pd.Timestamp(as_of, tz="UTC") - history.last_order).dt.days.to_numpy()
-    at_risk = recency >= at_risk_days
+    at_risk = (recency >= at_risk_days) & (recency < lost_days)
+    segment = np.select([recency < at_risk_days, at_risk], ["loyal", "at-risk"], "lost")
     rate = history.orders.to_numpy() / 365.0
     expected_extra = lift * rate * window_days * at_risk
     held_out = split(name, history.customer_id, campaign.control_share)
@@ -93,7 +101,7 @@ def plant_campaign(
         {
             "customer_id": history.customer_id.astype(str),
             "group": np.where(held_out, "control", "treatment"),
-            "tier": np.where(at_risk, "at-risk", "loyal"),
+            "tier": segment,
             "benefit": "",
             # No model scored this population: recency stands in for churn risk in the breakdowns.
             "churn_probability": np.minimum(recency / 365.0, 1.0),
@@ -105,11 +113,13 @@ def plant_campaign(
         "design": "planted: randomized by construction",
         "lift": lift,
         "at_risk_days": at_risk_days,
+        "lost_days": lost_days,
         "true_effect_orders": float(expected_extra.mean()),
         "true_effect_spend": float((expected_extra * history.mean_amount.to_numpy()).mean()),
         "true_effect_by_tier": {
             "at-risk": float(expected_extra[at_risk].mean()) if at_risk.any() else 0.0,
             "loyal": 0.0,
+            "lost": 0.0,
         },
     }
     record = {

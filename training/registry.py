@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,10 +25,15 @@ from features.errors import InputError
 from features.settings import Settings
 from training.bundle import ModelBundle
 
+if TYPE_CHECKING:
+    from training.uplift import UpliftModel
+
 EXPERIMENT = "tierwise"
 #: Opens the experiment in MLflow's model-training view (MLflow 3 guesses GenAI for an empty one).
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 CHAMPION = "champion"
+UPLIFT_CONTROL_FILE = "control.lgb"
+UPLIFT_META_FILE = "uplift.json"
 HISTORY_TAG = "champion_history"
 #: Tables and columns of the embedded store that hold artifact locations (MLflow 3's SQL schema).
 ARTIFACT_COLUMNS = {
@@ -293,6 +298,52 @@ def tuning_callback(metric_name: str, run_name: str) -> Any:
         create_experiment=False,
         mlflow_kwargs={"nested": True, "run_name": run_name},
     )
+
+
+def log_uplift(model: UpliftModel) -> str:
+    """Log an uplift model as an MLflow 3 logged model: the treated arm in the LightGBM flavour, the
+    control arm and the feature list beside it. Returns its URI for `register`."""
+    import json
+
+    import lightgbm
+    import mlflow
+
+    logged = mlflow.lightgbm.log_model(
+        model.treated, name="uplift", pip_requirements=[f"lightgbm=={lightgbm.__version__}"]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        model.control.save_model(str(Path(tmp) / UPLIFT_CONTROL_FILE))
+        (Path(tmp) / UPLIFT_META_FILE).write_text(json.dumps({"feature_names": model.feature_names}))
+        _client().log_model_artifacts(logged.model_id, tmp)
+    return logged.model_uri
+
+
+def load_uplift(name: str) -> tuple[UpliftModel, VersionInfo]:
+    """The champion uplift model registered as `name`."""
+    import json
+
+    import lightgbm
+    import mlflow
+
+    from training.uplift import UpliftModel
+
+    info = champion(name)
+    if info is None:
+        raise InputError(
+            f"no uplift model {name!r} yet: run `tierwise campaigns uplift` on a measured campaign"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=_model_artifacts(name, info.version), dst_path=tmp
+            )
+        )
+        model = UpliftModel(
+            lightgbm.Booster(model_file=str(local / "model.lgb")),
+            lightgbm.Booster(model_file=str(local / UPLIFT_CONTROL_FILE)),
+            json.loads((local / UPLIFT_META_FILE).read_text())["feature_names"],
+        )
+    return model, info
 
 
 def register(name: str, model_uri: str, tags: dict[str, str], description: str = "") -> int:

@@ -42,12 +42,18 @@ def campaigns_launch(
         typer.Option(help="Treatment list for the CRM, CSV or Parquet (default: in the launch record)."),
     ] = None,
     again: Annotated[bool, typer.Option("--again", help="Launch on another date than before.")] = False,
+    target: Annotated[
+        str, typer.Option(help="all: the whole audience; uplift: the --budget customers it changes most.")
+    ] = "all",
+    budget: Annotated[
+        int | None, typer.Option(min=4, help="How many customers to contact (with --target uplift).")
+    ] = None,
 ) -> None:
     """Pick the audience from the tier snapshot, hold out the control group, record the launch, export the list."""
     from pipelines import campaigns
 
     day = parse_date(as_of, "--as-of") if as_of else None
-    done = campaigns.launch(settings_of(ctx), name, day, file, output, again)
+    done = campaigns.launch(settings_of(ctx), name, day, file, output, again, budget=budget, target=target)
     note = " (already launched: nothing changed)" if done.already_launched else ""
     out.print(
         f"{name} as of {done.as_of}: {done.treated:,} treated → {done.treatment_file}; "
@@ -104,3 +110,36 @@ def campaigns_list(ctx: typer.Context, output: Format = OutputFormat.table) -> N
     rows = campaigns.launches(settings_of(ctx))
     columns = ["campaign", "as_of", "treatment", "control", "outcome", "window_ends", "effect", "low", "high"]
     print_rows(rows, columns, output)
+
+
+@campaigns_app.command("uplift")
+def campaigns_uplift(
+    ctx: typer.Context,
+    name: CampaignName,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Which launch (default: the latest).")] = None,
+    output: Format = OutputFormat.table,
+) -> None:
+    """Learn from a measured launch whom the campaign changes most; compare its Qini with churn-risk and
+    random targeting on held-out customers; register it in MLflow (champion if it beats both)."""
+    from pipelines.uplift import train_uplift
+
+    day = parse_date(as_of, "--as-of") if as_of else None
+    report = train_uplift(settings_of(ctx), name, day)
+    rows = [
+        {
+            "targeting": method,
+            "qini": t.qini,
+            "qini_low": t.low,
+            "qini_high": t.high,
+            "uplift_auc": t.uplift_auc,
+        }
+        for method, t in report.targeting.items()
+    ]
+    print_rows(rows, list(rows[0]), output)
+    if output is OutputFormat.table and out.is_terminal:
+        verdict = (
+            "champion"
+            if report.promoted
+            else "registered, not champion (its Qini does not clearly beat the others)"
+        )
+        out.print(f"uplift-{name} v{report.version}: {verdict}", markup=False, highlight=False)

@@ -169,3 +169,47 @@ def test_a_second_launch_on_another_date_is_made_when_asked(scored, launched, tm
     home = copy_home(scored, tmp_path / "home")
     second = campaigns.launch(home, "reactivate", LATER, again=True)
     assert not second.already_launched and campaigns.launch_dates(home, "reactivate") == [LAUNCH, LATER]
+
+
+def test_a_launch_targeted_by_uplift_contacts_the_budget_with_the_largest_predicted_uplift(scored, tmp_path):
+    """An A/A campaign over two weeks (nothing sent) is enough to exercise the path: measure, learn
+    uplift, then launch on another date to the 40 customers with the largest predicted uplift."""
+    import numpy as np
+
+    from pipelines.uplift import model_name, train_uplift, uplift_scores
+    from tiering import load_policy
+    from tiering.campaigns import audience_of, load_campaign
+    from training import registry
+
+    home = copy_home(scored, tmp_path / "home")
+    probe = CAMPAIGN.replace("name: reactivate", "name: probe").replace("window_days: 56", "window_days: 14")
+    (home.home / "campaigns" / "probe.yaml").write_text(probe)
+    campaigns.launch(home, "probe", LAUNCH)
+    report = train_uplift(home, "probe")
+    registry.configure(home)
+    registry.promote(model_name("probe"), report.version)  # champion whatever its Qini on 250 customers
+    done = campaigns.launch(home, "probe", LATER, again=True, budget=40, target="uplift")
+    members = pd.read_parquet(done.folder / "members.parquet")
+    assert len(members) == 40 == done.treated + done.control
+    assert json.loads((done.folder / "launch.json").read_text())["targeting"]["by"] == "uplift"
+    campaign = load_campaign(home.home / "campaigns" / "probe.yaml")
+    audience = audience_of(campaign, home.tier_snapshots("lifecycle").read(LATER), load_policy("lifecycle"))
+    scores = uplift_scores(home, "probe", audience, LATER)
+    expected = audience.customer_id.to_numpy()[np.lexsort((audience.customer_id.to_numpy(), -scores))[:40]]
+    assert set(members.customer_id) == set(expected)
+
+
+def test_uplift_from_a_campaign_everyone_responded_to_is_refused_saying_why(scored, measured, tmp_path):
+    from pipelines.uplift import train_uplift
+
+    home = copy_home(scored, tmp_path / "home")
+    with pytest.raises(
+        InputError, match="same outcome .retained = 1.: there is no difference to learn uplift from"
+    ):
+        train_uplift(home, "reactivate")
+
+
+def test_uplift_targeting_without_a_budget_is_refused(scored, launched, tmp_path):
+    home = copy_home(scored, tmp_path / "home")
+    with pytest.raises(InputError, match="--target uplift needs --budget N"):
+        campaigns.launch(home, "reactivate", LATER, again=True, target="uplift")
