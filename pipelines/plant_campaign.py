@@ -97,14 +97,14 @@ def plant_campaign(
             path = Path(tmp) / f"{name}-orders.csv"
             orders.to_csv(path, index=False)
             import_file(settings, path, [])
+    churn, churn_source = _churn_risk(settings, history, as_of, recency)
     members = pd.DataFrame(
         {
             "customer_id": history.customer_id.astype(str),
             "group": np.where(held_out, "control", "treatment"),
             "tier": segment,
             "benefit": "",
-            # No model scored this population: recency stands in for churn risk in the breakdowns.
-            "churn_probability": np.minimum(recency / 365.0, 1.0),
+            "churn_probability": churn,
             "expected_value": rate * window_days * history.mean_amount.to_numpy(),
             "growth_potential": np.nan,
         }
@@ -116,6 +116,7 @@ def plant_campaign(
         "lost_days": lost_days,
         "true_effect_orders": float(expected_extra.mean()),
         "true_effect_spend": float((expected_extra * history.mean_amount.to_numpy()).mean()),
+        "churn_probability": churn_source,
         "true_effect_by_tier": {
             "at-risk": float(expected_extra[at_risk].mean()) if at_risk.any() else 0.0,
             "loyal": 0.0,
@@ -144,6 +145,26 @@ def plant_campaign(
         truth["true_effect_orders"],
         truth["true_effect_spend"],
     )
+
+
+def _churn_risk(
+    settings: Settings, history: pd.DataFrame, as_of: date, recency: np.ndarray
+) -> tuple[np.ndarray, str]:
+    """Each customer's churn risk at the launch, as a real launch records it: the churn champion's
+    prediction on the features of that day when the home has one, else recency (days / 365, capped)."""
+    from pipelines import build_features
+    from training import champions, registry
+
+    registry.configure(settings)
+    if registry.champion("churn") is None:
+        return np.minimum(recency / 365.0, 1.0), "recency / 365 (no churn champion in the home)"
+    if as_of not in settings.feature_snapshots.dates():
+        build_features.build(settings, [as_of])
+    features = settings.feature_snapshots.read(as_of)
+    features["customer_id"] = features.customer_id.astype(str)
+    rows = history[["customer_id"]].astype(str).merge(features, on="customer_id", how="left")
+    predicted = champions.predict(champions.load_champions(["churn"]), rows)["churn_probability"]
+    return predicted.to_numpy(dtype=float), f"churn champion v{registry.champion('churn').version}"
 
 
 def _history(settings: Settings, as_of: date) -> pd.DataFrame:

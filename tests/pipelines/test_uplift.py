@@ -20,19 +20,24 @@ LAUNCH = date(2024, 9, 1)
 
 @pytest.fixture(scope="module")
 def planted_report(tmp_path_factory):
-    """8,000 synthetic customers with a planted campaign (+100% order rate for at-risk customers)."""
+    """8,000 synthetic customers, a churn model as of the launch (what a real launch targets by), and a
+    planted campaign: +100% order rate for at-risk customers, nothing for loyal or lost ones."""
     from features.data.synth import generate
+    from pipelines.train import train
 
     settings = Settings.resolve(tmp_path_factory.mktemp("uplift") / "home")
     generate(DataStore(settings.data_dir), 8_000, 7, start=date(2024, 1, 1), days=365, now=datetime.now(UTC))
+    train(settings, ["churn"], LAUNCH, horizon_days=60, trials=0)
     plant_campaign(settings, LAUNCH, window_days=60, lift=1.0, seed=3)
     return settings, train_uplift(settings, "planted")
 
 
-def test_the_uplift_model_finds_the_planted_effect_better_than_random_targeting(planted_report):
+def test_the_uplift_model_finds_the_planted_effect_better_than_churn_risk_or_random_targeting(planted_report):
+    """Churn risk ranks first the lost customers, whom the offer does not change."""
     _, report = planted_report
-    model, random = report.targeting["uplift_model"], report.targeting["random"]
+    model, churn, random = (report.targeting[m] for m in ("uplift_model", "churn_risk", "random"))
     assert model.low > random.qini and model.qini > random.high
+    assert model.qini > churn.qini
     assert report.held_out > 1_000 and report.fitted_on > 2 * report.held_out
 
 
