@@ -37,7 +37,7 @@ from features.settings import Settings
 from features.snapshots import data_period
 from pipelines.home_lock import writes_home
 from tiering import load_policy
-from tiering.campaigns import Campaign, audience_of, load_campaign, parse_campaign, split
+from tiering.campaigns import OUTCOMES, Campaign, audience_of, load_campaign, parse_campaign, split
 from tiering.effects import Effect, bootstrap, cuped, minimum_detectable_effect, welch
 
 MEMBER_COLUMNS = [
@@ -302,6 +302,82 @@ def measure(settings: Settings, name: str, as_of: date | None = None, seed: int 
             "primary_covered": None if truth is None else primary.low <= truth <= primary.high,
         }
     write_text_atomically(json.dumps(result, indent=1, default=_json_number), folder / "measurement.json")
+    return result
+
+
+OBSERVATIONAL = (
+    "observational: the shop chose the recipients (not a random split), so these are differences "
+    "between recipients and everyone else, not effects of the campaign"
+)
+
+
+@writes_home
+def observe(settings: Settings, campaign_id: str, seed: int = 0) -> dict:
+    """Recipients of an imported campaign (tables `campaigns`, `campaign_recipients`) against the other
+    customers who ordered in the year before it, over its dates; reported as observational.
+
+    Written to `data/campaigns/imported/<campaign_id>.json` and returned.
+    """
+    con = open_live_data(settings)
+    found = con.execute(
+        "SELECT start_date, end_date, campaign_type FROM campaigns WHERE campaign_id = ?", [campaign_id]
+    ).fetchall()
+    if not found:
+        known = [row[0] for row in con.execute("SELECT campaign_id FROM campaigns ORDER BY 1").fetchall()]
+        raise InputError(
+            f"no imported campaign {campaign_id!r} (campaigns: {', '.join(known[:30]) or 'none'})"
+        )
+    start, end, kind = found[0][0].date(), found[0][1].date(), found[0][2]
+    window = max(7, min(366, (end - start).days + 1))
+    data_through = data_period(con).last_order.date()
+    if data_through < end:
+        raise InputError(f"campaign {campaign_id} runs until {end}; orders are imported up to {data_through}")
+    definition = Campaign(name=f"imported-{campaign_id}", offer=str(kind or "imported"), window_days=window)
+    year_before = sql_string((start - timedelta(days=365)).isoformat())
+    members = con.execute(
+        f"""SELECT DISTINCT o.customer_id,
+                   CASE WHEN r.customer_id IS NULL THEN 'control' ELSE 'treatment' END AS "group"
+            FROM orders o LEFT JOIN campaign_recipients r
+              ON r.customer_id = o.customer_id AND r.campaign_id = {sql_string(campaign_id)}
+            WHERE o.ordered_at >= {year_before}::TIMESTAMPTZ AND o.ordered_at < {sql_string(start.isoformat())}::TIMESTAMPTZ
+            ORDER BY 1"""
+    ).df()
+    frame = _outcomes(con, members, start, definition)
+    treated = (frame.group == "treatment").to_numpy()
+    if treated.sum() < 2 or (~treated).sum() < 2:
+        raise InputError(
+            f"campaign {campaign_id}: {int(treated.sum())} recipients ordered in the year before it"
+        )
+    outcomes = {}
+    for outcome in OUTCOMES:
+        during, before = frame[outcome].to_numpy(), frame[f"{outcome}_before"].to_numpy()
+        shifted = cuped(during, before)
+        outcomes[outcome] = {
+            "raw": _effect(outcome, during[treated], during[~treated], seed).as_dict(),
+            "adjusted_for_the_window_before": welch(
+                shifted[treated], shifted[~treated], "welch+cuped"
+            ).as_dict(),
+        }
+    spend = outcomes["spend"]["adjusted_for_the_window_before"]
+    result = {
+        "campaign": campaign_id,
+        "type": kind,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "design": OBSERVATIONAL,
+        "recipients": int(treated.sum()),
+        "others": int((~treated).sum()),
+        "outcomes": outcomes,
+        "summary": (
+            f"recipients spent {spend['difference']:+.4g} per customer against the others over "
+            f"{start} to {end} (95% CI {spend['low']:+.4g} to {spend['high']:+.4g}, adjusted for the "
+            f"window before); {OBSERVATIONAL}"
+        ),
+    }
+    write_text_atomically(
+        json.dumps(result, indent=1, default=_json_number),
+        campaigns_dir(settings) / "imported" / f"{campaign_id}.json",
+    )
     return result
 
 

@@ -14,6 +14,7 @@ from pipelines.cli.app import (
     Format,
     OutputFormat,
     app,
+    console,
     for_people,
     out,
     parse_date,
@@ -143,3 +144,35 @@ def campaigns_uplift(
             else "registered, not champion (its Qini does not clearly beat the others)"
         )
         out.print(f"uplift-{name} v{report.version}: {verdict}", markup=False, highlight=False)
+
+
+@campaigns_app.command("observe")
+def campaigns_observe(
+    ctx: typer.Context,
+    campaign_id: Annotated[
+        str, typer.Argument(help="An imported campaign (table `campaigns`, e.g. Complete Journey's).")
+    ],
+    output: Format = OutputFormat.table,
+) -> None:
+    """Recipients of an imported campaign against the other customers: observational differences,
+    not effects (the shop chose the recipients; only a launch with a control group measures an effect)."""
+    from pipelines import campaigns
+
+    result = campaigns.observe(settings_of(ctx), campaign_id)
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(result, indent=1) + "\n")
+        return
+    rows = [
+        {
+            "outcome": outcome,
+            "recipients_mean": values["raw"]["treated_mean"],
+            "others_mean": values["raw"]["control_mean"],
+            "difference": values["raw"]["difference"],
+            "adjusted_difference": values["adjusted_for_the_window_before"]["difference"],
+            "adjusted_ci_low": values["adjusted_for_the_window_before"]["low"],
+            "adjusted_ci_high": values["adjusted_for_the_window_before"]["high"],
+        }
+        for outcome, values in result["outcomes"].items()
+    ]
+    print_rows(rows, list(rows[0]), output)
+    console.print(result["summary"], markup=False, highlight=False, soft_wrap=True)

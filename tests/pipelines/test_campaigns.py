@@ -213,3 +213,32 @@ def test_uplift_targeting_without_a_budget_is_refused(scored, launched, tmp_path
     home = copy_home(scored, tmp_path / "home")
     with pytest.raises(InputError, match="--target uplift needs --budget N"):
         campaigns.launch(home, "reactivate", LATER, again=True, target="uplift")
+
+
+def test_an_imported_campaign_is_reported_as_an_observational_difference_not_an_effect(scored):
+    result = campaigns.observe(scored, "13")
+    assert result["design"].startswith("observational") and "not effects" in result["summary"]
+    assert result["recipients"] > 0 and result["others"] > 0
+    assert set(result["outcomes"]) == {"retained", "orders", "spend", "margin"}
+
+
+def test_observing_an_unknown_imported_campaign_names_the_known_ones(scored):
+    with pytest.raises(InputError, match="no imported campaign '999' \\(campaigns: 1, 10, 11"):
+        campaigns.observe(scored, "999")
+
+
+def test_a_launch_that_fails_while_writing_leaves_no_record_and_no_log_line(scored, tmp_path, monkeypatch):
+    home = copy_home(scored, tmp_path / "home")
+    other = CAMPAIGN.replace("name: reactivate", "name: broken")
+    (home.home / "campaigns" / "broken.yaml").write_text(other)
+
+    def full_disk(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    with pytest.raises(OSError, match="simulated"):
+        campaigns.launch(home, "broken", LAUNCH)
+    folder = campaigns.campaigns_dir(home) / "broken"
+    assert not folder.exists() or list(folder.iterdir()) == []
+    log = campaigns.campaigns_dir(home) / "launches.jsonl"
+    assert "broken" not in (log.read_text() if log.exists() else "")
