@@ -10,6 +10,10 @@ ones; `pipelines.plant_campaign`), then `tierwise campaigns uplift planted`. Pri
 Qini coefficient on the held-out 30% of the audience (bootstrap 95% interval) of the uplift model,
 of ranking by the churn model's probability, of ranking at random, and of ranking by the planted
 truth (the oracle: what a perfect model could reach), then the medians over the seeds.
+
+Measured 2026-12-01 (20,000 customers, seeds 7 8 9, lift 1.0), Qini median over seeds: uplift model
+0.044, churn risk 0.016, random 0.002, oracle 0.049; uplift / churn risk 2.87x (all seeds above; the
+intervals apart for seeds 7 and 8). About 30-65 s per seed on 2 cores.
 """
 
 from __future__ import annotations
