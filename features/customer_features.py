@@ -60,6 +60,31 @@ def _when(condition: str, value: str = "1") -> str:
     return f"CASE WHEN {condition} THEN {value} END"
 
 
+#: Money, quantities and gaps are summed as decimals: a sum of doubles depends on the order its rows
+#: arrive in, which DuckDB's parallel aggregation does not fix, so two builds of the same snapshot
+#: differed in the last bits (enough for tuning to pick another trial). Decimal sums are exact.
+EXACT = "DECIMAL(18, 4)"
+EXACT_GAP = "DECIMAL(18, 6)"
+
+
+def _sum(value: str, exact: str = EXACT) -> str:
+    return f"sum(CAST({value} AS {exact}))"
+
+
+def _mean(value: str, exact: str = EXACT) -> str:
+    return f"avg(CAST({value} AS {exact}))"
+
+
+def _std(value: str, exact: str = EXACT) -> str:
+    """Sample standard deviation from exact sums (NULL under two values, like `stddev_samp`)."""
+    x = f"CAST({value} AS {exact})"
+    n = f"count({x})"
+    return (
+        f"sqrt(greatest(0, (CAST(sum({x} * {x}) AS DOUBLE) - pow(CAST(sum({x}) AS DOUBLE), 2) / {n}) "
+        f"/ nullif({n} - 1, 0)))"
+    )
+
+
 def _orders_sql() -> str:
     """Order-level aggregates per (cutoff, customer), from `order_facts`.
 
@@ -72,7 +97,7 @@ def _orders_sql() -> str:
     year = "age <= 365"
     windows = ",\n            ".join(
         f"count({_when(f'age <= {d}')}) AS orders_{d}d, "
-        f"coalesce(sum({_when(f'age <= {d}', 'amount')}), 0) AS spend_{d}d"
+        f"coalesce({_sum(_when(f'age <= {d}', 'amount'))}, 0) AS spend_{d}d"
         for d in WINDOWS
     )
     day_parts = {
@@ -106,23 +131,23 @@ def _orders_sql() -> str:
             min(age) AS days_since_last_order,
             max(age) AS tenure_days,
             count(*) AS orders_lifetime,
-            sum(amount) AS spend_lifetime,
+            {_sum("amount")} AS spend_lifetime,
             {windows},
-            coalesce(sum({_when(prev_90, "amount")}), 0) AS spend_prev_90d,
+            coalesce({_sum(_when(prev_90, "amount"))}, 0) AS spend_prev_90d,
             count({_when(prev_90)}) AS orders_prev_90d,
-            avg({_when(year, "amount")}) AS avg_order_value_365d,
-            stddev_samp({_when(year, "amount")}) AS order_value_std_365d,
-            avg(gap_days) AS interorder_days_mean,
-            stddev_samp(gap_days) AS interorder_days_std,
+            {_mean(_when(year, "amount"))} AS avg_order_value_365d,
+            {_std(_when(year, "amount"))} AS order_value_std_365d,
+            {_mean("gap_days", EXACT_GAP)} AS interorder_days_mean,
+            {_std("gap_days", EXACT_GAP)} AS interorder_days_std,
             count({_when(f"{year} AND (first_of_week OR previous_age > 365)")}) AS active_weeks_365d,
-            sum({_when(year, "items")}) AS items_365d,
+            {_sum(_when(year, "items"))} AS items_365d,
             sum({_when(year, "lines")}) AS lines_365d,
             sum({_when("age <= 90", "lines")}) AS lines_90d,
             count({_when(year, "lines")}) AS orders_with_lines_365d,
-            sum({_when(year, "discount")}) AS discount_365d,
-            sum({_when(f"{year} AND discount > 0", "amount")}) AS discounted_order_spend_365d,
-            sum({_when(year, "discounted_spend")}) AS discounted_line_spend_365d,
-            sum({_when(year, "private_spend")}) AS private_spend_365d,
+            {_sum(_when(year, "discount"))} AS discount_365d,
+            {_sum(_when(f"{year} AND discount > 0", "amount"))} AS discounted_order_spend_365d,
+            {_sum(_when(year, "discounted_spend"))} AS discounted_line_spend_365d,
+            {_sum(_when(year, "private_spend"))} AS private_spend_365d,
             sum({_when(new_90, "new_products")}) AS new_products_90d,
             sum({_when(new_90, "new_categories")}) AS new_categories_90d,
             {shares}
@@ -179,12 +204,13 @@ def _lines_sql() -> str:
          AND d.next_day >= c.as_of - INTERVAL 365 DAY AND d.next_day < c.as_of
     ),
     department_spend AS (
-        SELECT as_of, customer_id, n.spend_to_date - coalesce(a.spend_to_date, 0) AS spend
+        SELECT as_of, customer_id,
+               CAST(n.spend_to_date AS DECIMAL(18, 4)) - CAST(coalesce(a.spend_to_date, 0) AS DECIMAL(18, 4)) AS spend
         FROM department_now n LEFT JOIN department_year_ago a USING (as_of, customer_id, department)
     ),
     department_ranking AS (
-        SELECT as_of, customer_id, sum(spend) AS spend, max(spend) AS top,
-               list_concat(list_sort(list(spend), 'DESC'), [0::DOUBLE, 0::DOUBLE, 0::DOUBLE]) AS ranked
+        SELECT as_of, customer_id, CAST(sum(spend) AS DOUBLE) AS spend, CAST(max(spend) AS DOUBLE) AS top,
+               list_concat(list_sort(list(CAST(spend AS DOUBLE)), 'DESC'), [0::DOUBLE, 0::DOUBLE, 0::DOUBLE]) AS ranked
         FROM department_spend GROUP BY as_of, customer_id
     ),
     concentration AS (

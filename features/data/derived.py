@@ -63,7 +63,8 @@ def _department_days_sql() -> str:
     return f"""
 SELECT customer_id, department, day, {_purchase_days("department")}, spend,
        sum(spend) OVER history AS spend_to_date
-FROM (SELECT l.customer_id, p.department, date_trunc('day', l.ordered_at) AS day, sum(l.amount) AS spend
+FROM (SELECT l.customer_id, p.department, date_trunc('day', l.ordered_at) AS day,
+             CAST(sum(CAST(l.amount AS DECIMAL(18, 4))) AS DOUBLE) AS spend
       FROM order_lines l JOIN products p USING (product_id) WHERE p.department IS NOT NULL
       GROUP BY ALL)
 WINDOW history AS (PARTITION BY customer_id, department ORDER BY day)"""
@@ -128,8 +129,10 @@ def _order_facts_sql() -> str:
     return f"""
 WITH line_totals AS (
     SELECT l.order_id,
-           sum(CASE WHEN l.discount > 0 THEN l.amount ELSE 0 END) AS discounted_spend,
-           sum(CASE WHEN p.is_private_label THEN l.amount ELSE 0 END) AS private_spend
+           CAST(sum(CAST(CASE WHEN l.discount > 0 THEN l.amount ELSE 0 END AS DECIMAL(18, 4))) AS DOUBLE)
+               AS discounted_spend,
+           CAST(sum(CAST(CASE WHEN p.is_private_label THEN l.amount ELSE 0 END AS DECIMAL(18, 4))) AS DOUBLE)
+               AS private_spend
     FROM order_lines l LEFT JOIN products p USING (product_id)
     GROUP BY l.order_id
 ),

@@ -116,6 +116,8 @@ def test_a_retrained_model_that_does_not_beat_the_champion_leaves_it_serving(tra
     again = train(settings, ["churn"], TRAIN_AS_OF, TRAIN_HORIZON, trials=2)[0]
     assert not again.promoted and "does not beat champion" in again.reason
     assert again.version > before and registry.champion("churn").version == before
+    first = next(r for r in trained_home[1] if r.name == "churn")
+    assert again.test_metrics == first.test_metrics  # same data and settings: the same model, exactly
 
 
 def test_promote_and_rollback_move_the_champion(trained_home, tmp_path):
