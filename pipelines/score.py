@@ -57,7 +57,27 @@ def score(
     overrides: Path | None = None,
     output: Path | None = None,
 ) -> ScoreReport:
-    """Score and tier every customer of the feature snapshot at `as_of` (default: the latest)."""
+    """Score and tier every customer of the feature snapshot at `as_of` (default: the latest) and write
+    the dated tier snapshot (and `output`, if given)."""
+    as_of, snapshot, versions = tier_snapshot(settings, as_of, policy_name, classic, overrides)
+    path = write_frame_atomically(
+        snapshot, settings.tier_snapshots(load_policy(policy_name).name, classic).path(as_of)
+    )
+    if output is not None:
+        write_frame_atomically(snapshot, output)
+    counts = snapshot["tier"].value_counts().to_dict()
+    return ScoreReport(as_of, snapshot["policy"].iloc[0], path, len(snapshot), counts, versions)
+
+
+def tier_snapshot(
+    settings: Settings,
+    as_of: date | None = None,
+    policy_name: str = "lifecycle",
+    classic: bool = False,
+    overrides: Path | None = None,
+) -> tuple[date, pd.DataFrame, dict[str, int]]:
+    """The tier snapshot `score` writes, computed without writing anything: its date, the snapshot
+    and the champions' versions. Retention reads the tier history before `as_of`."""
     features_at = settings.feature_snapshots
     as_of = features_at.choose(as_of)
     policy = load_policy(policy_name)
@@ -83,11 +103,7 @@ def score(
     snapshot["policy"] = policy.name + (" (classic)" if classic else "")
     for name, version in champions.versions.items():
         snapshot[MODELS[name].version_column] = version
-    path = write_frame_atomically(snapshot, tiers.path(as_of))
-    if output is not None:
-        write_frame_atomically(snapshot, output)
-    counts = snapshot["tier"].value_counts().to_dict()
-    return ScoreReport(as_of, snapshot["policy"].iloc[0], path, len(snapshot), counts, champions.versions)
+    return as_of, snapshot, champions.versions
 
 
 def _beside(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:

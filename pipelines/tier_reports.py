@@ -11,6 +11,7 @@ import pandas as pd
 
 from features.errors import InputError
 from features.files import write_frame_atomically, write_text_atomically
+from features.model_table import MODEL_NAMES
 from features.settings import Settings
 from pipelines.home_lock import writes_home
 from tiering import load_policy
@@ -218,26 +219,38 @@ def write_segment_lists(export: SegmentExport, path: Path) -> WrittenSegment:
 
 
 @writes_home
-def policy_backtest(settings: Settings, policy_name: str, as_of: date, horizon_days: int) -> pd.DataFrame:
+def policy_backtest(
+    settings: Settings, policy_name: str, as_of: date, horizon_days: int, allow_leakage: bool = False
+) -> pd.DataFrame:
     """What each tier assigned at `as_of` really did in the next horizon, predictive beside classic.
 
-    Scores both modes at `as_of` (the champions' predictions, or history only), then joins what
-    happened: spend per customer and churn rate per tier. Needs orders until `as_of + horizon`.
+    Tiers both modes at `as_of` (the champions' predictions, or history only) without writing them
+    (the tier history stays as scoring left it), then joins what happened: spend per customer and
+    churn rate per tier. Needs orders until `as_of + horizon`. Refused when a champion was trained on
+    orders after `as_of`, unless `allow_leakage`.
     """
     from features.live_data import open_live_data
     from features.snapshots import data_period
-    from pipelines.score import score
+    from pipelines.score import tier_snapshot
+    from training import registry
     from training.labels import compute_labels, outcome_end
+    from training.run import leakage_message, trained_after
 
     con = open_live_data(settings)
     needed = outcome_end(data_period(con).last_order, as_of, horizon_days, "policy backtest")
     outcome = compute_labels(con, [as_of], horizon_days, needed, with_categories=False)[
         ["customer_id", "churn", "value"]
     ]
+    registry.configure(settings)
+    for name in MODEL_NAMES:
+        info = registry.champion(name)
+        trained = None if info is None else trained_after(info.tags, as_of)
+        if trained is not None and not allow_leakage:
+            raise InputError(leakage_message(name, info.version, trained, as_of))
     policy = load_policy(policy_name)
     rows = []
     for classic in (False, True):
-        snapshot = pd.read_parquet(score(settings, as_of, policy_name, classic=classic).path)
+        _, snapshot, _ = tier_snapshot(settings, as_of, policy_name, classic=classic)
         joined = snapshot[["customer_id", "tier"]].merge(outcome, on="customer_id", how="left")
         mode = "classic" if classic else "predictive"
         for rank, tier in enumerate(policy.tiers):

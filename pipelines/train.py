@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from features import feature_store
+from features.errors import InputError
 from features.live_data import open_live_data
 from features.settings import Settings
 from features.snapshots import build_snapshots, capabilities, check_cutoffs, data_period
@@ -23,7 +24,15 @@ from training import registry
 from training.backtest_plan import plan
 from training.labels import compute_labels, outcome_end
 from training.models import SPECS
-from training.run import TrainResult, backtest_model, lineage_tags, split_examples, train_model
+from training.run import (
+    TrainResult,
+    backtest_model,
+    leakage_message,
+    lineage_tags,
+    split_examples,
+    train_model,
+    trained_after,
+)
 
 #: Days ahead the models predict unless told otherwise (a quarter: the seeds' review cycle).
 DEFAULT_HORIZON_DAYS = 90
@@ -75,8 +84,13 @@ def train(
 
 
 @writes_home
-def backtest(settings: Settings, as_of: date, horizon_days: int, model_names: list[str]) -> dict[str, dict]:
-    """Score the champions (and the baselines) as of `as_of` against what really happened after it."""
+def backtest(
+    settings: Settings, as_of: date, horizon_days: int, model_names: list[str], allow_leakage: bool = False
+) -> dict[str, dict]:
+    """Score the champions (and the baselines) as of `as_of` against what really happened after it.
+
+    Refused for a champion trained on orders after `as_of` (it would be judged on what it learned
+    from) unless `allow_leakage`; the entry then says `leakage`."""
     con = open_live_data(settings)
     needed = outcome_end(data_period(con).last_order, as_of, horizon_days)
     _ensure_snapshots(settings, con, [as_of])
@@ -88,8 +102,13 @@ def backtest(settings: Settings, as_of: date, horizon_days: int, model_names: li
     report = {}
     for name in model_names:
         bundle, info = registry.load_bundle(name)
+        trained = trained_after(info.tags, as_of)
+        if trained is not None and not allow_leakage:
+            raise InputError(leakage_message(name, info.version, trained, as_of))
         frame = feature_store.training_frame(settings, labels, name)
         report[name] = backtest_model(SPECS[name], bundle, info.version, frame, orders, as_of, horizon_days)
+        if trained is not None:
+            report[name]["leakage"] = f"trained on orders up to {trained}: optimistic"
     return report
 
 

@@ -238,6 +238,24 @@ def primary_interval(spec: ModelSpec, y: np.ndarray, prediction: np.ndarray) -> 
     return metrics.bootstrap_interval(metric, y, prediction, n_boot=200, seed=0)
 
 
+def trained_after(tags: dict[str, str], as_of: date) -> date | None:
+    """The date a registered version's training data ends, when that is after `as_of`: a backtest at
+    `as_of` would score it on orders it learned from (its figures are optimistic), else None."""
+    trained = tags.get("as_of")
+    if trained is None or date.fromisoformat(trained) <= as_of:
+        return None
+    return date.fromisoformat(trained)
+
+
+def leakage_message(name: str, version: int, trained: date, as_of: date) -> str:
+    return (
+        f"{name} v{version} was trained on orders up to {trained}, after --as-of {as_of}: scored there it "
+        f"is judged on what it learned from, so its figures are optimistic. Backtest a version trained "
+        f"as of {as_of} or earlier (`tierwise train --as-of {as_of}`), or pass --allow-leakage to see "
+        "the optimistic figures marked as such"
+    )
+
+
 def backtest_model(
     spec: ModelSpec,
     bundle: ModelBundle,

@@ -68,15 +68,27 @@ def backtest_command(
     as_of: Annotated[str, typer.Option(help="Score the champions as of this date.")],
     horizon: Annotated[int, typer.Option(min=7, help="Days after --as-of to compare with.")] = 90,
     model: Annotated[ModelChoice, typer.Option(help="Which model to backtest.")] = ModelChoice.all,
+    allow_leakage: Annotated[
+        bool,
+        typer.Option(
+            "--allow-leakage",
+            help="Backtest a champion trained after --as-of anyway (optimistic, marked so).",
+        ),
+    ] = False,
 ) -> None:
-    """Score the champions and the baselines as of a past date against what really happened after it."""
+    """Score the champions and the baselines as of a past date against what really happened after it;
+    refused for a champion trained on orders after that date unless --allow-leakage."""
     from pipelines import train
 
     settings = settings_of(ctx)
     with console.status("backtest"):
-        report = train.backtest(settings, parse_date(as_of, "--as-of"), horizon, model_names(model))
+        report = train.backtest(
+            settings, parse_date(as_of, "--as-of"), horizon, model_names(model), allow_leakage
+        )
     for name, entry in report.items():
         out.print(f"[bold]{name}[/bold] v{entry['version']} on {entry['customers']:,} customers:")
+        if "leakage" in entry:
+            console.print(f"warning: {name} {entry['leakage']}", markup=False)
         out.print("   model: " + ", ".join(f"{k} {v:.3f}" for k, v in entry["model"].items()))
         for base, values in entry["baselines"].items():
             out.print(f"   baseline {base}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))

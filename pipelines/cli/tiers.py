@@ -110,11 +110,18 @@ def tiers_backtest(
     horizon: Annotated[int, typer.Option(min=7, help="Days after --as-of to compare with.")] = 90,
     policy: Annotated[str, typer.Option(help="Tier policy.")] = "lifecycle",
     output: Format = OutputFormat.table,
+    allow_leakage: Annotated[
+        bool,
+        typer.Option("--allow-leakage", help="Use champions trained after --as-of anyway (optimistic)."),
+    ] = False,
 ) -> None:
-    """Predictive vs classic tiers: next-horizon spend per customer and churn rate per tier."""
+    """Predictive vs classic tiers: next-horizon spend per customer and churn rate per tier (nothing is
+    written to the tier history)."""
     from pipelines import tier_reports
 
-    table = tier_reports.policy_backtest(settings_of(ctx), policy, parse_date(as_of, "--as-of"), horizon)
+    table = tier_reports.policy_backtest(
+        settings_of(ctx), policy, parse_date(as_of, "--as-of"), horizon, allow_leakage
+    )
     print_tables({"backtest": table}, output)
 
 

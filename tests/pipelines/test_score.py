@@ -97,3 +97,19 @@ def test_policy_backtest_without_the_future_in_the_data_is_refused(scored_home):
 
     with pytest.raises(InputError, match="needs orders until"):
         tier_reports.policy_backtest(scored_home, "lifecycle", date(2017, 12, 3), 60)
+
+
+def test_policy_backtest_leaves_the_tier_history_as_it_was(scored_home):
+    from pipelines import tier_reports
+
+    tiers = scored_home.tier_snapshots("lifecycle")
+    before = {day: tiers.path(day).stat().st_mtime_ns for day in tiers.dates()}
+    tier_reports.policy_backtest(scored_home, "lifecycle", date(2017, 11, 5), 28)
+    assert {day: tiers.path(day).stat().st_mtime_ns for day in tiers.dates()} == before
+
+
+def test_policy_backtest_with_champions_trained_after_the_date_is_refused(scored_home):
+    from pipelines import tier_reports
+
+    with pytest.raises(InputError, match="after --as-of 2017-09-03"):
+        tier_reports.policy_backtest(scored_home, "lifecycle", date(2017, 9, 3), 28)

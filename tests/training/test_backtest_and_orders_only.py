@@ -36,3 +36,13 @@ def test_orders_only_data_trains_with_the_features_it_has(orders_only_home: Sett
     registry.configure(settings)
     bundle, _ = registry.load_bundle("churn")
     assert "categories_90d" in bundle.feature_names  # present, null for every customer
+
+
+def test_a_backtest_before_the_champions_training_data_ends_is_refused_as_leakage(trained_home, tmp_path):
+    from tests.conftest import copy_home
+
+    settings = copy_home(trained_home[0], tmp_path / "home")
+    with pytest.raises(InputError, match="trained on orders up to 2017-10-01, after --as-of 2017-09-03"):
+        train.backtest(settings, date(2017, 9, 3), 28, ["churn"])
+    report = train.backtest(settings, date(2017, 9, 3), 28, ["churn"], allow_leakage=True)
+    assert report["churn"]["leakage"].endswith("optimistic")
