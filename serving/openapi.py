@@ -44,7 +44,8 @@ _PREDICTION = {
                 "description": "Days since the last order",
                 "value": 4.0,
                 "effect": "lowers",
-                "text": "Days since the last order is 4: lowers the churn probability",
+                "size": -0.03,
+                "text": "Days since the last order is 4 days: lowers the churn probability by 3 points",
             }
         ]
     },

@@ -69,9 +69,16 @@ class Reason(BaseModel):
     description: str = Field(description="What the feature measures, in words.")
     value: float | str | None = Field(description="The customer's value (None = missing).")
     effect: Literal["raises", "lowers"] = Field(description="Direction this feature pushed the prediction.")
+    size: float = Field(
+        description=(
+            "How far it moved the prediction: the prediction minus the prediction without this feature's "
+            "push (0.04 = 4 points of probability; an amount for the expected value)."
+        ),
+        examples=[0.12],
+    )
     text: str = Field(
-        description="One sentence for staff.",
-        examples=["Days since the last order is 45: raises the churn probability"],
+        description="One sentence for staff, the value in its unit and the size of the push.",
+        examples=["Days since the last order is 45 days: raises the churn probability by 12 points"],
     )
 
 

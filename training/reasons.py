@@ -2,8 +2,10 @@
 
 LightGBM's per-prediction contributions (TreeSHAP, `ModelBundle.contributions`) say how much each
 feature pushed a customer's raw score; `reasons` keeps the few largest and writes each as a sentence
-("Orders in the last 90 days is 2: raises the churn probability"), the outcome worded as the model
-table words it.
+with the value in its unit and the size of the push, the outcome worded as the model table words it:
+"Days since the last order is 45 days: raises the churn probability by 12 points". The size is the
+prediction with every contribution minus the prediction without this one (in points for
+probabilities, in money for values).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def reasons(
     """
     if contributions is None:
         contributions = bundle.contributions(matrix)
+    raw = contributions.sum(axis=1)  # every feature and the bias: the raw score of the prediction
     contributions = contributions[:, : len(bundle.feature_names)]
     allowed = np.array(
         [
@@ -48,10 +51,13 @@ def reasons(
         dtype=int,
     )
     order = allowed[np.argsort(-np.abs(contributions[:, allowed]), axis=1)[:, :top]]
+    predicted = bundle.from_raw(raw)
+    probability = MODELS[bundle.name].task == "classification"
     result = []
     for row, picks in enumerate(order):
         items = []
-        for column in picks:
+        sizes = predicted[row] - bundle.from_raw(raw[row] - contributions[row, picks])
+        for column, size in zip(picks, sizes, strict=True):
             name = bundle.feature_names[column]
             value = matrix[row, column]
             shown = None if np.isnan(value) else float(value)
@@ -59,13 +65,18 @@ def reasons(
                 shown = bundle.categories[name][int(value)]
             description = FEATURES_BY_NAME[name].description if name in FEATURES_BY_NAME else name
             effect = "raises" if contributions[row, column] > 0 else "lowers"
+            by = f"{abs(size) * 100:.0f} points" if probability else f"{abs(size):,.2f}"
             items.append(
                 {
                     "feature": name,
                     "description": description,
                     "value": shown,
                     "effect": effect,
-                    "text": f"{_plain(name, description)} is {_shown(shown)}: {effect} the {MODELS[bundle.name].wording}",
+                    "size": float(size),
+                    "text": (
+                        f"{_plain(name, description)} is {in_unit(name, shown)}: {effect} the "
+                        f"{MODELS[bundle.name].wording} by {by}"
+                    ),
                 }
             )
         result.append(items)
@@ -94,9 +105,36 @@ def _plain(name: str, description: str) -> str:
     return text.replace(" before as_of", "").replace("as_of", "today")
 
 
-def _shown(value: float | str | None) -> str:
+#: Features counted in whole units (the rest of the counts are named `orders_*`, `*_days*` ...).
+COUNTS = (
+    "active_weeks",
+    "lines_",
+    "items_",
+    "coupon_redemptions",
+    "campaigns_received",
+    "new_products",
+    "new_categories",
+    "categories_",
+    "departments_",
+    "preferred_hour",
+)
+MONEY = ("spend", "value", "discount_365d")
+
+
+def in_unit(name: str, value: float | str | None) -> str:
+    """A feature's value as staff read it: "45 days", "12 orders", "1,234.50", "35%", "1.8"."""
     if value is None:
         return "unknown"
     if isinstance(value, str):
         return value
-    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:.2f}"
+    if any(word in name for word in ("share", "rate", "trend")):
+        return f"{value:.0%}"
+    if "days" in name:
+        return f"{value:,.0f} days"
+    if name.startswith("orders_") and not name.startswith("orders_per"):
+        return f"{value:,.0f} orders"
+    if name.startswith(COUNTS):
+        return f"{value:,.0f}"
+    if any(word in name for word in MONEY) and "cv" not in name:
+        return f"{value:,.2f}"
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"

@@ -200,3 +200,27 @@ def test_the_experiment_opens_in_mlflows_model_training_view(trained_home):
     registry.configure(trained_home[0])
     experiment = mlflow.get_experiment_by_name(registry.EXPERIMENT)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_reasons_read_in_units_with_the_size_of_each_push(trained_home):
+    import re
+
+    import pandas as pd
+
+    from training.reasons import reasons
+
+    settings, _ = trained_home
+    registry.configure(settings)
+    bundle, _ = registry.load_bundle("churn")
+    frame = pd.read_parquet(sorted(settings.snapshots_dir.glob("*.parquet"))[-1]).head(50)
+    matrix = bundle.matrix(frame)
+    predicted, contributions = bundle.predict_and_explain(matrix)
+    explained = reasons(bundle, matrix, top=3, contributions=contributions)
+    for row, items in enumerate(explained):
+        for reason in items:
+            assert re.search(r"(raises|lowers) the churn probability by \d+ points$", reason["text"])
+            assert not re.search(r"\d\.\d{3,}", reason["text"])  # no 17-digit numbers
+            assert (reason["size"] > 0) == (reason["effect"] == "raises")
+            assert abs(reason["size"]) <= max(predicted[row], 1 - predicted[row]) + 1e-9
+    days = [r for items in explained for r in items if r["feature"] == "days_since_last_order"]
+    assert days and all(re.search(r"is \d[\d,]* days:", r["text"]) for r in days)
