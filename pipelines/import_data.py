@@ -30,7 +30,7 @@ def import_file(
     path: Path,
     map_options: list[str],
     *,
-    timezone: str = "UTC",
+    timezone: str | None = None,
     timestamp_format: str | None = None,
     on_step: StepCallback | None = None,
     encoding: str = "utf-8",

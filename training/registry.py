@@ -273,10 +273,17 @@ def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
 
 def log_dataset(frame: pd.DataFrame, name: str, source: Path, target: str, context: str) -> None:
     """Record a data set the active run used (its schema, digest and profile; not its rows)."""
+    import warnings
+
     import mlflow
 
-    dataset = mlflow.data.from_pandas(frame, source=str(source), name=name, targets=target)
-    mlflow.log_input(dataset, context=context)
+    with warnings.catch_warnings():
+        # MLflow's own notes on a local folder as source and on integer columns in the inferred schema
+        # (counts are integers here by design): for MLflow's developers, not for whoever trains.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        dataset = mlflow.data.from_pandas(frame, source=str(source), name=name, targets=target)
+        mlflow.log_input(dataset, context=context)
 
 
 def describe_run(text: str) -> None:

@@ -28,6 +28,7 @@ import duckdb
 
 from features.data.duck import register_tables, sql_string, stored_table_sql
 from features.data.schema import BREADTH_CHANGES, DEPARTMENT_DAYS, DERIVED_TABLES, ORDER_FACTS
+from features.data.shop import DEFAULT_TIME_ZONE, shop_time_zone
 
 #: Windows of the distinct category and department counts (`categories_90d`, ...).
 BREADTH_WINDOWS = (90, 365)
@@ -118,7 +119,7 @@ FROM changes
 WINDOW running AS (PARTITION BY customer_id ORDER BY from_day)"""
 
 
-def _order_facts_sql() -> str:
+def _order_facts_sql(zone: str = DEFAULT_TIME_ZONE) -> str:
     """One row per order with what needs its lines or the customer's other orders.
 
     Products and categories bought for the first time are counted per customer and day (the day of
@@ -147,11 +148,13 @@ new_categories AS (
 ),
 sequenced AS (
     SELECT *, date_trunc('day', ordered_at) AS day, date_trunc('week', ordered_at) AS week,
+           ordered_at AT TIME ZONE {sql_string(zone)} AS local_at,
            lag(ordered_at) OVER (PARTITION BY customer_id ORDER BY ordered_at, order_id) AS previous_at
     FROM orders
 )
 SELECT o.customer_id, o.order_id, o.ordered_at, o.day, o.week,
-       hour(o.ordered_at) AS hour_of_day, o.day >= o.week + INTERVAL 5 DAY AS is_weekend,
+       hour(o.local_at) AS hour_of_day,
+       date_trunc('day', o.local_at) >= date_trunc('week', o.local_at) + INTERVAL 5 DAY AS is_weekend,
        o.amount, o.discount, o.items, o.lines, o.store_id,
        o.previous_at, (epoch(o.ordered_at) - epoch(o.previous_at)) / {86400.0} AS gap_days,
        o.previous_at IS NULL OR date_trunc('week', o.previous_at) < o.week AS first_of_week,
@@ -172,9 +175,10 @@ DERIVED_SQL = {
 }
 
 
-def derived_sql(table: str) -> str:
-    """The query computing derived `table` (or `category_days`) from the canonical and earlier relations."""
-    return DERIVED_SQL[table]()
+def derived_sql(table: str, zone: str = DEFAULT_TIME_ZONE) -> str:
+    """The query computing derived `table` (or `category_days`) from the canonical and earlier relations;
+    `zone` is the shop's local time zone (hours of day and weekends)."""
+    return DERIVED_SQL[table](zone) if table == ORDER_FACTS.name else DERIVED_SQL[table]()
 
 
 def write_derived_tables(con: duckdb.DuckDBPyConnection, version: Path) -> None:
@@ -185,10 +189,11 @@ def write_derived_tables(con: duckdb.DuckDBPyConnection, version: Path) -> None:
     table is read back from its new file by the ones computed after it.
     """
     register_tables(con, version)
+    zone = shop_time_zone(version)
     con.execute("SET preserve_insertion_order = false")  # row order is irrelevant here; saves memory
     for name in DERIVED_SQL:
         if name not in DERIVED_TABLES:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {derived_sql(name)}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {derived_sql(name, zone)}")
             continue
         folder = version / name
         shutil.rmtree(folder, ignore_errors=True)
@@ -196,7 +201,7 @@ def write_derived_tables(con: duckdb.DuckDBPyConnection, version: Path) -> None:
         typed = ", ".join(f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in DERIVED_TABLES[name].columns)
         target = sql_string(str(folder / "part-0.parquet"))
         con.execute(
-            f"COPY (SELECT {typed} FROM ({derived_sql(name)})) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+            f"COPY (SELECT {typed} FROM ({derived_sql(name, zone)})) TO {target} (FORMAT parquet, COMPRESSION zstd)"
         )
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {stored_table_sql(version, name)}")
     for name in DERIVED_SQL:
@@ -207,9 +212,10 @@ def write_derived_tables(con: duckdb.DuckDBPyConnection, version: Path) -> None:
 def register_derived_views(con: duckdb.DuckDBPyConnection, version: Path | None) -> None:
     """Views named like the derived tables: their files in `version`, else computed from the canonical
     views (with `version` None, always computed: for canonical views a caller has changed)."""
+    zone = shop_time_zone(version)
     for name in DERIVED_SQL:
         stored = stored_table_sql(version, name)
-        source = f"SELECT * FROM {stored}" if stored else derived_sql(name)
+        source = f"SELECT * FROM {stored}" if stored else derived_sql(name, zone)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {source}")
 
 

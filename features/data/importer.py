@@ -24,6 +24,7 @@ from features.data import write_stages
 from features.data.derived import write_derived_tables
 from features.data.duck import check_time_zone, sql_identifier, sql_string, table_sql
 from features.data.schema import ALL_TABLES, CUSTOMERS, IMPORTS, ORDER_LINES, ORDERS, QUARANTINE
+from features.data.shop import import_time_zone, record_time_zone
 from features.data.sources import StagedSource
 from features.data.store import DataStore
 from features.data.validate import Reason, typed_select
@@ -69,7 +70,7 @@ def import_orders(
     *,
     now: datetime,
     reference: Mapping[str, str] | None = None,
-    timezone: str = "UTC",
+    timezone: str | None = None,
     timestamp_format: str | None = None,
     on_step: StepCallback | None = None,
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
@@ -88,18 +89,22 @@ def import_orders(
         now: The clock: order times after it are quarantined as future timestamps.
         reference: Canonical reference tables the source also provides (table name -> SQL with the
             table's canonical columns), merged by key with the new rows winning.
-        timezone: Zone of timestamps without an offset.
+        timezone: The shop's local time zone: timestamps without an offset are read in it, and dayparts
+            and weekends are computed in it (`features.data.shop`). None: the zone recorded by the
+            home's first import, else UTC.
         timestamp_format: strptime format for non-ISO timestamps.
         on_step: Called with a short description before each step (progress display).
     """
     step = on_step or (lambda _: None)
     import_id = new_import_id(now)
     now_sql = f"{sql_string(now.astimezone(UTC).isoformat())}::TIMESTAMPTZ"
-    check_time_zone(con, timezone)
+    if timezone is not None:
+        check_time_zone(con, timezone)
     # The whole import runs under the home's lock, and the live version is read only once it is held:
     # two imports of the same orders cannot both find them new.
     with store.transaction() as draft:
         live = store.live_version()
+        timezone = import_time_zone(live, timezone)
 
         step("validating rows")
         con.execute(
@@ -155,6 +160,7 @@ def import_orders(
         step("summarizing for features")
         for table in ("typed", "candidate", "classified", "malformed", "pending_write"):
             con.execute(f"DROP TABLE IF EXISTS {table}")  # free their memory for the summaries
+        record_time_zone(draft, timezone)
         write_derived_tables(con, draft)
     return report
 

@@ -37,7 +37,14 @@ def data_import(
             "subcategory, brand, is_private_label. Columns already named like the field need no --map.",
         ),
     ] = None,
-    timezone: Annotated[str, typer.Option(help="Time zone of timestamps that carry no offset.")] = "UTC",
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="The shop's time zone (e.g. Asia/Shanghai): timestamps without an offset are read in it, "
+            "dayparts and weekends computed in it. Recorded by the first import (default UTC); later "
+            "imports use it."
+        ),
+    ] = None,
     timestamp_format: Annotated[
         str | None,
         typer.Option(help="strptime format when timestamps are not ISO-8601, e.g. '%d/%m/%Y %H:%M'."),

@@ -182,3 +182,11 @@ def test_feature_commands_leave_nothing_on_stderr_when_they_succeed(cj_slice_hom
     assert built.returncode == 0 and built.stderr == "" and "3 snapshot(s)" in built.stdout
     loaded = tierwise("features", "materialize", home=home)
     assert loaded.returncode == 0 and loaded.stderr == ""
+
+
+def test_train_is_quiet_on_success(cj_slice_home, tmp_path):
+    from tests.conftest import copy_home
+
+    home = copy_home(cj_slice_home, tmp_path / "home").home
+    result = tierwise("train", "--model", "churn", "--as-of", "2017-10-01", "--horizon", "28", home=home)
+    assert result.returncode == 0 and result.stderr == ""
