@@ -96,7 +96,12 @@ def tier_snapshot(
     overrides_path = overrides or _default_overrides(settings)
     if overrides_path is not None:
         kept = apply_overrides(kept, load_overrides(overrides_path), as_of, policy=policy)
-    snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS]], kept)
+    intervals = [
+        c
+        for c in scored.columns
+        if c.endswith(("_low", "_high")) and c.rsplit("_", 1)[0] in PREDICTION_COLUMNS
+    ]
+    snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS, *intervals]], kept)
     snapshot["risk_flags"] = risk_flags(snapshot).to_numpy()
     snapshot["as_of"] = pd.Timestamp(as_of, tz="UTC")
     snapshot["horizon_days"] = champions.horizon_days

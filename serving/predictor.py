@@ -153,11 +153,14 @@ class Predictor:
         as_of: list[date | None],
         use_snapshot: bool,
     ) -> list[dict]:
-        predictions, reasons = {}, {}
+        predictions, reasons, intervals = {}, {}, {}
         for name, matrix in champion_models.matrices(live.champions, columns).items():
             bundle = live.champions.bundles[name]
             predicted, contributions = bundle.predict_and_explain(matrix)
             predictions[MODELS[name].output] = predicted
+            interval = bundle.predict_interval(matrix)
+            if interval is not None:
+                intervals[MODELS[name].output] = interval
             reasons[name] = explain(bundle, matrix, TOP_REASONS, contributions, self.reason_excluded_views)
         churn = predictions["churn_probability"]
         value = predictions["expected_value"]
@@ -171,6 +174,11 @@ class Predictor:
                 "status": "ok",
                 "churn_probability": float(churn[i]),
                 "expected_value": float(value[i]),
+                "expected_value_interval": (
+                    [float(intervals["expected_value"][0][i]), float(intervals["expected_value"][1][i])]
+                    if "expected_value" in intervals
+                    else None
+                ),
                 "growth_potential": float(growth[i]),
                 "horizon_days": live.champions.horizon_days,
                 "tier": tiers[i][0],

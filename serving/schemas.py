@@ -95,6 +95,11 @@ class Prediction(BaseModel):
         description="Expected spend in the next `horizon_days`, in the data's currency.",
         examples=[412.5],
     )
+    expected_value_interval: list[float] | None = Field(
+        None,
+        description="80% interval of the expected value (conformalized quantile models): low, high.",
+        examples=[[120.0, 610.0]],
+    )
     growth_potential: float | None = Field(
         None,
         description="Probability that spend grows 20% or the customer buys in two new departments next horizon.",

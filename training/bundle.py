@@ -19,6 +19,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training.intervals import ValueInterval
+
 META_FILE = "tierwise.json"
 #: Below this many rows LightGBM predicts on one thread: waking OpenMP's threads costs more than a
 #: small prediction (one row: 3.6 ms instead of 48 ms on this busy 2-core box).
@@ -26,6 +28,8 @@ SINGLE_THREAD_ROWS = 5_000
 #: The same for contributions (TreeSHAP), which cost ~100x a prediction per row.
 SINGLE_THREAD_CONTRIBUTION_ROWS = 64
 BOOSTER_FILE = "model.lgb"
+INTERVAL_LOW_FILE = "interval_low.lgb"
+INTERVAL_HIGH_FILE = "interval_high.lgb"
 
 
 @dataclass
@@ -39,6 +43,7 @@ class ModelBundle:
         categories: For string features, the values seen in training; their position is the code.
         calibration: Platt scaling `(slope, intercept)` on the logit, for classifiers.
         horizon_days: The horizon the labels looked ahead.
+        interval: For values, the conformalized 80% interval models (`training.intervals`).
     """
 
     name: str
@@ -47,6 +52,7 @@ class ModelBundle:
     categories: dict[str, list[str]]
     calibration: tuple[float, float] | None
     horizon_days: int
+    interval: ValueInterval | None = None
 
     def matrix(self, frame: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
         """Features as the float matrix the booster reads (strings → codes, unknown → NaN).
@@ -129,6 +135,10 @@ class ModelBundle:
             return lambda raw: raw
         raise ValueError(f"{self.name}: no inverse link known for objective {objective!r}")
 
+    def predict_interval(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The 80% interval of each row's value (None for a model without one)."""
+        return None if self.interval is None else self.interval.predict(matrix)
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.matrix(frame))
 
@@ -146,13 +156,18 @@ class ModelBundle:
         self.save_meta(folder)
 
     def save_meta(self, folder: Path) -> None:
-        """Write `tierwise.json` (features, categories, calibration, horizon) into `folder`."""
+        """Write `tierwise.json` (features, categories, calibration, horizon, interval margin) and the
+        interval's two boosters into `folder`."""
+        if self.interval is not None:
+            self.interval.low.save_model(str(folder / INTERVAL_LOW_FILE))
+            self.interval.high.save_model(str(folder / INTERVAL_HIGH_FILE))
         meta = {
             "name": self.name,
             "feature_names": self.feature_names,
             "categories": self.categories,
             "calibration": list(self.calibration) if self.calibration else None,
             "horizon_days": self.horizon_days,
+            "interval_margin": None if self.interval is None else self.interval.margin,
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=1))
 
@@ -160,6 +175,13 @@ class ModelBundle:
     def load(cls, folder: Path) -> ModelBundle:
         meta = json.loads((folder / META_FILE).read_text())
         calibration = tuple(meta["calibration"]) if meta["calibration"] else None
+        interval = None
+        if meta.get("interval_margin") is not None:
+            interval = ValueInterval(
+                lgb.Booster(model_file=str(folder / INTERVAL_LOW_FILE)),
+                lgb.Booster(model_file=str(folder / INTERVAL_HIGH_FILE)),
+                float(meta["interval_margin"]),
+            )
         return cls(
             name=meta["name"],
             booster=lgb.Booster(model_file=str(folder / BOOSTER_FILE)),
@@ -167,6 +189,7 @@ class ModelBundle:
             categories=meta["categories"],
             calibration=calibration,  # type: ignore[arg-type]
             horizon_days=meta["horizon_days"],
+            interval=interval,
         )
 
 

@@ -43,12 +43,18 @@ def load_champions(names: list[str] | None = None) -> Champions:
 
 
 def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
-    """Predictions for every row of `features` (catalog feature columns; `customer_id` kept if present)."""
+    """Predictions for every row of `features` (catalog feature columns; `customer_id` kept if present),
+    with `<output>_low` / `<output>_high` for a model that has an 80% interval (the expected value)."""
     out = pd.DataFrame(index=features.index)
     if "customer_id" in features:
         out["customer_id"] = features["customer_id"]
     for name, matrix in matrices(champions, features).items():
-        out[MODELS[name].output] = champions.bundles[name].predict_matrix(matrix)
+        bundle = champions.bundles[name]
+        output = MODELS[name].output
+        out[output] = bundle.predict_matrix(matrix)
+        interval = bundle.predict_interval(matrix)
+        if interval is not None:
+            out[f"{output}_low"], out[f"{output}_high"] = interval
     return out
 
 

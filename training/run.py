@@ -22,6 +22,7 @@ from training import evaluate, metrics, registry
 from training.backtest_plan import VALID_SHARE, BacktestPlan, is_validation_customer
 from training.bundle import ModelBundle
 from training.fit import TrainingData, fit_bundle
+from training.intervals import ValueInterval, coverage_report, fit_interval
 from training.model_card import model_card
 from training.promotion import decide_promotion
 from training.spec import ModelSpec
@@ -147,8 +148,13 @@ def train_model(
         registry.log_metrics({f"baseline_{base}_{k}": v for k, v in values.items()})
     importance = log_charts(spec, evaluated, test, prediction, baselines)
 
+    if not spec.is_classifier:
+        step(f"{spec.name}: 80% interval")
+        test_metrics |= _interval_on_test(evaluated, parts, prediction)
     step(f"{spec.name}: refit for deployment")
     deployed, _ = fit_bundle(spec, parts["refit"], parts["refit_valid"], horizon, best)
+    if not spec.is_classifier:
+        deployed.interval = _interval(deployed, parts["refit"], parts["refit_valid"])
     uri = registry.log_bundle(deployed, test.frame.head(20))
     registry.log_frame(reference_sample(spec, deployed, test), REFERENCE_ARTIFACT)
     registry.log_frame(importance, IMPORTANCE_ARTIFACT)
@@ -236,6 +242,30 @@ def primary_interval(spec: ModelSpec, y: np.ndarray, prediction: np.ndarray) -> 
         "normalized_gini": metrics.normalized_gini,
     }[spec.primary_metric]
     return metrics.bootstrap_interval(metric, y, prediction, n_boot=200, seed=0)
+
+
+def _interval(bundle: ModelBundle, train: TrainingData, calibration: TrainingData) -> ValueInterval:
+    return fit_interval(
+        bundle.matrix(train.frame),
+        train.y,
+        bundle.matrix(calibration.frame),
+        calibration.y,
+        bundle.feature_names,
+    )
+
+
+def _interval_on_test(bundle: ModelBundle, parts: dict[str, TrainingData], prediction: np.ndarray) -> dict:
+    """Fit the interval on train (calibrated on valid) and measure its coverage on the test cutoff."""
+    interval = _interval(bundle, parts["train"], parts["valid"])
+    low, high = interval.predict(bundle.matrix(parts["test"].frame))
+    report = coverage_report(parts["test"].y, low, high, prediction)
+    registry.log_text(
+        "\n".join(f"{d + 1}: {c:.3f}" for d, c in enumerate(report["coverage_by_decile"])),
+        "interval_coverage_by_decile.txt",
+    )
+    measured = {"interval_coverage": report["coverage"], "interval_mean_width": report["mean_width"]}
+    registry.log_metrics({f"test_{k}": v for k, v in measured.items()})
+    return measured
 
 
 def trained_after(tags: dict[str, str], as_of: date) -> date | None:

@@ -38,6 +38,16 @@ def test_answers_equal_the_batch_snapshot_for_the_same_customers(predictor, batc
     assert set(answers.features_as_of) == {SERVE_AS_OF}
 
 
+def test_the_value_interval_in_an_answer_equals_the_batch_snapshot(predictor, batch):
+    customers = batch.customer_id.head(20).tolist()
+    answers = predictor.predict_ids(customers)
+    low = [a["expected_value_interval"][0] for a in answers]
+    high = [a["expected_value_interval"][1] for a in answers]
+    np.testing.assert_allclose(low, batch.expected_value_low.head(20), rtol=1e-9)
+    np.testing.assert_allclose(high, batch.expected_value_high.head(20), rtol=1e-9)
+    assert all(lo <= hi for lo, hi in zip(low, high, strict=True))
+
+
 def test_each_model_gives_three_reasons_in_words(predictor, batch):
     answer = predictor.predict_ids([batch.customer_id.iloc[0]])[0]
     assert set(answer["reasons"]) == {"churn", "customer_value", "growth_potential"}

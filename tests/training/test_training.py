@@ -224,3 +224,14 @@ def test_reasons_read_in_units_with_the_size_of_each_push(trained_home):
             assert abs(reason["size"]) <= max(predicted[row], 1 - predicted[row]) + 1e-9
     days = [r for items in explained for r in items if r["feature"] == "days_since_last_order"]
     assert days and all(re.search(r"is \d[\d,]* days:", r["text"]) for r in days)
+
+
+def test_the_value_model_carries_an_80_percent_interval_measured_on_the_test_cutoff(trained_home):
+    settings, results = trained_home
+    value = next(r for r in results if r.name == "customer_value")
+    assert 0.6 <= value.test_metrics["interval_coverage"] <= 0.97  # 250 households: a rough check
+    registry.configure(settings)
+    bundle, _ = registry.load_bundle("customer_value")
+    assert bundle.interval is not None and bundle.interval.margin >= 0
+    churn, _ = registry.load_bundle("churn")
+    assert churn.interval is None
