@@ -82,15 +82,7 @@ def run(
         for name in due:
             groups.setdefault(champion_horizon(settings, name), []).append(name)
         for horizon, names in groups.items():
-            with console.status(f"train: {', '.join(names)} ({RUN_TRIALS} trials each)") as status:
-                results = train.train(
-                    settings,
-                    names,
-                    horizon_days=horizon,
-                    trials=RUN_TRIALS,
-                    on_step=lambda text, status=status: status.update(f"train: {text}"),
-                )
-            for result in results:
+            for result in _train(settings, names, horizon, console, "train"):
                 metric = next(iter(result.test_metrics.items()))
                 console.print(
                     f"train: {result.name} v{result.version} ({metric[0]} {metric[1]:.3f}), {result.reason}"
@@ -134,15 +126,7 @@ def retrain_alerted(
     if not alerted:
         console.print("retrain: no alert calls for it")
         return []
-    horizon = report.horizon_days
-    with console.status(f"retrain: {', '.join(alerted)}") as status:
-        results = train.train(
-            settings,
-            alerted,
-            horizon_days=horizon,
-            trials=RUN_TRIALS,
-            on_step=lambda text: status.update(f"retrain: {text}"),
-        )
+    results = _train(settings, alerted, report.horizon_days, console, "retrain", trials)
     outcomes = []
     for result in results:
         rules = sorted({a["rule"] for a in report.alerts if a["model"] == result.name})
@@ -159,6 +143,20 @@ def retrain_alerted(
         verdict = "promoted to champion" if result.promoted else "kept the champion"
         console.print(f"retrain: {result.name} v{result.version} {verdict}: {result.reason}")
     return outcomes
+
+
+def _train(
+    settings: Settings, names: list[str], horizon: int, console: Console, label: str, trials: int = RUN_TRIALS
+) -> list:
+    """`train.train` of `names`, its steps shown in a status line."""
+    with console.status(f"{label}: {', '.join(names)} ({trials} trials each)") as status:
+        return train.train(
+            settings,
+            names,
+            horizon_days=horizon,
+            trials=trials,
+            on_step=lambda text: status.update(f"{label}: {text}"),
+        )
 
 
 def _print_monitoring(console: Console, report: monitor.MonitorReport) -> None:

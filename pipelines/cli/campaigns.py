@@ -81,20 +81,7 @@ def campaigns_measure(
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(result, indent=1) + "\n")
         return
-    rows = [
-        {
-            "outcome": outcome,
-            "treated_mean": values["cuped"]["treated_mean"],
-            "control_mean": values["cuped"]["control_mean"],
-            "difference": values["raw"]["difference"],
-            "ci_low": values["raw"]["low"],
-            "ci_high": values["raw"]["high"],
-            "cuped_difference": values["cuped"]["difference"],
-            "cuped_ci_low": values["cuped"]["low"],
-            "cuped_ci_high": values["cuped"]["high"],
-        }
-        for outcome, values in result["outcomes"].items()
-    ]
+    rows = _effect_rows(result["outcomes"], "cuped", ("treated", "control"))
     print_rows(rows, list(rows[0]), output)
     if output is OutputFormat.table and out.is_terminal:
         money = result["money"]
@@ -162,17 +149,25 @@ def campaigns_observe(
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(result, indent=1) + "\n")
         return
-    rows = [
-        {
-            "outcome": outcome,
-            "recipients_mean": values["raw"]["treated_mean"],
-            "others_mean": values["raw"]["control_mean"],
-            "difference": values["raw"]["difference"],
-            "adjusted_difference": values["adjusted_for_the_window_before"]["difference"],
-            "adjusted_ci_low": values["adjusted_for_the_window_before"]["low"],
-            "adjusted_ci_high": values["adjusted_for_the_window_before"]["high"],
-        }
-        for outcome, values in result["outcomes"].items()
-    ]
+    rows = _effect_rows(result["outcomes"], "adjusted_for_the_window_before", ("recipients", "others"))
     print_rows(rows, list(rows[0]), output)
     console.print(result["summary"], markup=False, highlight=False, soft_wrap=True)
+
+
+def _effect_rows(outcomes: dict, adjusted: str, groups: tuple[str, str]) -> list[dict]:
+    """One row per outcome: the groups' means, the raw difference with its interval, the adjusted one."""
+    first, second = groups
+    return [
+        {
+            "outcome": outcome,
+            f"{first}_mean": values["raw"]["treated_mean"],
+            f"{second}_mean": values["raw"]["control_mean"],
+            "difference": values["raw"]["difference"],
+            "ci_low": values["raw"]["low"],
+            "ci_high": values["raw"]["high"],
+            "adjusted_difference": values[adjusted]["difference"],
+            "adjusted_ci_low": values[adjusted]["low"],
+            "adjusted_ci_high": values[adjusted]["high"],
+        }
+        for outcome, values in outcomes.items()
+    ]
