@@ -17,6 +17,7 @@ from pipelines.cli.app import (
     out,
     parse_date,
     print_rows,
+    progress_bar,
     settings_of,
 )
 from pipelines.exit_codes import ExitCode
@@ -115,8 +116,6 @@ def data_synth(
     plant_window: Annotated[int, typer.Option(min=7, help="Days the planted campaign works.")] = 90,
 ) -> None:
     """Generate a synthetic grocery dataset at any scale, written in chunks (memory bounded)."""
-    from rich.progress import Progress
-
     from features.data.store import DataStore
     from features.data.synth import generate
 
@@ -124,8 +123,7 @@ def data_synth(
     store = DataStore(settings.data_dir)
     if store.has_table("orders") and not replace:
         raise InputError(f"{settings.data_dir} already holds orders; pass --replace or choose another --home")
-    with Progress(console=console) as progress:
-        task = progress.add_task("generating customers", total=customers)
+    with progress_bar("generating customers") as update:
         report = generate(
             store,
             customers,
@@ -133,7 +131,7 @@ def data_synth(
             start=parse_date(start, "--start"),
             days=days,
             now=datetime.now(UTC),
-            on_chunk=lambda done, total: progress.update(task, completed=done),
+            on_chunk=update,
         )
     out.print(
         f"synthetic data → {settings.data_dir}: {report.customers:,} customers, {report.orders:,} orders, "
