@@ -47,6 +47,7 @@ def train(
     trials: int = 0,
     step_days: int = 7,
     on_step: Callable[[str], None] | None = None,
+    register: bool = True,
 ) -> list[TrainResult]:
     """Train, evaluate, register and (if better) promote each model as of `as_of` (default: today's data)."""
     step = on_step or (lambda _: None)
@@ -78,9 +79,56 @@ def train(
                     spec.label,
                     context,
                 )
-            results.append(train_model(spec, parts, the_plan, trials, orders, fingerprint, step))
+            results.append(train_model(spec, parts, the_plan, trials, orders, fingerprint, step, register))
         del parts
     return results
+
+
+@writes_home
+def rolling_backtest(
+    settings: Settings,
+    as_of: date,
+    horizon_days: int,
+    model_names: list[str],
+    origins: int = 4,
+    every_days: int = 28,
+    trials: int = 0,
+) -> pd.DataFrame:
+    """Train and test each model as of `origins` dates, `every_days` apart back from `as_of`, and return
+    every test's primary metric beside its baselines' (one row per model, origin and scorer).
+
+    Each origin is a whole training run that reads no order at or after it and is tested on the
+    cutoff whose horizon ends at it, so no figure leaks; nothing is registered or promoted. One test
+    cutoff has a wide interval (a few hundred churners): the mean and spread over origins say more.
+    """
+    rows = []
+    for k in range(origins):
+        origin = as_of - timedelta(days=k * every_days)
+        for result in train(settings, model_names, origin, horizon_days, trials, register=False):
+            metric = SPECS[result.name].primary_metric
+            rows.append(
+                {
+                    "model": result.name,
+                    "origin": origin,
+                    "scorer": "model",
+                    metric: result.test_metrics[metric],
+                }
+            )
+            for base, values in result.baseline_metrics.items():
+                rows.append(
+                    {"model": result.name, "origin": origin, "scorer": base, metric: values.get(metric)}
+                )
+    frame = pd.DataFrame(rows)
+    metric_columns = [c for c in frame.columns if c not in ("model", "origin", "scorer")]
+    return frame.melt(
+        id_vars=["model", "origin", "scorer"], value_vars=metric_columns, var_name="metric"
+    ).dropna(subset=["value"])
+
+
+def summarize_rolling(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation, min and max over the origins, per model, scorer and metric."""
+    grouped = table.groupby(["model", "metric", "scorer"], sort=False)["value"]
+    return grouped.agg(origins="count", mean="mean", std="std", min="min", max="max").reset_index()
 
 
 @writes_home

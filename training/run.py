@@ -104,9 +104,12 @@ def train_model(
     orders: pd.DataFrame,
     fingerprint: str,
     step: Step,
+    register: bool = True,
 ) -> TrainResult:
     """Tune on train → validation, test once beside the baselines, refit on every cutoff up to the
-    test cutoff, register the refit and promote it if it beats the champion. Call inside a run."""
+    test cutoff, register the refit and promote it if it beats the champion. Call inside a run.
+
+    With `register=False` it stops after the test (a rolling-origin backtest: only the figures count)."""
     names = parts["train"].feature_names
     horizon = the_plan.horizon_days
     registry.log_params(
@@ -151,6 +154,10 @@ def train_model(
     if not spec.is_classifier:
         step(f"{spec.name}: 80% interval")
         test_metrics |= _interval_on_test(evaluated, parts, prediction)
+    if not register:
+        return TrainResult(
+            spec.name, 0, False, "evaluated only (not registered)", test_metrics, baseline_metrics
+        )
     step(f"{spec.name}: refit for deployment")
     deployed, _ = fit_bundle(spec, parts["refit"], parts["refit_valid"], horizon, best)
     if not spec.is_classifier:

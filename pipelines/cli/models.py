@@ -20,6 +20,7 @@ from pipelines.cli.app import (
     out,
     parse_date,
     print_rows,
+    print_tables,
     settings_of,
 )
 
@@ -75,12 +76,30 @@ def backtest_command(
             help="Backtest a champion trained after --as-of anyway (optimistic, marked so).",
         ),
     ] = False,
+    rolling: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Rolling origins instead: train and test each model as of this many dates, --every days "
+            "apart back from --as-of (nothing is registered); prints each test and the mean ± spread.",
+        ),
+    ] = None,
+    every: Annotated[int, typer.Option(min=7, help="Days between rolling origins.")] = 28,
+    output: Format = OutputFormat.table,
 ) -> None:
     """Score the champions and the baselines as of a past date against what really happened after it;
-    refused for a champion trained on orders after that date unless --allow-leakage."""
+    refused for a champion trained on orders after that date unless --allow-leakage. With --rolling N,
+    a rolling-origin evaluation: N trainings and tests, none of them leaking."""
     from pipelines import train
 
     settings = settings_of(ctx)
+    if rolling is not None:
+        with console.status("rolling-origin backtest"):
+            table = train.rolling_backtest(
+                settings, parse_date(as_of, "--as-of"), horizon, model_names(model), rolling, every
+            )
+        print_tables({"origins": table, "summary": train.summarize_rolling(table)}, output)
+        return
     with console.status("backtest"):
         report = train.backtest(
             settings, parse_date(as_of, "--as-of"), horizon, model_names(model), allow_leakage

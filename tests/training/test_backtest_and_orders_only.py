@@ -46,3 +46,18 @@ def test_a_backtest_before_the_champions_training_data_ends_is_refused_as_leakag
         train.backtest(settings, date(2017, 9, 3), 28, ["churn"])
     report = train.backtest(settings, date(2017, 9, 3), 28, ["churn"], allow_leakage=True)
     assert report["churn"]["leakage"].endswith("optimistic")
+
+
+def test_a_rolling_origin_backtest_trains_and_tests_at_each_origin_and_registers_nothing(trained_home, tmp_path):
+    from tests.conftest import copy_home
+
+    settings = copy_home(trained_home[0], tmp_path / "home")
+    registry.configure(settings)
+    versions_before = [v.version for v in registry.versions("churn")]
+    table = train.rolling_backtest(settings, date(2017, 11, 5), 28, ["churn"], origins=2, every_days=28)
+    assert sorted(set(table.origin)) == [date(2017, 10, 8), date(2017, 11, 5)]
+    assert {"model", "recency", "btyd_p_no_order"} <= set(table.scorer) and set(table.metric) == {"roc_auc"}
+    summary = train.summarize_rolling(table)
+    model = summary[summary.scorer == "model"].iloc[0]
+    assert model.origins == 2 and model["min"] <= model["mean"] <= model["max"]
+    assert [v.version for v in registry.versions("churn")] == versions_before
