@@ -19,14 +19,12 @@ intervals apart for seeds 7 and 8). About 30-65 s per seed on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 LAUNCH = date(2024, 9, 1)
 
@@ -39,7 +37,6 @@ def run_seed(root: Path, customers: int, seed: int, lift: float) -> dict[str, tu
     from pipelines.plant_campaign import _history, plant_campaign
     from pipelines.train import train
     from pipelines.uplift import train_uplift
-    from tiering.campaigns import parse_campaign
     from training.uplift import holdout_mask, targeting
 
     settings = Settings.resolve(root / f"seed{seed}")
@@ -57,11 +54,8 @@ def run_seed(root: Path, customers: int, seed: int, lift: float) -> dict[str, tu
     report = train_uplift(settings, "planted", seed=seed)
     figures = {m: (t.qini, t.low, t.high) for m, t in report.targeting.items()}
     # The oracle: the planted expected retention uplift of each held-out customer.
-    folder = campaigns.campaigns_dir(settings) / "planted" / LAUNCH.isoformat()
-    truth = json.loads((folder / "truth.json").read_text())
-    members = pd.read_parquet(folder / "members.parquet")
-    definition = parse_campaign(json.loads((folder / "launch.json").read_text())["campaign"])
-    outcomes = campaigns.member_outcomes(settings, members, LAUNCH, definition)
+    ended = campaigns.ended_launch(settings, "planted", LAUNCH)
+    truth, outcomes = ended.record["planted"], ended.outcomes
     rates = (
         _history(settings, LAUNCH)
         .assign(customer_id=lambda f: f.customer_id.astype(str))

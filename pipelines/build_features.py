@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+import pandas as pd
+
 from features.live_data import open_live_data
 from features.settings import Settings
 from features.snapshots import (
@@ -30,6 +32,14 @@ def build(
     con = open_live_data(settings)
     chosen = check_cutoffs(cutoffs, data_period(con))
     return build_snapshots(con, chosen, settings.snapshots_dir, capabilities(con), on_progress=on_progress)
+
+
+@writes_home
+def features_at(settings: Settings, day: date) -> pd.DataFrame:
+    """Every customer's features at `day`, built first when the home has no snapshot for it."""
+    if day not in settings.feature_snapshots.dates():
+        build(settings, [day])
+    return settings.feature_snapshots.read(day)
 
 
 @writes_home

@@ -208,9 +208,30 @@ def launches(settings: Settings) -> list[dict]:
     return rows
 
 
-@writes_home
-def measure(settings: Settings, name: str, as_of: date | None = None, seed: int = 0) -> dict:
-    """Treated against control on every outcome once the window has ended; writes and returns the record."""
+@dataclass(frozen=True)
+class EndedLaunch:
+    """A launch whose measurement window has ended, with every member's outcomes.
+
+    Attributes:
+        outcomes: The members (customer_id, group, tier, ...) with retained, orders, spend and margin
+            over the window, and the same over the window before the launch (`<outcome>_before`).
+    """
+
+    campaign: Campaign
+    as_of: date
+    folder: Path
+    record: dict
+    data_through: date
+    outcomes: pd.DataFrame
+
+
+def ended_launch(settings: Settings, name: str, as_of: date | None = None) -> EndedLaunch:
+    """Campaign `name`'s launch on `as_of` (default: the latest) and its members' outcomes.
+
+    Raises:
+        InputError: the campaign was never launched (on that date), or the orders of its whole window
+            are not imported yet.
+    """
     dates = launch_dates(settings, name)
     if not dates:
         raise InputError(f"campaign {name} was never launched: run `tierwise campaigns launch {name}` first")
@@ -232,18 +253,31 @@ def measure(settings: Settings, name: str, as_of: date | None = None, seed: int 
             "are imported"
         )
     members = pd.read_parquet(folder / "members.parquet")
-    outcomes = _outcomes(con, members, day, campaign)
-    treated = (members.group == "treatment").to_numpy()
-    effects, adjusted = {}, {}
+    return EndedLaunch(campaign, day, folder, record, data_through, _outcomes(con, members, day, campaign))
+
+
+@writes_home
+def measure(settings: Settings, name: str, as_of: date | None = None, seed: int = 0) -> dict:
+    """Treated against control on every outcome once the window has ended; writes and returns the record."""
+    ended = ended_launch(settings, name, as_of)
+    campaign, day, folder, record, outcomes = (
+        ended.campaign,
+        ended.as_of,
+        ended.folder,
+        ended.record,
+        ended.outcomes,
+    )
+    window_end = day + timedelta(days=campaign.window_days)
+    data_through = ended.data_through
+    treated = (outcomes.group == "treatment").to_numpy()
+    effects, adjusted, shifted = {}, {}, {}
     for outcome in (campaign.outcome, *campaign.secondary_outcomes):
         during, before = outcomes[outcome].to_numpy(), outcomes[f"{outcome}_before"].to_numpy()
         effects[outcome] = _effect(outcome, during[treated], during[~treated], seed)
-        shifted = cuped(during, before)
-        adjusted[outcome] = welch(shifted[treated], shifted[~treated], method="welch+cuped")
+        shifted[outcome] = cuped(during, before)
+        adjusted[outcome] = welch(shifted[outcome][treated], shifted[outcome][~treated], method="welch+cuped")
     primary = adjusted[campaign.outcome]
-    shifted_primary = cuped(
-        outcomes[campaign.outcome].to_numpy(), outcomes[f"{campaign.outcome}_before"].to_numpy()
-    )
+    shifted_primary = shifted[campaign.outcome]
     mde = minimum_detectable_effect(shifted_primary[treated], shifted_primary[~treated])
     expected = campaign.expected_lift * abs(primary.control_mean)
     n_treated = int(treated.sum())
@@ -379,11 +413,6 @@ def observe(settings: Settings, campaign_id: str, seed: int = 0) -> dict:
         campaigns_dir(settings) / "imported" / f"{campaign_id}.json",
     )
     return result
-
-
-def member_outcomes(settings: Settings, members: pd.DataFrame, day: date, campaign: Campaign) -> pd.DataFrame:
-    """`members` with their outcomes over the campaign's window and the window before it."""
-    return _outcomes(open_live_data(settings), members, day, campaign)
 
 
 def _outcomes(con, members: pd.DataFrame, day: date, campaign: Campaign) -> pd.DataFrame:

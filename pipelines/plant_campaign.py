@@ -158,13 +158,11 @@ def _churn_risk(
     registry.configure(settings)
     if registry.champion("churn") is None:
         return np.minimum(recency / 365.0, 1.0), "recency / 365 (no churn champion in the home)"
-    if as_of not in settings.feature_snapshots.dates():
-        build_features.build(settings, [as_of])
-    features = settings.feature_snapshots.read(as_of)
-    features["customer_id"] = features.customer_id.astype(str)
+    features = build_features.features_at(settings, as_of)
     rows = history[["customer_id"]].astype(str).merge(features, on="customer_id", how="left")
-    predicted = champions.predict(champions.load_champions(["churn"]), rows)["churn_probability"]
-    return predicted.to_numpy(dtype=float), f"churn champion v{registry.champion('churn').version}"
+    churn = champions.load_champions(["churn"])
+    predicted = champions.predict(churn, rows)["churn_probability"]
+    return predicted.to_numpy(dtype=float), f"churn champion v{churn.versions['churn']}"
 
 
 def _history(settings: Settings, as_of: date) -> pd.DataFrame:

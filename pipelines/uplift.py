@@ -13,7 +13,6 @@ audience's N customers with the largest predicted uplift.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,7 +23,6 @@ from features.errors import InputError
 from features.settings import Settings
 from pipelines import build_features, campaigns
 from pipelines.home_lock import writes_home
-from tiering.campaigns import parse_campaign
 from training import registry
 from training.uplift import Targeting, fit, holdout_mask, targeting
 
@@ -51,17 +49,9 @@ def model_name(campaign: str) -> str:
 @writes_home
 def train_uplift(settings: Settings, name: str, as_of: date | None = None, seed: int = 0) -> UpliftReport:
     """Fit, judge and register the uplift model of campaign `name`'s launch (default: the latest)."""
-    measured = campaigns.measure(settings, name, as_of)  # refuses before the window has ended
-    day = date.fromisoformat(measured["as_of"])
-    folder = campaigns.campaigns_dir(settings) / name / day.isoformat()
-    record = json.loads((folder / "launch.json").read_text())
-    campaign = parse_campaign(record["campaign"], source=str(folder / "launch.json"))
-    members = pd.read_parquet(folder / "members.parquet")
-    outcomes = campaigns.member_outcomes(settings, members, day, campaign)
-    if day not in settings.feature_snapshots.dates():
-        build_features.build(settings, [day])
-    features = settings.feature_snapshots.read(day)
-    features["customer_id"] = features.customer_id.astype(str)
+    ended = campaigns.ended_launch(settings, name, as_of)  # refuses before the window has ended
+    day, outcomes = ended.as_of, ended.outcomes
+    features = build_features.features_at(settings, day)
     frame = outcomes.merge(features, on="customer_id", how="left", suffixes=("", "_feature"))
     outcome = frame[UPLIFT_OUTCOME].to_numpy(dtype=int)
     treated = (frame.group == "treatment").to_numpy()
@@ -129,9 +119,9 @@ def uplift_scores(settings: Settings, campaign: str, audience: pd.DataFrame, day
     """Predicted uplift of each audience member at `day`, from campaign's champion uplift model."""
     registry.configure(settings)
     model, _ = registry.load_uplift(model_name(campaign))
-    features = settings.feature_snapshots.read(settings.feature_snapshots.choose(day))
-    features["customer_id"] = features.customer_id.astype(str)
-    joined = audience[["customer_id"]].merge(features, on="customer_id", how="left")
+    joined = audience[["customer_id"]].merge(
+        build_features.features_at(settings, day), on="customer_id", how="left"
+    )
     return model.predict(joined)
 
 

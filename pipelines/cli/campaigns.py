@@ -28,6 +28,8 @@ campaigns_app = typer.Typer(
 app.add_typer(campaigns_app, name="campaigns")
 
 CampaignName = Annotated[str, typer.Argument(help="The campaign: <home>/campaigns/<NAME>.yaml.")]
+#: `--as-of` of the commands that read a launch.
+LaunchDate = Annotated[str | None, typer.Option("--as-of", help="Which launch (default: the latest).")]
 
 
 @campaigns_app.command("launch")
@@ -69,7 +71,7 @@ def campaigns_launch(
 def campaigns_measure(
     ctx: typer.Context,
     name: CampaignName,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Which launch (default: the latest).")] = None,
+    as_of: LaunchDate = None,
     output: Format = OutputFormat.table,
 ) -> None:
     """Treated against control once the window has ended: effect with 95% intervals (raw and CUPED),
@@ -104,7 +106,7 @@ def campaigns_list(ctx: typer.Context, output: Format = OutputFormat.table) -> N
 def campaigns_uplift(
     ctx: typer.Context,
     name: CampaignName,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Which launch (default: the latest).")] = None,
+    as_of: LaunchDate = None,
     output: Format = OutputFormat.table,
 ) -> None:
     """Learn from a measured launch whom the campaign changes most; compare its Qini with churn-risk and
