@@ -48,7 +48,9 @@ def test_a_backtest_before_the_champions_training_data_ends_is_refused_as_leakag
     assert report["churn"]["leakage"].endswith("optimistic")
 
 
-def test_a_rolling_origin_backtest_trains_and_tests_at_each_origin_and_registers_nothing(trained_home, tmp_path):
+def test_a_rolling_origin_backtest_trains_and_tests_at_each_origin_and_registers_nothing(
+    trained_home, tmp_path
+):
     from tests.conftest import copy_home
 
     settings = copy_home(trained_home[0], tmp_path / "home")
