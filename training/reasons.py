@@ -52,12 +52,15 @@ def reasons(
     )
     order = allowed[np.argsort(-np.abs(contributions[:, allowed]), axis=1)[:, :top]]
     predicted = bundle.from_raw(raw)
+    # Each reason's size: the prediction minus the prediction without its push, for all rows at once.
+    all_sizes = predicted[:, None] - bundle.from_raw(
+        raw[:, None] - np.take_along_axis(contributions, order, axis=1)
+    )
     probability = MODELS[bundle.name].task == "classification"
     result = []
     for row, picks in enumerate(order):
         items = []
-        sizes = predicted[row] - bundle.from_raw(raw[row] - contributions[row, picks])
-        for column, size in zip(picks, sizes, strict=True):
+        for column, size in zip(picks, all_sizes[row], strict=True):
             name = bundle.feature_names[column]
             value = matrix[row, column]
             shown = None if np.isnan(value) else float(value)
