@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -182,14 +183,19 @@ def launch_dates(settings: Settings, name: str) -> list[date]:
     )
 
 
+def recorded_launches(settings: Settings) -> Iterator[tuple[dict, dict | None]]:
+    """Each launch record in the home (by campaign and date) with its measurement, None if not measured."""
+    root = campaigns_dir(settings)
+    for path in sorted(root.glob("*/*/launch.json")) if root.is_dir() else []:
+        measured = path.with_name("measurement.json")
+        yield json.loads(path.read_text()), json.loads(measured.read_text()) if measured.exists() else None
+
+
 def launches(settings: Settings) -> list[dict]:
     """Every launch recorded in the home, with its measurement when there is one."""
     rows = []
-    root = campaigns_dir(settings)
-    for folder in sorted(root.glob("*/*/launch.json")) if root.is_dir() else []:
-        record = json.loads(folder.read_text())
-        measured = folder.with_name("measurement.json")
-        primary = json.loads(measured.read_text())["primary"] if measured.exists() else None
+    for record, measurement in recorded_launches(settings):
+        primary = None if measurement is None else measurement["primary"]
         rows.append(
             {
                 "campaign": record["campaign"]["name"],

@@ -91,15 +91,12 @@ def html_report(
 
 def measured_campaigns(settings: Settings, policy: str, as_of: date) -> list[dict]:
     """Measurements of the campaigns launched on `policy` up to `as_of`, for the report's section."""
-    import json
+    from pipelines.campaigns import recorded_launches
 
-    root = settings.data_dir / "campaigns"
     found = []
-    for measured in sorted(root.glob("*/*/measurement.json")) if root.is_dir() else []:
-        launch = json.loads(measured.with_name("launch.json").read_text())
-        if launch["policy"] != policy or date.fromisoformat(launch["as_of"]) > as_of:
+    for launch, result in recorded_launches(settings):
+        if result is None or launch["policy"] != policy or date.fromisoformat(launch["as_of"]) > as_of:
             continue
-        result = json.loads(measured.read_text())
         primary = result["primary"]
         found.append(
             {
