@@ -172,7 +172,7 @@ def _habits() -> list[Feature]:
             "morning_order_share_365d",
             "habits",
             "float",
-            "Share of orders placed 05:00-11:59 (UTC), 365 days.",
+            "Share of orders placed 05:00-11:59 (shop's local time, as all habits), 365 days.",
         ),
         Feature(
             "afternoon_order_share_365d", "habits", "float", "Share of orders placed 12:00-16:59, 365 days."
@@ -189,6 +189,19 @@ def _habits() -> list[Feature]:
         ),
         Feature(
             "preferred_hour_365d", "habits", "float", "Most frequent hour of day of orders (0-23), 365 days."
+        ),
+        Feature(
+            "preferred_weekday_365d",
+            "habits",
+            "float",
+            "Most frequent day of the week of orders (1 Monday - 7 Sunday; ties to the earlier day), 365 days.",
+        ),
+        Feature(
+            "top_department_365d",
+            "habits",
+            "string",
+            "Department with the most spend, 365 days (ties to the first name).",
+            Needs.PRODUCTS,
         ),
         Feature(
             "main_store_id",

@@ -118,7 +118,7 @@ def _orders_sql() -> str:
     # `age <= 365` as a comparison of timestamps (the same orders: cutoffs are UTC midnights and
     # times are whole microseconds), which the join evaluates without computing ages.
     year_orders = (
-        "SELECT c.as_of, o.customer_id, o.hour_of_day, o.store_id FROM order_facts o JOIN cutoffs c "
+        "SELECT c.as_of, o.customer_id, o.hour_of_day, o.weekday, o.store_id FROM order_facts o JOIN cutoffs c "
         "ON o.ordered_at < c.as_of AND o.ordered_at >= c.as_of - INTERVAL 365 DAY"
     )
     return f"""
@@ -160,6 +160,13 @@ def _orders_sql() -> str:
     preferred_hour AS (
         SELECT as_of, customer_id, arg_max(hour_of_day, n * 24 + 23 - hour_of_day) AS preferred_hour_365d
         FROM hour_counts GROUP BY as_of, customer_id
+    ),
+    weekday_counts AS (
+        SELECT as_of, customer_id, weekday, count(*) AS n FROM ({year_orders}) GROUP BY ALL
+    ),
+    preferred_weekday AS (
+        SELECT as_of, customer_id, arg_max(weekday, n * 8 + 7 - weekday) AS preferred_weekday_365d
+        FROM weekday_counts GROUP BY as_of, customer_id
     ),
     store_counts AS (
         SELECT as_of, customer_id, store_id, count(*) AS n FROM ({year_orders})
@@ -204,17 +211,19 @@ def _lines_sql() -> str:
          AND d.next_day >= c.as_of - INTERVAL 365 DAY AND d.next_day < c.as_of
     ),
     department_spend AS (
-        SELECT as_of, customer_id,
+        SELECT as_of, customer_id, department,
                CAST(n.spend_to_date AS DECIMAL(18, 4)) - CAST(coalesce(a.spend_to_date, 0) AS DECIMAL(18, 4)) AS spend
         FROM department_now n LEFT JOIN department_year_ago a USING (as_of, customer_id, department)
     ),
     department_ranking AS (
         SELECT as_of, customer_id, CAST(sum(spend) AS DOUBLE) AS spend, CAST(max(spend) AS DOUBLE) AS top,
-               list_concat(list_sort(list(CAST(spend AS DOUBLE)), 'DESC'), [0::DOUBLE, 0::DOUBLE, 0::DOUBLE]) AS ranked
+               list_concat(list_sort(list(CAST(spend AS DOUBLE)), 'DESC'), [0::DOUBLE, 0::DOUBLE, 0::DOUBLE]) AS ranked,
+               arg_min(department, struct_pack(less := -spend, name := department)) AS top_department
         FROM department_spend GROUP BY as_of, customer_id
     ),
     concentration AS (
         SELECT as_of, customer_id, top / nullif(spend, 0) AS top_department_share_365d,
+               CASE WHEN top > 0 THEN top_department END AS top_department_365d,
                (ranked[1] + ranked[2] + ranked[3]) / nullif(spend, 0) AS top3_department_share_365d
         FROM department_ranking
     )"""
@@ -282,6 +291,8 @@ def _expressions(caps: DataCapabilities) -> dict[str, str]:
         "night_order_share_365d": f"{o}.night_order_share_365d",
         "weekend_order_share_365d": f"{o}.weekend_order_share_365d",
         "preferred_hour_365d": "ph.preferred_hour_365d",
+        "preferred_weekday_365d": "pw.preferred_weekday_365d",
+        "top_department_365d": "k.top_department_365d",
         "main_store_id": "ms.main_store_id",
         "age_band": "h.age_band",
         "income_band": "h.income_band",
@@ -303,6 +314,7 @@ def feature_sql(caps: DataCapabilities) -> str:
     ctes = _orders_sql()
     joins = [
         "LEFT JOIN preferred_hour ph USING (as_of, customer_id)",
+        "LEFT JOIN preferred_weekday pw USING (as_of, customer_id)",
         "LEFT JOIN main_store ms USING (as_of, customer_id)",
         "LEFT JOIN customers h USING (customer_id)",
     ]

@@ -10,6 +10,7 @@ probabilities, in money for values).
 
 from __future__ import annotations
 
+import calendar
 import re
 from functools import cache
 
@@ -125,11 +126,13 @@ MONEY = ("spend", "value", "discount_365d")
 
 
 def in_unit(name: str, value: float | str | None) -> str:
-    """A feature's value as staff read it: "45 days", "12 orders", "1,234.50", "35%", "1.8"."""
+    """A feature's value as staff read it: "45 days", "12 orders", "1,234.50", "35%", "Monday", "1.8"."""
     if value is None:
         return "unknown"
     if isinstance(value, str):
         return value
+    if name.startswith("preferred_weekday"):
+        return calendar.day_name[int(value) - 1]
     if any(word in name for word in ("share", "rate", "trend")):
         return f"{value:.0%}"
     if "days" in name:

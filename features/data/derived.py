@@ -155,6 +155,7 @@ sequenced AS (
 SELECT o.customer_id, o.order_id, o.ordered_at, o.day, o.week,
        hour(o.local_at) AS hour_of_day,
        date_trunc('day', o.local_at) >= date_trunc('week', o.local_at) + INTERVAL 5 DAY AS is_weekend,
+       isodow(o.local_at) AS weekday,
        o.amount, o.discount, o.items, o.lines, o.store_id,
        o.previous_at, (epoch(o.ordered_at) - epoch(o.previous_at)) / {86400.0} AS gap_days,
        o.previous_at IS NULL OR date_trunc('week', o.previous_at) < o.week AS first_of_week,

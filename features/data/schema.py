@@ -243,6 +243,12 @@ ORDER_FACTS = Table(
         _col("week", "TIMESTAMPTZ", "Monday (UTC midnight) of the order's ISO week.", required=True),
         _col("hour_of_day", "INTEGER", "Hour of `ordered_at` in the shop's time zone (0-23).", required=True),
         _col("is_weekend", "BOOLEAN", "Placed on Saturday or Sunday in the shop's time zone.", required=True),
+        _col(
+            "weekday",
+            "INTEGER",
+            "ISO day of the week in the shop's time zone (1 Monday - 7 Sunday).",
+            required=True,
+        ),
         _col("amount", "DOUBLE", "As on the order.", required=True),
         _col("discount", "DOUBLE", "As on the order."),
         _col("items", "DOUBLE", "As on the order."),

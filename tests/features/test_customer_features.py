@@ -102,8 +102,11 @@ def test_an_order_just_before_as_of_changes_the_features(slice_con):
     pd.testing.assert_frame_equal(before.loc[others], after.loc[others])
 
 
-def hand_computed(transactions: pd.DataFrame, products: pd.DataFrame, customer: int) -> dict[str, float]:
-    """Features recomputed from the raw Complete Journey files with pandas, independently of the SQL."""
+def hand_computed(
+    transactions: pd.DataFrame, products: pd.DataFrame, redemptions: pd.DataFrame, customer: int
+) -> dict[str, float | str]:
+    """Features recomputed from the raw Complete Journey files with pandas, independently of the SQL.
+    The shop's time zone is UTC here (the fixture's import), so local habits read UTC clocks."""
     as_of = pd.Timestamp(AS_OF)
     tx = transactions[(transactions.household_id == customer) & (transactions.transaction_timestamp < as_of)]
     tx = tx.merge(products, on="product_id", how="left")
@@ -118,6 +121,11 @@ def hand_computed(transactions: pd.DataFrame, products: pd.DataFrame, customer: 
     department_spend = year.groupby("department")["sales_value"].sum()
     discounted = year.retail_disc + year.coupon_disc + year.coupon_match_disc > 0
     hours = last_year["at"].dt.hour.value_counts()
+    weekdays = last_year["at"].dt.dayofweek.add(1).value_counts()
+    discount = year.retail_disc + year.coupon_disc + year.coupon_match_disc
+    redeemed = redemptions[(redemptions.household_id == customer)]
+    redeemed = redeemed.drop_duplicates(["coupon_upc", "campaign_id", "redemption_date"])
+    redeemed_days = (as_of - pd.to_datetime(redeemed.redemption_date)).dt.total_seconds() / 86400
     return {
         "days_since_last_order": age.min(),
         "orders_90d": float((age <= 90).sum()),
@@ -126,6 +134,8 @@ def hand_computed(transactions: pd.DataFrame, products: pd.DataFrame, customer: 
         "active_weeks_365d": float(last_year["at"].dt.to_period("W-SUN").nunique()),
         "weekend_order_share_365d": (last_year["at"].dt.dayofweek >= 5).mean(),
         "preferred_hour_365d": float(hours[hours == hours.max()].index.min()),
+        "preferred_weekday_365d": float(weekdays[weekdays == weekdays.max()].index.min()),
+        "top_department_365d": department_spend[department_spend == department_spend.max()].index.min(),
         "categories_90d": float(recent["product_category"].nunique()),
         "categories_365d": float(year["product_category"].nunique()),
         "departments_90d": float(recent["department"].nunique()),
@@ -135,17 +145,22 @@ def hand_computed(transactions: pd.DataFrame, products: pd.DataFrame, customer: 
         "discounted_spend_share_365d": year.loc[discounted, "sales_value"].sum() / year["sales_value"].sum(),
         "private_label_share_365d": year.loc[year.brand == "Private", "sales_value"].sum()
         / year["sales_value"].sum(),
+        "discount_rate_365d": discount.sum() / (year["sales_value"].sum() + discount.sum()),
+        "coupon_redemptions_365d": float(((redeemed_days > 0) & (redeemed_days <= 365)).sum()),
     }
 
 
-def test_features_match_values_computed_by_hand_for_three_real_customers(slice_con, cj_slice_dir):
+def test_features_match_values_computed_by_hand_for_four_real_customers(slice_con, cj_slice_dir):
     transactions = pd.read_parquet(cj_slice_dir / "transactions.parquet")
     products = pd.read_parquet(cj_slice_dir / "products.parquet")
+    redemptions = pd.read_parquet(cj_slice_dir / "coupon_redemptions.parquet")
     built = features_at(slice_con)
     heavy, light = built["orders_lifetime"].idxmax(), built["orders_lifetime"].idxmin()
     middle = built["orders_lifetime"].sort_values().index[len(built) // 2]
-    for customer in (heavy, middle, light):
-        expected = hand_computed(transactions, products, int(customer))
+    coupon_user = str(redemptions.household_id.value_counts().idxmax())
+    assert built.loc[coupon_user, "coupon_redemptions_365d"] > 0
+    for customer in (heavy, middle, light, coupon_user):
+        expected = hand_computed(transactions, products, redemptions, int(customer))
         for name, value in expected.items():
             assert built.loc[customer, name] == pytest.approx(value, nan_ok=True), (customer, name)
 

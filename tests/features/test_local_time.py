@@ -17,6 +17,7 @@ c1,o1,2024-03-01 20:00:00,10.0
 c1,o2,2024-03-08 20:30:00,12.0
 c1,o3,2024-03-16 09:00:00,8.0
 c2,o4,2024-03-02 11:00:00,5.0
+c3,o5,2024-03-04 01:00:00,6.0
 """
 
 
@@ -40,6 +41,11 @@ def test_a_saturday_morning_in_shanghai_is_a_weekend_order(tmp_path):
     _, features = _features(tmp_path, "Asia/Shanghai")
     assert features.loc["c1"].weekend_order_share_365d == pytest.approx(1 / 3)  # 2024-03-16 is a Saturday
     assert features.loc["c2"].weekend_order_share_365d == 1.0  # Saturday 11:00 local, Saturday 03:00 UTC
+
+
+def test_a_monday_01_00_in_shanghai_is_a_monday_order_though_it_is_sunday_in_utc(tmp_path):
+    _, features = _features(tmp_path, "Asia/Shanghai")
+    assert features.loc["c3"].preferred_weekday_365d == 1 and features.loc["c3"].weekend_order_share_365d == 0
 
 
 def test_without_a_zone_the_same_orders_are_read_in_utc(tmp_path):
