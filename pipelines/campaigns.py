@@ -51,6 +51,8 @@ MEMBER_COLUMNS = [
     "growth_potential",
 ]
 TREATMENT_COLUMNS = ["customer_id", "offer", "tier", "benefit", "expected_value", "churn_probability"]
+#: Kept with the members and in the treatment list when the snapshot has them.
+OPTIONAL_COLUMNS = ["persona", "offers"]
 #: Outcomes that are rates or counts get Welch's interval; money gets the bootstrap.
 MONEY = ("spend", "margin")
 RISK_DECILES = 10
@@ -147,7 +149,7 @@ def launch(
         "groups": {"treatment": int((~held_out).sum()), "control": int(held_out.sum())},
         "targeting": targeting,
     }
-    write_launch(folder, members[MEMBER_COLUMNS], record)
+    write_launch(folder, members[MEMBER_COLUMNS + _optional(members)], record)
     _log_launch(settings, record)
     treatment = _export_treatment(folder, campaign, output)
     return Launch(
@@ -542,8 +544,13 @@ def _log_launch(settings: Settings, record: dict) -> None:
 
 def _export_treatment(folder: Path, campaign: Campaign, output: Path | None) -> Path:
     members = pd.read_parquet(folder / "members.parquet")
-    treatment = members[members.group == "treatment"].assign(offer=campaign.offer)[TREATMENT_COLUMNS]
+    treatment = members[members.group == "treatment"].assign(offer=campaign.offer)
+    treatment = treatment[TREATMENT_COLUMNS + _optional(treatment)]
     return write_frame_atomically(treatment, output or folder / "treatment.csv")
+
+
+def _optional(frame: pd.DataFrame) -> list[str]:
+    return [column for column in OPTIONAL_COLUMNS if column in frame and frame[column].notna().any()]
 
 
 def _json_number(value: object) -> object:

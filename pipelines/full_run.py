@@ -2,7 +2,8 @@
 
 import → features (snapshots at the training cutoffs and today, Feast apply, online store)
 → train (all three models, a few Optuna trials, when a model has no champion yet)
-→ score (every customer at the latest snapshot, lifecycle tiers) → tier report, alerts and HTML report
+→ personas (fitted when there are none, or with `retrain_every` when theirs are that old)
+→ score (every customer at the latest snapshot, lifecycle tiers and personas) → tier report, alerts and HTML report
 → monitor (drift and real quality of the champions, `pipelines/monitor.py`)
 → with `retrain_on_alert`: retrain each model a drift or quality alert names, on the newest data; the
   challenger becomes champion only if it beats the champion and the best baseline on the newest
@@ -23,7 +24,7 @@ from rich.console import Console
 from features.data.store import DataStore
 from features.model_table import MODEL_NAMES
 from features.settings import Settings
-from pipelines import build_features, import_data, monitor, score, tier_reports, train
+from pipelines import build_features, import_data, monitor, personas, score, tier_reports, train
 from pipelines.cli.app import people_table
 from pipelines.home_lock import writes_home
 
@@ -90,6 +91,14 @@ def run(
     else:
         console.print(
             "train: every model has a champion, skipped (`--retrain-every 14d` or `tierwise train` retrains)"
+        )
+
+    if personas_due(settings, retrain_every, cutoffs[-1]):
+        with console.status("personas: fitting"):
+            fitted = personas.fit(settings, cutoffs[-1])
+        console.print(
+            f"personas: v{fitted.version}, {len(fitted.model.ids)} personas as of {fitted.as_of} "
+            f"(silhouette {fitted.model.silhouette:.3f}): " + "; ".join(fitted.profile.persona)
         )
 
     with console.status("score: champions and lifecycle tiers"):
@@ -187,6 +196,18 @@ def models_due(settings: Settings, every: timedelta, today: date) -> dict[str, d
             if today - trained >= every:
                 due[name] = trained
     return due
+
+
+def personas_due(settings: Settings, every: timedelta | None, today: date) -> bool:
+    """Whether personas need a fit: none yet, or (with `every`) the champion's was fitted on a snapshot
+    older than `every` before `today`."""
+    from training import registry
+
+    registry.configure(settings)
+    current = registry.champion(registry.PERSONAS)
+    if current is None:
+        return True
+    return every is not None and date.fromisoformat(current.tags["as_of"]) <= today - every
 
 
 def champion_horizon(settings: Settings, name: str) -> int:

@@ -2,7 +2,8 @@
 
 Features come from the snapshot file Feast's offline store serves for that date, predictions from
 the champions (`training.champions.predict`, the service's own arithmetic), tiers from the policy core
-(`tiering`), with retention against the previous snapshot and manual overrides. The snapshot
+(`tiering`), with retention against the previous snapshot and manual overrides, and each customer's
+persona (`training.personas`). The snapshot
 `data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
 date is scored again.
 """
@@ -26,6 +27,7 @@ from tiering import apply_overrides, apply_retention, assign_tiers, load_overrid
 from tiering.risk import risk_flags
 from training import champions as champion_models
 from training import registry
+from training.personas import champion_personas
 
 #: The columns of the previous snapshot that retention reads.
 RETENTION_COLUMNS = ["customer_id", "tier", "below_since", "change"]
@@ -102,6 +104,7 @@ def tier_snapshot(
         if c.endswith(("_low", "_high")) and c.rsplit("_", 1)[0] in PREDICTION_COLUMNS
     ]
     snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS, *intervals]], kept)
+    snapshot = _beside(snapshot, _personas(settings, features))
     snapshot["risk_flags"] = risk_flags(snapshot).to_numpy()
     snapshot["as_of"] = pd.Timestamp(as_of, tz="UTC")
     snapshot["horizon_days"] = champions.horizon_days
@@ -109,6 +112,21 @@ def tier_snapshot(
     for name, version in champions.versions.items():
         snapshot[MODELS[name].version_column] = version
     return as_of, snapshot, champions.versions
+
+
+def _personas(settings: Settings, features: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's persona id and name from the champion persona model (`tierwise personas fit`);
+    null columns before personas were first fitted."""
+    model = champion_personas(settings)
+    frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+    if model is None:
+        frame["persona_id"] = pd.array([None] * len(frame), dtype="Int64")
+        frame["persona"] = pd.array([None] * len(frame), dtype="string")
+        return frame
+    ids = model.assign(features)
+    frame["persona_id"] = pd.array(ids, dtype="Int64")
+    frame["persona"] = pd.array(model.name_of(ids), dtype="string")
+    return frame
 
 
 def _beside(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:

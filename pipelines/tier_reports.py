@@ -25,6 +25,7 @@ from tiering.reports import (
     migration_matrix,
     tier_summary,
 )
+from training.personas import champion_personas
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,15 @@ def html_report(
         alerts=evaluate_alerts(snaps.current, snaps.previous, policy, DEFAULT_RULES, as_of=snaps.as_of),
         model_health=model_health(settings, snaps.as_of),
         campaigns=measured_campaigns(settings, policy.name, snaps.as_of),
+        persona_profile=_persona_profile(settings),
     )
     target = output or settings.data_dir / "reports" / f"{policy.name}-{snaps.as_of}.html"
     return write_text_atomically(page, target)
+
+
+def _persona_profile(settings: Settings) -> pd.DataFrame | None:
+    model = champion_personas(settings)
+    return None if model is None else model.centres_in_words()
 
 
 def measured_campaigns(settings: Settings, policy: str, as_of: date) -> list[dict]:

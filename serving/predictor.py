@@ -25,6 +25,7 @@ from features.settings import Settings
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
+from training.personas import PersonaModel, champion_personas
 from training.reasons import SENSITIVE_VIEWS
 from training.reasons import reasons as explain
 
@@ -40,6 +41,7 @@ class Live:
     reader: OnlineFeatureReader
     lookup: TierLookup
     loaded_at: datetime
+    personas: PersonaModel | None = None
 
 
 @dataclass
@@ -71,11 +73,14 @@ class Predictor:
         registry.configure(self.settings)
         champions = champion_models.load_champions()
         lookup = TierLookup.load(self.settings, self.policy_name)
+        personas = champion_personas(self.settings)
         names = sorted(
-            {n for b in champions.bundles.values() for n in b.feature_names} | set(HISTORY_COLUMNS)
+            {n for b in champions.bundles.values() for n in b.feature_names}
+            | set(HISTORY_COLUMNS)
+            | set(personas.features if personas else [])
         )
         reader = OnlineFeatureReader(open_store(self.settings), names)
-        return Live(champions, reader, lookup, datetime.now(UTC))
+        return Live(champions, reader, lookup, datetime.now(UTC), personas)
 
     def reload(self) -> ReloadResult:
         """Load the current champions and latest tier snapshot; keep serving the old set if that fails."""
@@ -167,6 +172,7 @@ class Predictor:
         growth = predictions["growth_potential"]
         flags = flag_lists(churn, value, growth, live.lookup.value_cut)
         tiers = self._tiers(live, customer_ids, columns, predictions, use_snapshot)
+        personas = _personas(live, customer_ids, columns, use_snapshot)
         versions = live.champions.versions
         return [
             {
@@ -184,6 +190,7 @@ class Predictor:
                 "tier": tiers[i][0],
                 "tier_rule": tiers[i][1],
                 "tier_source": tiers[i][2],
+                "persona": personas[i],
                 "risk_flags": flags[i],
                 "reasons": {name: reasons[name][i] for name in reasons},
                 "model_versions": versions,
@@ -244,6 +251,28 @@ class Predictor:
             "model_versions": live.champions.versions,
             "features_as_of": None,
         }
+
+
+def _personas(
+    live: Live, customer_ids: list[str], columns: Mapping[str, list], use_snapshot: bool
+) -> list[dict | None]:
+    """Each customer's persona: the snapshot's for customers in it (as the batch wrote it), else the
+    persona model on the answer's features; None before personas are fitted."""
+    known = live.lookup.personas if use_snapshot else {}
+    result: list[dict | None] = [None] * len(customer_ids)
+    missing = []
+    for i, customer in enumerate(customer_ids):
+        found = known.get(customer)
+        if found is not None:
+            result[i] = {"id": found[0], "name": found[1]}
+        else:
+            missing.append(i)
+    if missing and live.personas is not None:
+        frame = pd.DataFrame({name: [columns[name][i] for i in missing] for name in live.personas.features})
+        ids = live.personas.assign(frame)
+        for i, pid in zip(missing, ids, strict=True):
+            result[i] = {"id": int(pid), "name": live.personas.names[int(pid)]}
+    return result
 
 
 def _finite(value: float) -> bool:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 Status = Literal["ok", "cold_start", "not_found"]
 #: A customer id as shops write them: letters, digits and `. _ : @ + -`, at most 128 characters.
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.:@+-]+$", examples=["1002"])]
-#: Most features in one `score_features` vector (the catalog has 56).
+#: Most features in one `score_features` vector (the catalog has 58).
 MAX_FEATURES = 100
 #: Longest text feature value (a store id, an income band).
 MAX_TEXT_VALUE = 64
@@ -82,6 +82,16 @@ class Reason(BaseModel):
     )
 
 
+class Persona(BaseModel):
+    id: int = Field(
+        description="Persona id; stable across refits (matched to the previous centres).", examples=[3]
+    )
+    name: str = Field(
+        description="What sets the persona apart, in words (or staff's name for it).",
+        examples=["Evening, promotion-hunting shoppers"],
+    )
+
+
 class Prediction(BaseModel):
     customer_id: str
     status: Status = Field(
@@ -114,6 +124,13 @@ class Prediction(BaseModel):
             "snapshot: the latest batch tier snapshot (with retention and overrides); policy: the policy "
             "applied to this answer against the snapshot's population (customers not in the snapshot, "
             "what-if vectors); cold_start: the policy's tier for new customers."
+        ),
+    )
+    persona: Persona | None = Field(
+        None,
+        description=(
+            "How the customer shops (`tierwise personas fit`): from the batch snapshot for customers in it, "
+            "else the persona model applied to this answer's features; null before personas are fitted."
         ),
     )
     risk_flags: list[str] = Field(default_factory=list, examples=[["high_value_at_risk"]])

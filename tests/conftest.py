@@ -95,14 +95,16 @@ SERVE_AS_OF = date(2017, 12, 3)
 
 @pytest.fixture(scope="session")
 def served_home(trained_home, tmp_path_factory) -> Settings:
-    """What the service serves: trained models, features of 2017-12-03 in the online store, tiers scored.
-    Read-only, like `trained_home`: a test that promotes a model or writes a snapshot uses a copy."""
-    from pipelines import build_features
+    """What the service serves: trained models, features of 2017-12-03 in the online store, personas
+    fitted, tiers scored. Read-only, like `trained_home`: a test that promotes a model or writes a
+    snapshot uses a copy."""
+    from pipelines import build_features, personas
     from pipelines.score import score
 
     settings = copy_home(trained_home[0], tmp_path_factory.mktemp("served") / "home")
     build_features.build(settings, [SERVE_AS_OF])
     build_features.apply_and_materialize(settings, SERVE_AS_OF)
+    personas.fit(settings, SERVE_AS_OF)
     score(settings, SERVE_AS_OF)
     return settings
 

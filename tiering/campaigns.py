@@ -6,7 +6,7 @@ A campaign is a YAML file an operations team writes (`<home>/campaigns/<name>.ya
 name: winback-q3
 offer: win-back coupon 10 EUR
 policy: lifecycle
-audience: {tiers: [Dormant], min_churn_probability: 0.3}
+audience: {tiers: [Dormant], min_churn_probability: 0.3}   # also personas: [3, "Weekend big-basket shoppers"]
 cost_per_contact: 0.10
 cost_per_redemption: 10.0
 control_share: 0.2
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.config_errors import validated
 from features.errors import InputError
 from features.files import read_yaml
-from tiering.config_errors import validated
 from tiering.policy import SAFE_NAME, Policy
 
 OUTCOMES = ("retained", "orders", "spend", "margin")
@@ -48,6 +48,7 @@ class Audience(_Config):
 
     Attributes:
         tiers: Tiers of the campaign's policy (none: every tier).
+        personas: Personas, by name or id (`tierwise personas list`; none: every persona).
         risk_flags: The customer has at least one of these flags (none: any).
         min_churn_probability, max_churn_probability: Bounds on the churn probability.
         min_expected_value, max_expected_value: Bounds on the expected value over the horizon.
@@ -55,6 +56,7 @@ class Audience(_Config):
     """
 
     tiers: tuple[str, ...] = ()
+    personas: tuple[int | str, ...] = ()
     risk_flags: tuple[str, ...] = ()
     min_churn_probability: float | None = Field(None, ge=0, le=1)
     max_churn_probability: float | None = Field(None, ge=0, le=1)
@@ -141,7 +143,8 @@ def audience_of(campaign: Campaign, snapshot: pd.DataFrame, policy: Policy) -> p
     """The snapshot's customers the campaign targets, in customer-id order.
 
     Raises:
-        InputError: a tier of the audience is not a tier of the policy (`audience.tiers: ...`).
+        InputError: a tier of the audience is not a tier of the policy (`audience.tiers: ...`), or a
+            persona is in none of the snapshot's personas (`audience.personas: ...`).
     """
     audience = campaign.audience
     unknown = [tier for tier in audience.tiers if tier not in policy.tier_names]
@@ -153,6 +156,8 @@ def audience_of(campaign: Campaign, snapshot: pd.DataFrame, policy: Policy) -> p
     chosen = pd.Series(True, index=snapshot.index)
     if audience.tiers:
         chosen &= snapshot.tier.isin(audience.tiers)
+    if audience.personas:
+        chosen &= _in_personas(campaign, snapshot)
     if audience.risk_flags:
         flags = snapshot.risk_flags.fillna("").astype(str).str.split(",")
         chosen &= flags.map(lambda found: bool(set(found) & set(audience.risk_flags)))
@@ -170,6 +175,25 @@ def audience_of(campaign: Campaign, snapshot: pd.DataFrame, policy: Policy) -> p
     members = snapshot[chosen.to_numpy()].copy()
     members["customer_id"] = members.customer_id.astype(str)
     return members.sort_values("customer_id").reset_index(drop=True)
+
+
+def _in_personas(campaign: Campaign, snapshot: pd.DataFrame) -> pd.Series:
+    """Whether each customer's persona (by name or id) is one of the audience's."""
+    wanted = campaign.audience.personas
+    if "persona" not in snapshot or snapshot.persona.isna().all():
+        raise InputError(
+            f"campaign {campaign.name}: audience.personas: the snapshot has no personas; run "
+            "`tierwise personas fit`, then `tierwise score`"
+        )
+    named = snapshot[["persona_id", "persona"]].dropna().drop_duplicates().sort_values("persona_id")
+    unknown = [p for p in wanted if p not in set(named.persona) and p not in set(named.persona_id)]
+    if unknown:
+        known = "; ".join(f"{i}: {n}" for i, n in named.itertuples(index=False))
+        raise InputError(
+            f"campaign {campaign.name}: audience.personas: {', '.join(map(repr, unknown))} not a persona "
+            f"of the snapshot ({known})"
+        )
+    return snapshot.persona.isin(wanted) | snapshot.persona_id.isin([p for p in wanted if isinstance(p, int)])
 
 
 def split(campaign_name: str, customer_ids: pd.Series, control_share: float) -> np.ndarray:

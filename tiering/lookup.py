@@ -46,6 +46,7 @@ class TierLookup:
         policy: The serving policy.
         as_of: Date of the tier snapshot.
         tiers: customer_id → (tier, rule) from the snapshot.
+        personas: customer_id → (persona id, name) from the snapshot (empty before personas exist).
         reference: The policy frozen against the snapshot's population.
         value_cut: Predicted value from which a customer is "high value" in the snapshot (risk flags).
         cold_start: The answer for customers without features.
@@ -54,6 +55,7 @@ class TierLookup:
     policy: Policy
     as_of: date
     tiers: dict[str, tuple[str, str]]
+    personas: dict[str, tuple[int, str]]
     reference: TierReference
     value_cut: float
     cold_start: ColdStart
@@ -68,7 +70,9 @@ class TierLookup:
         policy = load_policy(policy_name)
         tiers = settings.tier_snapshots(policy.name)
         as_of = tiers.choose()
-        snapshot = tiers.read(as_of, ["customer_id", "tier", "reason", "change", *PREDICTIONS])
+        snapshot = tiers.read(
+            as_of, ["customer_id", "tier", "reason", "change", "persona_id", "persona", *PREDICTIONS]
+        )
         rules = [
             caller_rule(change, reason)
             for change, reason in zip(
@@ -80,10 +84,20 @@ class TierLookup:
         population = snapshot.merge(history, on="customer_id", how="left", validate="one_to_one")
         population = population.dropna(subset=required_columns(policy))
         tiers = dict(zip(snapshot.customer_id, zip(snapshot.tier, rules, strict=True), strict=True))
+        personas = {}
+        if "persona_id" in snapshot and snapshot.persona_id.notna().any():
+            personas = dict(
+                zip(
+                    snapshot.customer_id,
+                    zip(snapshot.persona_id.astype(int), snapshot.persona, strict=True),
+                    strict=True,
+                )
+            )
         return cls(
             policy=policy,
             as_of=as_of,
             tiers=tiers,
+            personas=personas,
             reference=TierReference.from_population(population, policy),
             value_cut=high_value_cut(snapshot.expected_value),
             cold_start=_cold_start(population, policy, as_of),

@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from features.config_errors import validated
 from features.errors import InputError
 from features.files import read_yaml
-from tiering.config_errors import validated
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 PRESETS = ("lifecycle", "rfmp")

@@ -26,6 +26,7 @@ from features.settings import Settings
 from training.bundle import ModelBundle
 
 if TYPE_CHECKING:
+    from training.personas import PersonaModel
     from training.uplift import UpliftModel
 
 EXPERIMENT = "tierwise"
@@ -34,6 +35,8 @@ EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 CHAMPION = "champion"
 UPLIFT_CONTROL_FILE = "control.lgb"
 UPLIFT_META_FILE = "uplift.json"
+PERSONAS = "personas"
+PERSONAS_FILE = "personas.json"
 HISTORY_TAG = "champion_history"
 #: Tables and columns of the embedded store that hold artifact locations (MLflow 3's SQL schema).
 ARTIFACT_COLUMNS = {
@@ -351,6 +354,41 @@ def load_uplift(name: str) -> tuple[UpliftModel, VersionInfo]:
             json.loads((local / UPLIFT_META_FILE).read_text())["feature_names"],
         )
     return model, info
+
+
+def log_personas(model: PersonaModel) -> str:
+    """Log a persona model (numbers and names, `personas.json`) as an MLflow 3 logged model of the
+    active run; returns its URI for `register`."""
+    import json
+
+    import mlflow
+
+    logged = mlflow.initialize_logged_model(name=PERSONAS, model_type="kmeans")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / PERSONAS_FILE).write_text(json.dumps(model.to_dict(), indent=1))
+        _client().log_model_artifacts(logged.model_id, tmp)
+    mlflow.finalize_logged_model(logged.model_id, "READY")
+    return f"models:/{logged.model_id}"
+
+
+def load_personas(version: int | None = None) -> tuple[PersonaModel, VersionInfo] | None:
+    """The champion persona model (or `version`), or None before personas were ever fitted."""
+    import json
+
+    import mlflow
+
+    from training.personas import PersonaModel
+
+    info = champion(PERSONAS) if version is None else _version_info(PERSONAS, version)
+    if info is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=_model_artifacts(PERSONAS, info.version), dst_path=tmp
+            )
+        )
+        return PersonaModel.from_dict(json.loads((local / PERSONAS_FILE).read_text())), info
 
 
 def register(name: str, model_uri: str, tags: dict[str, str], description: str = "") -> int:

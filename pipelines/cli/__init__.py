@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from features.errors import InputError
-from pipelines.cli import campaigns, data, features, models, monitor, serve, tiers, ui  # noqa: F401  (they register the commands)
+from pipelines.cli import campaigns, data, features, models, monitor, personas, serve, tiers, ui  # noqa: F401  (they register the commands)
 from pipelines.cli.app import ModelChoice, ModelName, app, console
 from pipelines.exit_codes import ExitCode
 

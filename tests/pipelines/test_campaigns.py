@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.errors import InputError
-from pipelines import build_features, campaigns
+from pipelines import build_features, campaigns, personas
 from pipelines.import_data import import_file
 from pipelines.score import score
 from tests.conftest import copy_home
@@ -31,9 +31,10 @@ outcome: spend
 
 @pytest.fixture(scope="module")
 def scored(trained_home, tmp_path_factory):
-    """A copy of the trained slice with a lifecycle tier snapshot at the launch date."""
+    """A copy of the trained slice with personas and a lifecycle tier snapshot at the launch date."""
     settings = copy_home(trained_home[0], tmp_path_factory.mktemp("campaigns") / "home")
     build_features.build(settings, [LAUNCH, LATER])
+    personas.fit(settings, LAUNCH)
     score(settings, LAUNCH)
     score(settings, LATER)
     (settings.home / "campaigns").mkdir()
@@ -59,6 +60,8 @@ def test_a_launch_records_every_member_with_their_group_and_exports_the_treated(
     exported = pd.read_csv(launched.treatment_file, dtype={"customer_id": str})
     assert set(exported.customer_id) == set(members.customer_id[members.group == "treatment"])
     assert set(exported.offer) == {"3 coupons of 10 EUR"} and exported.benefit.notna().all()
+    persona = members.set_index("customer_id").persona
+    assert exported.persona.tolist() == persona[exported.customer_id].tolist() and persona.notna().all()
 
 
 def test_launching_again_on_the_same_date_changes_nothing(scored, launched):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from features.data.store import DataStore
-from pipelines import build_features, tier_reports
+from pipelines import build_features, personas, tier_reports
 from pipelines.score import score
 from tests.conftest import copy_home
 from tests.pipelines.test_cli import tierwise
@@ -35,9 +35,10 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def reported_home(trained_home, tmp_path_factory):
-    """A copy of the trained slice scored at two dates, with the HTML report of the later one."""
+    """A copy of the trained slice with personas, scored at two dates."""
     settings = copy_home(trained_home[0], tmp_path_factory.mktemp("reported") / "home")
     build_features.build(settings, DATES)
+    personas.fit(settings, DATES[0])
     for day in DATES:
         score(settings, day)
     return settings
@@ -102,6 +103,16 @@ def test_past_spend_is_each_customers_order_total_over_the_past_horizon(reported
     pd.testing.assert_series_equal(spend.sort_index(), expected.sort_index(), check_names=False)
 
 
+def test_the_page_shows_each_persona_by_tier_and_its_profile(reported_home, tmp_path):
+    page = tier_reports.html_report(
+        reported_home, "lifecycle", DATES[-1], tmp_path / "report.html"
+    ).read_text()
+    snapshot = reported_home.tier_snapshots("lifecycle").read(DATES[-1])
+    assert "Personas by tier" in page and "Persona profiles" in page
+    for persona, customers in snapshot.persona.value_counts().items():
+        assert f"<tr><td>{persona}</td><td>{customers:,}</td>" in page
+
+
 @pytest.mark.integration
 def test_the_page_renders_in_headless_chromium_without_errors(reported_home, tmp_path):
     chromium = shutil.which("chromium")
@@ -115,7 +126,7 @@ def test_the_page_renders_in_headless_chromium_without_errors(reported_home, tmp
     dom = _chromium(chromium, "--virtual-time-budget=5000", "--dump-dom", url)
     status = re.search(r'<div id="render-status"[^>]*>', dom.stdout).group(0)
     attributes = dict(re.findall(r'data-([a-z]+)="([^"]*)"', status))
-    assert attributes["expected"] == attributes["charts"] == attributes["rendered"] == "5", status
+    assert attributes["expected"] == attributes["charts"] == attributes["rendered"] == "7", status
     assert attributes["errors"] == "[]", status
     assert not re.search(r"Uncaught|CONSOLE.*(error|Error)", dom.stderr), dom.stderr
 

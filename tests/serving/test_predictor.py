@@ -38,6 +38,24 @@ def test_answers_equal_the_batch_snapshot_for_the_same_customers(predictor, batc
     assert set(answers.features_as_of) == {SERVE_AS_OF}
 
 
+def test_the_persona_in_an_answer_is_the_batch_snapshots(predictor, batch):
+    sample = batch.sample(60, random_state=2)
+    answers = predictor.predict_ids(sample.customer_id.tolist())
+    assert [a["persona"]["id"] for a in answers] == sample.persona_id.tolist()
+    assert [a["persona"]["name"] for a in answers] == sample.persona.tolist()
+    assert sample.persona.nunique() > 1
+
+
+def test_a_customers_features_as_a_vector_give_the_snapshots_persona(predictor, served_home, batch):
+    day = served_home.feature_snapshots.read(SERVE_AS_OF).set_index("customer_id")
+    for customer in batch.customer_id.head(30):
+        features = {
+            k: (None if pd.isna(v) else v) for k, v in day.loc[customer].items() if k != "event_timestamp"
+        }
+        answer = predictor.score_features([(customer, features)])[0]
+        assert answer["persona"]["id"] == batch.set_index("customer_id").persona_id[customer]
+
+
 def test_the_value_interval_in_an_answer_equals_the_batch_snapshot(predictor, batch):
     customers = batch.customer_id.head(20).tolist()
     answers = predictor.predict_ids(customers)

@@ -32,7 +32,10 @@ def _snapshot() -> pd.DataFrame:
         ({"control_share": 0.7}, r"control_share: Input should be less than or equal to 0.5"),
         ({"outcome": "profit"}, r"outcome: Input should be 'retained', 'orders', 'spend' or 'margin'"),
         ({"budget": 5}, r"budget: unknown field \(allowed: name, description, offer"),
-        ({"audience": {"tier": ["Gold"]}}, r"audience.tier: unknown field \(allowed: tiers, risk_flags"),
+        (
+            {"audience": {"tier": ["Gold"]}},
+            r"audience.tier: unknown field \(allowed: tiers, personas, risk_flags",
+        ),
         ({"name": "../escaped"}, r"name: String should match pattern"),
         (
             {"audience": {"min_churn_probability": 0.8, "max_churn_probability": 0.2}},
@@ -66,6 +69,28 @@ def test_an_audience_tier_outside_the_policy_is_refused_naming_the_tiers():
     with pytest.raises(
         InputError, match=r"audience.tiers: 'Platnum' not a tier of policy lifecycle \(tiers: Platinum"
     ):
+        audience_of(campaign, _snapshot(), LIFECYCLE)
+
+
+def test_an_audience_of_personas_by_name_or_id_picks_their_customers():
+    snapshot = _snapshot().assign(
+        persona_id=[1, 2, 1, 3],
+        persona=["Evening shoppers", "Weekend shoppers", "Evening shoppers", "Family shoppers"],
+    )
+    by_name = parse_campaign({**BASE, "audience": {"personas": ["Evening shoppers"]}}, "test")
+    by_id = parse_campaign({**BASE, "audience": {"personas": [3], "tiers": ["Silver"]}}, "test")
+    assert audience_of(by_name, snapshot, LIFECYCLE).customer_id.tolist() == ["a", "c"]
+    assert audience_of(by_id, snapshot, LIFECYCLE).customer_id.tolist() == ["d"]
+
+
+def test_an_audience_persona_the_snapshot_lacks_is_refused_naming_the_personas():
+    snapshot = _snapshot().assign(persona_id=[1, 1, 1, 1], persona=["Evening shoppers"] * 4)
+    campaign = parse_campaign({**BASE, "audience": {"personas": ["Night owls"]}}, "test")
+    with pytest.raises(
+        InputError, match=r"audience.personas: 'Night owls' not a persona .*1: Evening shoppers"
+    ):
+        audience_of(campaign, snapshot, LIFECYCLE)
+    with pytest.raises(InputError, match="the snapshot has no personas"):
         audience_of(campaign, _snapshot(), LIFECYCLE)
 
 

@@ -10,6 +10,7 @@ from features.errors import InputError
 from tests.tiering.customers import customers
 from tiering import assign_tiers, load_policy
 from tiering.reports import at_risk_top_tier, flow_rates, migration_matrix, tier_summary
+from tiering.reports.kpis import persona_by_tier
 
 LIFECYCLE = load_policy("lifecycle")
 RFMP = load_policy("rfmp")
@@ -169,3 +170,27 @@ def test_at_risk_top_tier_lists_the_best_tiers_above_the_threshold_most_valuable
 def test_at_risk_top_tier_refuses_arguments_out_of_range(arguments, field):
     with pytest.raises(InputError, match=field):
         at_risk_top_tier(rows(("a", "Gold", 1.0, 0.5)), LIFECYCLE, **arguments)
+
+
+def test_persona_by_tier_counts_each_personas_customers_per_tier():
+    policy = load_policy("lifecycle")
+    snapshot = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "tier": ["Gold", "Gold", "Dormant", "Silver"],
+            "persona": ["Evening shoppers", "Evening shoppers", "Evening shoppers", "Weekend shoppers"],
+            "expected_value": [10.0, 20.0, 0.0, 5.0],
+        }
+    )
+    table = persona_by_tier(snapshot, policy)
+    assert table.index.tolist() == ["Evening shoppers", "Weekend shoppers"]
+    assert table.loc["Evening shoppers", ["Gold", "Dormant", "Silver", "customers"]].tolist() == [2, 1, 0, 3]
+    assert table.loc["Evening shoppers", "mean_expected_value"] == 10.0
+    assert list(table.columns[: len(policy.tier_names)]) == policy.tier_names
+
+
+def test_persona_by_tier_is_empty_before_personas_are_fitted():
+    snapshot = pd.DataFrame(
+        {"customer_id": ["a"], "tier": ["Gold"], "persona": [None], "expected_value": [1.0]}
+    )
+    assert persona_by_tier(snapshot, load_policy("lifecycle")).empty

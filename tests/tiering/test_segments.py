@@ -150,3 +150,13 @@ def test_a_snapshot_needs_one_date():
     frame.loc[0, "as_of"] = pd.Timestamp("2024-01-01", tz="UTC")
     with pytest.raises(InputError, match="as_of must hold one date, got 2"):
         export_segment(frame, LIFECYCLE, "new-welcome")
+
+
+def test_an_export_carries_each_customers_persona_when_the_snapshot_has_one():
+    frame = snapshot()
+    frame["persona"] = ["Evening shoppers" if i % 2 else "Weekend shoppers" for i in range(len(frame))]
+    export = export_segment(frame, LIFECYCLE, "growth-opportunity", control_share=0.2)
+    listed = pd.concat([export.treated, export.control])
+    expected = frame.set_index("customer_id").persona
+    assert listed.persona.tolist() == expected[listed.customer_id].tolist()
+    assert "persona" not in export_segment(snapshot(), LIFECYCLE, "growth-opportunity").treated

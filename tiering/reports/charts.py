@@ -287,3 +287,55 @@ def _stacked_centers(sizes: list[float], gap: float = 0.04) -> list[float]:
 def _transparent(color: str, alpha: float) -> str:
     red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({red},{green},{blue},{alpha})"
+
+
+def persona_tier_chart(table: pd.DataFrame, colors: dict[str, str], tiers: list[str]) -> go.Figure:
+    """Each persona's customers split by tier (horizontal stacked bars, largest persona on top).
+
+    Args:
+        table: `persona_by_tier` output (a column per tier).
+        colors: `tier_colors` of the policy.
+        tiers: The policy's tier names, in order.
+    """
+    personas = table.index.tolist()[::-1]
+    figure = go.Figure(
+        [
+            go.Bar(
+                y=personas,
+                x=table.loc[personas, tier],
+                name=tier,
+                orientation="h",
+                marker_color=colors[tier],
+                hovertemplate=f"%{{y}} · {tier}: %{{x:,}} customers<extra></extra>",
+            )
+            for tier in tiers
+        ]
+    )
+    figure.update_layout(barmode="stack", xaxis_title="Customers", legend_title_text="Tier")
+    return _styled(figure, height=120 + 44 * len(personas))
+
+
+def persona_profile_chart(profile: pd.DataFrame) -> go.Figure:
+    """What sets each persona apart: its centre on each habit, in standard deviations from the average
+    customer (a heatmap; red above, blue below).
+
+    Args:
+        profile: One row per persona (index: name), one column per habit (plain words), values in sd.
+    """
+    limit = max(1.0, float(np.nanmax(np.abs(profile.to_numpy())))) if profile.size else 1.0
+    figure = go.Figure(
+        go.Heatmap(
+            z=profile.to_numpy(),
+            x=profile.columns.tolist(),
+            y=profile.index.tolist(),
+            zmin=-limit,
+            zmax=limit,
+            colorscale="RdBu_r",
+            colorbar={"title": "sd"},
+            text=np.round(profile.to_numpy(), 1),
+            texttemplate="%{text}",
+            hovertemplate="%{y} · %{x}: %{z:+.2f} sd<extra></extra>",
+        )
+    )
+    figure.update_xaxes(tickangle=-35)
+    return _styled(figure, height=220 + 40 * len(profile), top=20)

@@ -223,3 +223,20 @@ def _spend_per_customer(snapshot: pd.DataFrame, actual_spend: pd.Series) -> np.n
     if spend.index.duplicated().any():
         raise InputError(f"actual_spend: customer {spend.index[spend.index.duplicated()][0]} appears twice")
     return spend.reindex(customer_key(snapshot).to_numpy()).fillna(0.0).to_numpy()
+
+
+def persona_by_tier(snapshot: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Customers per persona (rows, largest first) and tier (columns, policy order), with each persona's
+    total and mean predicted value; empty when the snapshot has no personas.
+
+    Args:
+        snapshot: customer_id, tier, persona (null before personas are fitted), expected_value.
+    """
+    if "persona" not in snapshot or snapshot["persona"].isna().all():
+        return pd.DataFrame()
+    counts = pd.crosstab(snapshot["persona"], snapshot["tier"]).reindex(
+        columns=policy.tier_names, fill_value=0
+    )
+    counts["customers"] = counts.sum(axis=1)
+    counts["mean_expected_value"] = snapshot.groupby("persona")["expected_value"].mean()
+    return counts.sort_values("customers", ascending=False)

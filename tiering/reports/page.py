@@ -24,7 +24,14 @@ from plotly.offline import get_plotlyjs
 from features.model_table import MODEL_TABLE
 from tiering.policy import Policy
 from tiering.reports import charts
-from tiering.reports.kpis import at_risk_top_tier, flow_rates, migration_matrix, tier_summary, top_tiers
+from tiering.reports.kpis import (
+    at_risk_top_tier,
+    flow_rates,
+    migration_matrix,
+    persona_by_tier,
+    tier_summary,
+    top_tiers,
+)
 from tiering.reports.render_check import ERROR_CAPTURE, render_status
 from tiering.risk import AT_RISK_CHURN
 
@@ -75,6 +82,7 @@ def render_report(
     alerts: Iterable[dict] = (),
     model_health: Iterable[dict] = (),
     campaigns: Iterable[dict] = (),
+    persona_profile: pd.DataFrame | None = None,
 ) -> str:
     """The operations report of one tier snapshot as a complete HTML document.
 
@@ -94,6 +102,9 @@ def render_report(
             empty: the section says monitoring has not run.
         campaigns: Measured campaigns launched on this policy up to `as_of` (campaign, as_of,
             outcome, treatment, control, difference, low, high, verdict); none: no section.
+        persona_profile: The champion personas' centres (index: name; columns: habits in words; values
+            in standard deviations); with a `persona` column in `current`, the Personas section shows
+            persona × tier and this profile. None: the section says personas are not fitted.
 
     Returns:
         The page, with plotly.js inline and no external reference.
@@ -130,6 +141,7 @@ def render_report(
             f"{AT_RISK_CHURN:.0%} or more, in every snapshot up to this one.",
             charts.at_risk_chart(history, colors, AT_RISK_CHURN),
         ),
+        *_persona_sections(current, policy, colors, persona_profile),
     ]
     title = f"Tier operations report · {policy.name} · {as_of}"
     body = _header(title, policy, current, summary, history, alerts, horizon, previous_as_of)
@@ -168,6 +180,48 @@ def _migration_section(
     )
     figure = charts.migration_chart(matrix, colors, str(previous_as_of), str(as_of))
     return _Section(title, text, figure, _flow_table(flow_rates(matrix), colors))
+
+
+def _persona_sections(
+    current: pd.DataFrame, policy: Policy, colors: dict[str, str], profile: pd.DataFrame | None
+) -> list[_Section]:
+    table = persona_by_tier(current, policy)
+    if table.empty:
+        return [_Section("Personas", "No personas yet: `tierwise personas fit`, then score again.")]
+    tiers = [tier for tier in policy.tier_names if tier in table]
+    sections = [
+        _Section(
+            "Personas by tier",
+            "How each persona (customers who shop alike) spreads over the tiers today: a message is written "
+            "per persona, a benefit per tier.",
+            charts.persona_tier_chart(table, colors, tiers),
+            _persona_table(table, tiers),
+        )
+    ]
+    if profile is not None and not profile.empty:
+        sections.append(
+            _Section(
+                "Persona profiles",
+                "What sets each persona apart: the centre of its habits in standard deviations from the "
+                "average active customer (shares in local time, money and counts on a log scale).",
+                charts.persona_profile_chart(profile),
+            )
+        )
+    return sections
+
+
+def _persona_table(table: pd.DataFrame, tiers: list[str]) -> str:
+    head = "<th>Persona</th><th>Customers</th><th>Mean expected value</th>" + "".join(
+        f"<th>{html.escape(t)}</th>" for t in tiers
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(str(persona))}</td><td>{values.customers:,.0f}</td>"
+        f"<td>{_format(values.mean_expected_value, '{:,.2f}')}</td>"
+        + "".join(f"<td>{values[t]:,.0f}</td>" for t in tiers)
+        + "</tr>"
+        for persona, values in table.iterrows()
+    )
+    return f'<table class="numbers"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def _figure_section(section: _Section) -> str:

@@ -29,6 +29,8 @@ from tiering.table_checks import customer_key, require_columns, require_policy_t
 
 REQUIRED_COLUMNS = ["customer_id", "tier", "expected_value", "churn_probability", "growth_potential", "as_of"]
 EXPORT_COLUMNS = ["customer_id", "tier", "benefit", "expected_value", "churn_probability"]
+#: Exported as well when the snapshot has them (personas are fitted; offers are computed).
+OPTIONAL_EXPORT_COLUMNS = ["persona", "offers"]
 MAX_CONTROL_SHARE = 0.5
 DEFAULT_SEED = 20240101
 
@@ -192,7 +194,10 @@ def _with_benefits(members: pd.DataFrame, policy: Policy) -> pd.DataFrame:
             f"policy {policy.name}: tier {', '.join(missing)} has no benefits to export; "
             "add `benefits:` (name, kind, cost_per_customer) to the tier in the policy file"
         )
-    listed = members.assign(benefit=members.tier.map(benefits))[EXPORT_COLUMNS]
+    columns = EXPORT_COLUMNS + [
+        c for c in OPTIONAL_EXPORT_COLUMNS if c in members and members[c].notna().any()
+    ]
+    listed = members.assign(benefit=members.tier.map(benefits))[columns]
     order = np.lexsort((customer_key(listed).to_numpy(), -listed.expected_value.astype(float).to_numpy()))
     return listed.iloc[order].reset_index(drop=True)
 
