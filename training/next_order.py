@@ -8,7 +8,9 @@ labelled 1{days_to_next_order < t}. For a censored customer every such label is 
 (no order in [as_of, as_of + H) implies none before any t <= H), so no row needs a guess. One
 LightGBM classifier learns all horizons at once, with `horizon_days` as a feature under a +1
 monotone constraint so that F(t | x) never falls as t grows, then Platt scaling on held-out
-customers (one slope and intercept on the logit for every horizon, which keeps F monotone).
+customers (one slope and intercept on the logit for every horizon, which keeps F monotone);
+`recalibrate` refits those two on a later cutoff whose shorter horizon has already ended, for data
+whose order rate drifts.
 
 Answers per customer: `p_order_7d` = F(7), `p_order_30d` = F(30), and `expected_next_order_days`,
 the median: the first t where F(t) >= 0.5, interpolated linearly on the grid (F(0) = 0). When
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -195,7 +197,9 @@ def _base_logits(stacked_labels: np.ndarray, days: int) -> np.ndarray:
     """Logit of the share of training customers who ordered by each grid day: where boosting starts.
 
     The trees then spend their budget (`spec.MAX_LEAVES`) on how customers differ, not on the shape
-    of F in t that every customer shares (raw ECE of p_order_30d on a synthetic set 0.099 -> 0.079).
+    of F in t that every customer shares. Measured on Complete Journey (test cutoff 2017-10-02)
+    against one flat start: raw ECE of p_order_7d 0.069 -> 0.045, and with the flat start no
+    customer's F(H) stayed below 0.5, so every silent customer got a date.
     """
     rate = stacked_labels.reshape(-1, days).mean(axis=0)
     rate = np.clip(np.maximum.accumulate(rate), 1e-4, 1 - 1e-4)
@@ -310,6 +314,37 @@ def fit_next_order(
         calibration,
         trees,
     )
+
+
+def recalibrate(model: NextOrderModel, examples: pd.DataFrame, horizon_days: int) -> NextOrderModel:
+    """The model with its Platt scaling refit on a later cutoff whose shorter horizon has ended.
+
+    Why: on a cohort whose order rate drifts, the level learned on training cutoffs that ended a
+    horizon ago is stale (Complete Journey: 30-day order rate 0.88 in February, 0.83 in October).
+    A cutoff 35 days before the prediction date already shows 35 days of outcomes; refitting the two
+    Platt parameters there moves the level without touching the ranking. The booster is unchanged.
+
+    Args:
+        model: A fitted model.
+        examples: One later cutoff's rows: `customer_id`, `days_to_next_order` (null when no order
+            within `horizon_days`) and the model's features.
+        horizon_days: The horizon these labels were computed with (at least 30, at most the model's).
+
+    Raises:
+        InputError: as `check_examples`, or a horizon outside [30, the model's horizon].
+    """
+    horizon_grid(horizon_days)
+    if horizon_days > model.horizon_days:
+        raise InputError(
+            f"recalibration horizon {horizon_days} exceeds the model's {model.horizon_days} days"
+        )
+    days = check_examples(examples, model.feature_names, horizon_days)
+    observed = [i for i, t in enumerate(model.grid) if t <= horizon_days]
+    cdf = replace(model, calibration=None).cdf(examples)[:, observed]
+    labels = _stacked_labels(days, tuple(model.grid[i] for i in observed))
+    clipped = np.clip(cdf.ravel(), 1e-12, 1 - 1e-12)
+    slope, intercept = platt_scaling(np.log(clipped / (1 - clipped)), labels)
+    return replace(model, calibration=(slope, intercept) if slope > 0 else None)
 
 
 def bgnbd_cdf(

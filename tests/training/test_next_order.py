@@ -11,7 +11,7 @@ import pytest
 from features.errors import InputError
 from training.btyd import BgNbdParams, prob_alive
 from training.metrics import expected_calibration_error
-from training.next_order import NextOrderModel, bgnbd_cdf, fit_next_order
+from training.next_order import NextOrderModel, bgnbd_cdf, fit_next_order, recalibrate
 
 FEATURES = ["interval_days", "days_since_last_order", "gone", "noise"]
 RATE_FEATURES = [f"x{i}" for i in range(6)]
@@ -38,11 +38,13 @@ def _rhythm_customers(rng: np.random.Generator, n: int, gone_share: float) -> pd
     )
 
 
-def _exponential_customers(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _exponential_customers(
+    rng: np.random.Generator, n: int, slowdown: float = 1.0
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Orders at a known rate per day (0.005 to 0.1, set by x0..x3; x4, x5 are noise): the true
     P(order within 30 days) of each customer is known."""
     x = rng.uniform(0, 1, (n, 6))
-    rate = 0.005 * np.exp(0.75 * x[:, :4].sum(axis=1))
+    rate = 0.005 * np.exp(0.75 * x[:, :4].sum(axis=1)) / slowdown
     wait = rng.exponential(1.0 / rate)
     frame = pd.DataFrame(x, columns=RATE_FEATURES)
     frame["customer_id"] = [f"e{i}" for i in range(n)]
@@ -80,6 +82,18 @@ def test_p_order_30d_matches_the_observed_rate_of_new_customers():
     ordered = (test["days_to_next_order"] < 30).to_numpy(dtype=float)
     assert expected_calibration_error(ordered, p30) < 0.03
     assert np.abs(p30 - truth).mean() < 0.06
+
+
+def test_recalibration_on_a_later_cutoff_follows_a_falling_order_rate():
+    rng = np.random.default_rng(7)
+    model = fit_next_order(_exponential_customers(rng, 5_000)[0], RATE_FEATURES, HORIZON)
+    later, _ = _exponential_customers(rng, 5_000, slowdown=2.0)
+    later["days_to_next_order"] = later["days_to_next_order"].where(later["days_to_next_order"] < 35)
+    test, _ = _exponential_customers(rng, 20_000, slowdown=2.0)
+    rate = (test["days_to_next_order"] < 30).mean()
+    assert model.predict(test)["p_order_30d"].mean() - rate > 0.1
+    recalibrated = recalibrate(model, later, 35).predict(test)["p_order_30d"]
+    assert abs(recalibrated.mean() - rate) < 0.02
 
 
 def test_bgnbd_order_probability_in_days_matches_the_model_story_simulated_in_weeks():
