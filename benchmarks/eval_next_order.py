@@ -113,9 +113,7 @@ def evaluate_origin(settings: Settings, origin: date, horizon: int) -> list[dict
     rows = []
     for scorer, frame in answers.items():
         median = frame["expected_next_order_days"].to_numpy(dtype=float)
-        scores = next_order_metrics(
-            actual, horizon, median, frame.get("p_order_7d"), frame.get("p_order_30d")
-        )
+        scores = next_order_metrics(actual, median, frame.get("p_order_7d"), frame.get("p_order_30d"))
         scores["mae_days_common"] = float(np.abs(median[common] - actual[common]).mean())
         rows += [{"origin": origin, "scorer": scorer, "metric": k, "value": v} for k, v in scores.items()]
     print(

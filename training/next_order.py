@@ -90,7 +90,7 @@ def median_days(cdf: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
     return np.where(answered, median, np.nan)
 
 
-def answers(cdf: np.ndarray, grid: tuple[int, ...], index: pd.Index | None = None) -> pd.DataFrame:
+def answers_from_cdf(cdf: np.ndarray, grid: tuple[int, ...], index: pd.Index | None = None) -> pd.DataFrame:
     """The three outputs (`OUTPUTS`) from F(t) on the grid, for the model and BG/NBD alike."""
     columns = {f"p_order_{t}d": cdf[:, grid.index(t)] for t in ANSWER_DAYS}
     columns["expected_next_order_days"] = median_days(cdf, grid)
@@ -151,7 +151,7 @@ class NextOrderModel:
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`p_order_7d`, `p_order_30d` and `expected_next_order_days` (NaN: none within the horizon),
         indexed like `frame`."""
-        return answers(self.cdf(frame), self.grid, frame.index)
+        return answers_from_cdf(self.cdf(frame), self.grid, frame.index)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -380,7 +380,7 @@ def bgnbd_answers(
     grid = horizon_grid(horizon_days)
     summary = btyd.rfm_summary(orders, as_of, period_days=7.0).reindex(customers.to_numpy())
     params = btyd.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
-    return answers(bgnbd_cdf(params, grid, summary), grid, customers.index)
+    return answers_from_cdf(bgnbd_cdf(params, grid, summary), grid, customers.index)
 
 
 def own_interval_days(features: pd.DataFrame) -> pd.Series:
@@ -394,7 +394,6 @@ def own_interval_days(features: pd.DataFrame) -> pd.Series:
 
 def next_order_metrics(
     days_to_next: npt.ArrayLike,
-    horizon_days: int,
     median: npt.ArrayLike,
     p_7d: npt.ArrayLike | None = None,
     p_30d: npt.ArrayLike | None = None,
@@ -403,7 +402,6 @@ def next_order_metrics(
 
     Args:
         days_to_next: Realized days to the next order, NaN when none within the horizon (censored).
-        horizon_days: H.
         median: Predicted days (NaN = none expected within the horizon).
         p_7d: P(order within 7 days), if the scorer gives probabilities.
         p_30d: P(order within 30 days), likewise.
@@ -412,7 +410,8 @@ def next_order_metrics(
         `mae_days`: mean |median - realized| over customers who ordered and got a date;
         `no_date_share`: share of those who ordered that got no date; `date_for_silent_share`: share
         of censored customers who got a date (inside the window, where they did not order);
-        with probabilities, `ece_7d`, `brier_7d`, `ece_30d`, `brier_30d`, `auc_30d`.
+        with probabilities, `ece_7d`, `brier_7d`, `ece_30d`, `brier_30d`, `auc_30d` (NaN when
+        everyone or no one ordered within 30 days).
     """
     actual = np.asarray(days_to_next, dtype=float)
     guess = np.asarray(median, dtype=float)
@@ -432,5 +431,6 @@ def next_order_metrics(
         scores[f"brier_{days}d"] = float(skm.brier_score_loss(happened, prob))
     if p_30d is not None:
         happened = (np.nan_to_num(actual, nan=np.inf) < 30).astype(float)
-        scores["auc_30d"] = float(skm.roc_auc_score(happened, np.asarray(p_30d, dtype=float)))
+        two_classes = 0 < happened.sum() < happened.size
+        scores["auc_30d"] = float(skm.roc_auc_score(happened, p_30d)) if two_classes else math.nan
     return scores

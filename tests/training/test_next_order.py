@@ -11,7 +11,13 @@ import pytest
 from features.errors import InputError
 from training.btyd import BgNbdParams, prob_alive
 from training.metrics import expected_calibration_error
-from training.next_order import NextOrderModel, bgnbd_cdf, fit_next_order, recalibrate
+from training.next_order import (
+    NextOrderModel,
+    bgnbd_cdf,
+    fit_next_order,
+    next_order_metrics,
+    recalibrate,
+)
 
 FEATURES = ["interval_days", "days_since_last_order", "gone", "noise"]
 RATE_FEATURES = [f"x{i}" for i in range(6)]
@@ -111,6 +117,16 @@ def test_bgnbd_order_probability_in_days_matches_the_model_story_simulated_in_we
     simulated = [np.sum(alive * (1 - np.exp(-rate * days / 7.0))) / np.sum(alive + dead) for days in grid]
     np.testing.assert_allclose(computed, simulated, atol=0.01)
     assert computed[-1] < prob_alive(params, x, t_x, T)
+
+
+def test_date_errors_count_only_customers_who_ordered_and_got_a_date():
+    actual = np.array([2.0, 10.0, np.nan, np.nan])
+    median = np.array([4.0, np.nan, 20.0, np.nan])
+    scores = next_order_metrics(actual, median, p_7d=[0.9, 0.1, 0.2, 0.1], p_30d=[1.0, 0.9, 0.3, 0.0])
+    assert scores["mae_days"] == 2.0
+    assert scores["no_date_share"] == 0.5
+    assert scores["date_for_silent_share"] == 0.5
+    assert scores["auc_30d"] == 1.0
 
 
 def test_examples_without_the_label_column_are_refused_naming_it():
