@@ -3,7 +3,7 @@
 Features come from the snapshot file Feast's offline store serves for that date, predictions from
 the champions (`training.champions.predict`, the service's own arithmetic), tiers from the policy core
 (`tiering`), with retention against the previous snapshot and manual overrides, and each customer's
-persona (`training.personas`). The snapshot
+persona (`training.personas`) and offers (`training.offers`). The snapshot
 `data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
 date is scored again.
 """
@@ -23,10 +23,10 @@ from features.files import write_frame_atomically
 from features.model_table import MODELS, PREDICTION_COLUMNS
 from features.settings import Settings
 from pipelines.home_lock import writes_home
-from tiering import apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
+from tiering import Policy, apply_overrides, apply_retention, assign_tiers, load_overrides, load_policy
 from tiering.risk import risk_flags
 from training import champions as champion_models
-from training import registry
+from training import offers, registry
 from training.personas import champion_personas
 
 #: The columns of the previous snapshot that retention reads.
@@ -77,9 +77,11 @@ def tier_snapshot(
     policy_name: str = "lifecycle",
     classic: bool = False,
     overrides: Path | None = None,
+    with_offers: bool = True,
 ) -> tuple[date, pd.DataFrame, dict[str, int]]:
     """The tier snapshot `score` writes, computed without writing anything: its date, the snapshot
-    and the champions' versions. Retention reads the tier history before `as_of`."""
+    and the champions' versions. Retention reads the tier history before `as_of`; `with_offers=False`
+    leaves the offers out (a tier backtest needs only tiers)."""
     features_at = settings.feature_snapshots
     as_of = features_at.choose(as_of)
     policy = load_policy(policy_name)
@@ -105,6 +107,8 @@ def tier_snapshot(
     ]
     snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS, *intervals]], kept)
     snapshot = _beside(snapshot, _personas(settings, features))
+    if with_offers:
+        snapshot = _beside(snapshot, _offers(settings, snapshot, policy, as_of))
     snapshot["risk_flags"] = risk_flags(snapshot).to_numpy()
     snapshot["as_of"] = pd.Timestamp(as_of, tz="UTC")
     snapshot["horizon_days"] = champions.horizon_days
@@ -127,6 +131,28 @@ def _personas(settings: Settings, features: pd.DataFrame) -> pd.DataFrame:
     frame["persona_id"] = pd.array(ids, dtype="Int64")
     frame["persona"] = pd.array(model.name_of(ids), dtype="string")
     return frame
+
+
+def _offers(settings: Settings, snapshot: pd.DataFrame, policy: Policy, as_of: date) -> pd.DataFrame:
+    """Each customer's top offers and their reasons (`training.offers`) as text columns; null columns
+    for data without products."""
+    from features.live_data import open_live_data
+
+    peers = snapshot[["customer_id", "tier", "persona"]].assign(
+        tier_above=snapshot.tier.map(policy.tier_above)
+    )
+    con = open_live_data(settings)
+    try:
+        offers.prepare(con, as_of)
+        ranked = offers.rank_offers(con, peers)
+    except offers.NoProducts:
+        ranked = pd.DataFrame(columns=["customer_id", "rank", "item", "reason"])
+    finally:
+        con.close()
+    return pd.concat(
+        [snapshot[["customer_id"]].reset_index(drop=True), offers.joined(ranked, snapshot.customer_id)],
+        axis=1,
+    )
 
 
 def _beside(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:

@@ -254,7 +254,7 @@ def policy_backtest(
     policy = load_policy(policy_name)
     rows = []
     for classic in (False, True):
-        _, snapshot, _ = tier_snapshot(settings, as_of, policy_name, classic=classic)
+        _, snapshot, _ = tier_snapshot(settings, as_of, policy_name, classic=classic, with_offers=False)
         joined = snapshot[["customer_id", "tier"]].merge(outcome, on="customer_id", how="left")
         mode = "classic" if classic else "predictive"
         for rank, tier in enumerate(policy.tiers):

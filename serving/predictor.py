@@ -25,6 +25,7 @@ from features.settings import Settings
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
+from training.offers import split_offers
 from training.personas import PersonaModel, champion_personas
 from training.reasons import SENSITIVE_VIEWS
 from training.reasons import reasons as explain
@@ -173,6 +174,7 @@ class Predictor:
         flags = flag_lists(churn, value, growth, live.lookup.value_cut)
         tiers = self._tiers(live, customer_ids, columns, predictions, use_snapshot)
         personas = _personas(live, customer_ids, columns, use_snapshot)
+        offers = [_offers(live.lookup, customer, use_snapshot) for customer in customer_ids]
         versions = live.champions.versions
         return [
             {
@@ -191,6 +193,8 @@ class Predictor:
                 "tier_rule": tiers[i][1],
                 "tier_source": tiers[i][2],
                 "persona": personas[i],
+                "offers": offers[i][0],
+                "offers_note": offers[i][1],
                 "risk_flags": flags[i],
                 "reasons": {name: reasons[name][i] for name in reasons},
                 "model_versions": versions,
@@ -273,6 +277,16 @@ def _personas(
         for i, pid in zip(missing, ids, strict=True):
             result[i] = {"id": int(pid), "name": live.personas.names[int(pid)]}
     return result
+
+
+def _offers(lookup: TierLookup, customer: str, use_snapshot: bool) -> tuple[list[dict] | None, str | None]:
+    """A customer's offers from the batch snapshot, or None and why there are none."""
+    if not lookup.has_offers:
+        return None, "no offers: the data has no products on its order lines"
+    found = lookup.offers.get(customer) if use_snapshot else None
+    if found is None:
+        return None, f"no offers for this customer in the batch of {lookup.as_of.isoformat()}"
+    return split_offers(*found), None
 
 
 def _finite(value: float) -> bool:

@@ -92,6 +92,11 @@ class Persona(BaseModel):
     )
 
 
+class Offer(BaseModel):
+    item: str = Field(description="A product category to offer.", examples=["FROZEN PIZZA"])
+    reason: str = Field(description="Why it is offered, in words.", examples=["bought with BAG SNACKS"])
+
+
 class Prediction(BaseModel):
     customer_id: str
     status: Status = Field(
@@ -133,6 +138,15 @@ class Prediction(BaseModel):
             "else the persona model applied to this answer's features; null before personas are fitted."
         ),
     )
+    offers: list[Offer] | None = Field(
+        None,
+        description=(
+            "Up to 5 categories to offer, best first, from the batch snapshot (basket companions of the "
+            "customer's staples, what their persona and the tier above buy; never what they already buy "
+            "often). Null with `offers_note` saying why."
+        ),
+    )
+    offers_note: str | None = Field(None, description="Why there are no offers, when there are none.")
     risk_flags: list[str] = Field(default_factory=list, examples=[["high_value_at_risk"]])
     reasons: dict[str, list[Reason]] = Field(
         default_factory=dict, description="Per model, the features that moved its prediction most."

@@ -47,6 +47,8 @@ class TierLookup:
         as_of: Date of the tier snapshot.
         tiers: customer_id → (tier, rule) from the snapshot.
         personas: customer_id → (persona id, name) from the snapshot (empty before personas exist).
+        offers: customer_id → (offers, their reasons), as the snapshot holds them (" | "-joined).
+        has_offers: Whether the snapshot has offers at all (data without products has none).
         reference: The policy frozen against the snapshot's population.
         value_cut: Predicted value from which a customer is "high value" in the snapshot (risk flags).
         cold_start: The answer for customers without features.
@@ -56,6 +58,8 @@ class TierLookup:
     as_of: date
     tiers: dict[str, tuple[str, str]]
     personas: dict[str, tuple[int, str]]
+    offers: dict[str, tuple[str, str]]
+    has_offers: bool
     reference: TierReference
     value_cut: float
     cold_start: ColdStart
@@ -71,7 +75,18 @@ class TierLookup:
         tiers = settings.tier_snapshots(policy.name)
         as_of = tiers.choose()
         snapshot = tiers.read(
-            as_of, ["customer_id", "tier", "reason", "change", "persona_id", "persona", *PREDICTIONS]
+            as_of,
+            [
+                "customer_id",
+                "tier",
+                "reason",
+                "change",
+                "persona_id",
+                "persona",
+                "offers",
+                "offer_reasons",
+                *PREDICTIONS,
+            ],
         )
         rules = [
             caller_rule(change, reason)
@@ -93,11 +108,19 @@ class TierLookup:
                     strict=True,
                 )
             )
+        offers = {}
+        if "offers" in snapshot:
+            listed = snapshot[snapshot.offers.notna()]
+            offers = dict(
+                zip(listed.customer_id, zip(listed.offers, listed.offer_reasons, strict=True), strict=True)
+            )
         return cls(
             policy=policy,
             as_of=as_of,
             tiers=tiers,
             personas=personas,
+            offers=offers,
+            has_offers=bool(offers),
             reference=TierReference.from_population(population, policy),
             value_cut=high_value_cut(snapshot.expected_value),
             cold_start=_cold_start(population, policy, as_of),

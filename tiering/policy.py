@@ -183,6 +183,15 @@ class Policy(_Config):
         return [tier for tier in self.tiers if tier.is_state]
 
     @property
+    def tier_above(self) -> dict[str, str | None]:
+        """The tier a step up from each tier: the next better value tier; the lowest value tier for the
+        state tiers (a new or lapsed customer's next step); None for the best tier. Offers use it
+        ("what customers a step up buy")."""
+        values = [tier.name for tier in self.value_tiers]
+        above: dict[str, str | None] = {name: values[i - 1] if i else None for i, name in enumerate(values)}
+        return above | {tier.name: values[-1] if values else None for tier in self.state_tiers}
+
+    @property
     def rfmp_weights(self) -> Weights:
         """The RFMP weights, defaults filled in."""
         return self.weights or Weights()

@@ -69,9 +69,16 @@ def register_tables(con: duckdb.DuckDBPyConnection, version: Path | None) -> Non
 
 
 def stored_table_sql(version: Path | None, table: str) -> str | None:
-    """SQL reading derived `table` from its files in `version`; None when the version has none."""
+    """SQL reading derived `table` from its files in `version`; None when the version has none, or
+    files an older Tierwise wrote without a column the table has now (the caller computes the table
+    from the canonical ones instead; `refresh_derived_tables` rewrites the files)."""
     folder = version / table if version is not None else None
-    if table not in DERIVED_TABLES or folder is None or not any(folder.glob("*.parquet")):
+    files = sorted(folder.glob("*.parquet")) if table in DERIVED_TABLES and folder is not None else []
+    if not files:
+        return None
+    import pyarrow.parquet as pq
+
+    if not {column.name for column in DERIVED_TABLES[table].columns} <= set(pq.read_schema(files[0]).names):
         return None
     return f"read_parquet({sql_string(folder.as_posix() + '/*.parquet')})"
 

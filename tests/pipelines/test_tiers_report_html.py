@@ -108,7 +108,7 @@ def test_the_page_shows_each_persona_by_tier_and_its_profile(reported_home, tmp_
         reported_home, "lifecycle", DATES[-1], tmp_path / "report.html"
     ).read_text()
     snapshot = reported_home.tier_snapshots("lifecycle").read(DATES[-1])
-    assert "Personas by tier" in page and "Persona profiles" in page
+    assert "Personas by tier" in page and "Persona profiles" in page and "What to offer, by tier" in page
     for persona, customers in snapshot.persona.value_counts().items():
         assert f"<tr><td>{persona}</td><td>{customers:,}</td>" in page
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,6 +46,24 @@ def test_the_persona_in_an_answer_is_the_batch_snapshots(predictor, batch):
     assert [a["persona"]["id"] for a in answers] == sample.persona_id.tolist()
     assert [a["persona"]["name"] for a in answers] == sample.persona.tolist()
     assert sample.persona.nunique() > 1
+
+
+def test_the_offers_in_an_answer_are_the_batch_snapshots(predictor, batch):
+    sample = batch[batch.offers.notna()].sample(40, random_state=3)
+    answers = predictor.predict_ids(sample.customer_id.tolist())
+    assert [" | ".join(o["item"] for o in a["offers"]) for a in answers] == sample.offers.tolist()
+    assert [" | ".join(o["reason"] for o in a["offers"]) for a in answers] == sample.offer_reasons.tolist()
+    assert all(a["offers_note"] is None and 0 < len(a["offers"]) <= 5 for a in answers)
+
+
+def test_without_products_an_answer_has_no_offers_and_says_why(served_home, batch):
+    own = Predictor(served_home)
+    own.live = dataclasses.replace(
+        own.live, lookup=dataclasses.replace(own.live.lookup, offers={}, has_offers=False)
+    )
+    answer = own.predict_ids([batch.customer_id.iloc[0]])[0]
+    assert answer["offers"] is None
+    assert answer["offers_note"] == "no offers: the data has no products on its order lines"
 
 
 def test_a_customers_features_as_a_vector_give_the_snapshots_persona(predictor, served_home, batch):

@@ -10,7 +10,7 @@ from features.errors import InputError
 from tests.tiering.customers import customers
 from tiering import assign_tiers, load_policy
 from tiering.reports import at_risk_top_tier, flow_rates, migration_matrix, tier_summary
-from tiering.reports.kpis import persona_by_tier
+from tiering.reports.kpis import offers_by_tier, persona_by_tier
 
 LIFECYCLE = load_policy("lifecycle")
 RFMP = load_policy("rfmp")
@@ -194,3 +194,22 @@ def test_persona_by_tier_is_empty_before_personas_are_fitted():
         {"customer_id": ["a"], "tier": ["Gold"], "persona": [None], "expected_value": [1.0]}
     )
     assert persona_by_tier(snapshot, load_policy("lifecycle")).empty
+
+
+def test_offers_by_tier_counts_the_customers_offered_each_category():
+    policy = load_policy("lifecycle")
+    gold, silver = policy.value_tiers[0].name, policy.value_tiers[1].name
+    snapshot = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "tier": [silver, gold, gold, gold],
+            "offers": ["EGGS | BEER", "EGGS | MILK", "EGGS", None],
+        }
+    )
+    table = offers_by_tier(snapshot, policy, top=2)
+    assert table.values.tolist() == [
+        [gold, "EGGS", 2, 2 / 3],
+        [gold, "MILK", 1, 1 / 3],
+        [silver, "BEER", 1, 1.0],
+        [silver, "EGGS", 1, 1.0],
+    ]

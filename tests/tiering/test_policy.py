@@ -177,3 +177,11 @@ def test_a_bad_benefit_is_refused_naming_the_field(benefit, message):
     tiers = [{"name": "Top", "share": 0.1, "benefits": [benefit]}, {"name": "Rest"}]
     with pytest.raises(InputError, match=message):
         parse_policy({"name": "custom", "scoring": "value", "tiers": tiers})
+
+
+def test_the_tier_above_is_the_next_better_value_tier_and_the_lowest_for_states():
+    policy = load_policy("lifecycle")
+    values = [tier.name for tier in policy.value_tiers]
+    above = policy.tier_above
+    assert above[values[0]] is None and above[values[1]] == values[0]
+    assert all(above[tier.name] == values[-1] for tier in policy.state_tiers)

@@ -240,3 +240,22 @@ def persona_by_tier(snapshot: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     counts["customers"] = counts.sum(axis=1)
     counts["mean_expected_value"] = snapshot.groupby("persona")["expected_value"].mean()
     return counts.sort_values("customers", ascending=False)
+
+
+def offers_by_tier(snapshot: pd.DataFrame, policy: Policy, top: int = 5) -> pd.DataFrame:
+    """Per tier (policy order), the categories offered to most of its customers: tier, item, customers
+    offered it, share of the tier; empty when the snapshot has no offers.
+
+    Args:
+        snapshot: customer_id, tier, offers (" | "-joined categories, null for none).
+    """
+    if "offers" not in snapshot or snapshot["offers"].isna().all():
+        return pd.DataFrame(columns=["tier", "item", "customers", "share"])
+    items = (
+        snapshot[["tier", "offers"]].dropna().assign(item=lambda f: f.offers.str.split(" | ", regex=False))
+    )
+    counts = items.explode("item").groupby(["tier", "item"]).size().rename("customers").reset_index()
+    counts["share"] = counts.customers / counts.tier.map(snapshot.tier.value_counts())
+    counts["order"] = counts.tier.map(policy.ranks)
+    counts = counts.sort_values(["order", "customers", "item"], ascending=[True, False, True])
+    return counts.groupby("tier", sort=False).head(top).drop(columns="order").reset_index(drop=True)

@@ -28,6 +28,7 @@ from tiering.reports.kpis import (
     at_risk_top_tier,
     flow_rates,
     migration_matrix,
+    offers_by_tier,
     persona_by_tier,
     tier_summary,
     top_tiers,
@@ -147,6 +148,7 @@ def render_report(
     body = _header(title, policy, current, summary, history, alerts, horizon, previous_as_of)
     body += "\n".join(_figure_section(section) for section in sections) + _alerts_section(alerts)
     body += _model_health_section(list(model_health))
+    body += _offers_section(offers_by_tier(current, policy), colors)
     body += _campaigns_section(list(campaigns))
     return _document(title, body, sum(1 for section in sections if section.figure is not None))
 
@@ -308,6 +310,24 @@ def _flow_table(flows: pd.DataFrame, colors: dict[str, str]) -> str:
         rates = "".join(f"<td>{_format(values[c], '{:.1%}')}</td>" for c in ("stayed", "up", "down", "left"))
         rows.append(f"<tr><td>{_swatch(str(tier), colors)}</td><td>{values.customers:,.0f}</td>{rates}</tr>")
     return f'<table class="numbers"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _offers_section(offered: pd.DataFrame, colors: dict[str, str]) -> str:
+    """Per tier, the categories offered to most of its customers (from the snapshot's offers)."""
+    if offered.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_swatch(str(row.tier), colors)}</td><td>{html.escape(str(row.item))}</td>"
+        f"<td>{row.customers:,.0f}</td><td>{row.share:.1%}</td></tr>"
+        for row in offered.itertuples(index=False)
+    )
+    return (
+        '<section id="offers"><h2>What to offer, by tier</h2><p class="lead">The categories offered to most '
+        "customers of each tier: basket companions of their staples and what their persona and the tier "
+        "above buy, never what they already buy often.</p>"
+        '<table class="numbers"><thead><tr><th>Tier</th><th>Category</th><th>Customers offered</th>'
+        f"<th>Share of tier</th></tr></thead><tbody>{rows}</tbody></table></section>"
+    )
 
 
 def _campaigns_section(measured: list[dict]) -> str:
