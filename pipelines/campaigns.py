@@ -52,7 +52,7 @@ MEMBER_COLUMNS = [
 ]
 TREATMENT_COLUMNS = ["customer_id", "offer", "tier", "benefit", "expected_value", "churn_probability"]
 #: Kept with the members and in the treatment list when the snapshot has them.
-OPTIONAL_COLUMNS = ["persona", "offers"]
+OPTIONAL_COLUMNS = ["p_order_30d", "expected_next_order_date", "persona", "offers"]
 #: Outcomes that are rates or counts get Welch's interval; money gets the bootstrap.
 MONEY = ("spend", "margin")
 RISK_DECILES = 10

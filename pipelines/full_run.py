@@ -2,7 +2,8 @@
 
 import → features (snapshots at the training cutoffs and today, Feast apply, online store)
 → train (all three models, a few Optuna trials, when a model has no champion yet)
-→ personas (fitted when there are none, or with `retrain_every` when theirs are that old)
+→ next_order (trained when it never was, or with `retrain_every` when due; promoted only if it beats
+  BG/NBD) → personas (fitted when there are none, or with `retrain_every` when theirs are that old)
 → score (every customer at the latest snapshot, lifecycle tiers and personas) → tier report, alerts and HTML report
 → monitor (drift and real quality of the champions, `pipelines/monitor.py`)
 → with `retrain_on_alert`: retrain each model a drift or quality alert names, on the newest data; the
@@ -24,7 +25,7 @@ from rich.console import Console
 from features.data.store import DataStore
 from features.model_table import MODEL_NAMES
 from features.settings import Settings
-from pipelines import build_features, import_data, monitor, personas, score, tier_reports, train
+from pipelines import build_features, import_data, monitor, next_order, personas, score, tier_reports, train
 from pipelines.cli.app import people_table
 from pipelines.home_lock import writes_home
 
@@ -93,6 +94,12 @@ def run(
             "train: every model has a champion, skipped (`--retrain-every 14d` or `tierwise train` retrains)"
         )
 
+    if next_order_due(settings, retrain_every, cutoffs[-1]):
+        with console.status("train: next_order"):
+            trained = next_order.train_next_order(settings)
+        console.print(
+            f"train: next_order v{trained.version} (auc_30d {trained.test_metrics['auc_30d']:.3f}), {trained.reason}"
+        )
     if personas_due(settings, retrain_every, cutoffs[-1]):
         with console.status("personas: fitting"):
             fitted = personas.fit(settings, cutoffs[-1])
@@ -196,6 +203,18 @@ def models_due(settings: Settings, every: timedelta, today: date) -> dict[str, d
             if today - trained >= every:
                 due[name] = trained
     return due
+
+
+def next_order_due(settings: Settings, every: timedelta | None, today: date) -> bool:
+    """Whether the next-order model needs training: never trained (registered), or (with `every`) its
+    latest version was trained on data older than `every` before `today`."""
+    from training import registry
+
+    registry.configure(settings)
+    found = registry.versions(registry.NEXT_ORDER)  # newest first
+    if not found:
+        return True
+    return every is not None and date.fromisoformat(found[0].tags["as_of"]) <= today - every
 
 
 def personas_due(settings: Settings, every: timedelta | None, today: date) -> bool:

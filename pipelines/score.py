@@ -3,7 +3,8 @@
 Features come from the snapshot file Feast's offline store serves for that date, predictions from
 the champions (`training.champions.predict`, the service's own arithmetic), tiers from the policy core
 (`tiering`), with retention against the previous snapshot and manual overrides, and each customer's
-persona (`training.personas`) and offers (`training.offers`). The snapshot
+the next-order model's answers (`training.next_order`), persona (`training.personas`) and offers
+(`training.offers`). The snapshot
 `data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
 date is scored again.
 """
@@ -27,6 +28,7 @@ from tiering import Policy, apply_overrides, apply_retention, assign_tiers, load
 from tiering.risk import risk_flags
 from training import champions as champion_models
 from training import offers, registry
+from training.next_order import expected_dates
 from training.personas import champion_personas
 
 #: The columns of the previous snapshot that retention reads.
@@ -106,6 +108,7 @@ def tier_snapshot(
         if c.endswith(("_low", "_high")) and c.rsplit("_", 1)[0] in PREDICTION_COLUMNS
     ]
     snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS, *intervals]], kept)
+    snapshot = _beside(snapshot, _next_order(features, as_of))
     snapshot = _beside(snapshot, _personas(settings, features))
     if with_offers:
         snapshot = _beside(snapshot, _offers(settings, snapshot, policy, as_of))
@@ -116,6 +119,30 @@ def tier_snapshot(
     for name, version in champions.versions.items():
         snapshot[MODELS[name].version_column] = version
     return as_of, snapshot, champions.versions
+
+
+#: Snapshot columns of the next-order model (`pipelines.next_order`); null before it is trained.
+NEXT_ORDER_COLUMNS = ["p_order_7d", "p_order_30d", "expected_next_order_days", "expected_next_order_date"]
+
+
+def _next_order(features: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Each customer's P(order within 7 and 30 days) and expected next-order date from the champion
+    next-order model (registry configured by the caller)."""
+    frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+    found = registry.load_next_order()
+    if found is None:
+        for column in NEXT_ORDER_COLUMNS:
+            frame[column] = pd.Series(np.nan, index=frame.index, dtype="float64")
+        frame["expected_next_order_date"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+        return frame
+    answers = found[0].predict(features).reset_index(drop=True)
+    frame[["p_order_7d", "p_order_30d", "expected_next_order_days"]] = answers[
+        ["p_order_7d", "p_order_30d", "expected_next_order_days"]
+    ].to_numpy()
+    frame["expected_next_order_date"] = expected_dates(
+        pd.Timestamp(as_of, tz="UTC"), frame.expected_next_order_days
+    )
+    return frame
 
 
 def _personas(settings: Settings, features: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from features.settings import Settings
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
+from training.next_order import NextOrderModel
 from training.offers import split_offers
 from training.personas import PersonaModel, champion_personas
 from training.reasons import SENSITIVE_VIEWS
@@ -43,6 +44,7 @@ class Live:
     lookup: TierLookup
     loaded_at: datetime
     personas: PersonaModel | None = None
+    next_order: NextOrderModel | None = None
 
 
 @dataclass
@@ -75,13 +77,16 @@ class Predictor:
         champions = champion_models.load_champions()
         lookup = TierLookup.load(self.settings, self.policy_name)
         personas = champion_personas(self.settings)
+        found = registry.load_next_order()
+        next_order = found[0] if found else None
         names = sorted(
             {n for b in champions.bundles.values() for n in b.feature_names}
             | set(HISTORY_COLUMNS)
             | set(personas.features if personas else [])
+            | set(next_order.feature_names if next_order else [])
         )
         reader = OnlineFeatureReader(open_store(self.settings), names)
-        return Live(champions, reader, lookup, datetime.now(UTC), personas)
+        return Live(champions, reader, lookup, datetime.now(UTC), personas, next_order)
 
     def reload(self) -> ReloadResult:
         """Load the current champions and latest tier snapshot; keep serving the old set if that fails."""
@@ -175,6 +180,7 @@ class Predictor:
         tiers = self._tiers(live, customer_ids, columns, predictions, use_snapshot)
         personas = _personas(live, customer_ids, columns, use_snapshot)
         offers = [_offers(live.lookup, customer, use_snapshot) for customer in customer_ids]
+        next_order = _next_order(live, columns, as_of, len(customer_ids))
         versions = live.champions.versions
         return [
             {
@@ -192,6 +198,7 @@ class Predictor:
                 "tier": tiers[i][0],
                 "tier_rule": tiers[i][1],
                 "tier_source": tiers[i][2],
+                **next_order[i],
                 "persona": personas[i],
                 "offers": offers[i][0],
                 "offers_note": offers[i][1],
@@ -276,6 +283,31 @@ def _personas(
         ids = live.personas.assign(frame)
         for i, pid in zip(missing, ids, strict=True):
             result[i] = {"id": int(pid), "name": live.personas.names[int(pid)]}
+    return result
+
+
+def _next_order(live: Live, columns: Mapping[str, list], as_of: list[date | None], rows: int) -> list[dict]:
+    """P(order within 7 and 30 days) and the expected next-order date per answer (empty before a
+    next-order model is trained; the date only when the features' date is known)."""
+    if live.next_order is None:
+        return [{} for _ in range(rows)]
+    frame = pd.DataFrame({name: columns[name] for name in live.next_order.feature_names})
+    answers = live.next_order.predict(frame)
+    result = []
+    for i, (p7, p30, days) in enumerate(
+        answers[["p_order_7d", "p_order_30d", "expected_next_order_days"]].itertuples(index=False)
+    ):
+        known = not np.isnan(days)
+        result.append(
+            {
+                "p_order_7d": float(p7),
+                "p_order_30d": float(p30),
+                "expected_next_order_days": float(days) if known else None,
+                "expected_next_order_date": (
+                    as_of[i] + timedelta(days=float(days)) if known and as_of[i] is not None else None
+                ),
+            }
+        )
     return result
 
 

@@ -120,6 +120,23 @@ class Prediction(BaseModel):
         description="Probability that spend grows 20% or the customer buys in two new departments next horizon.",
         examples=[0.31],
     )
+    p_order_7d: float | None = Field(
+        None, description="Probability of an order within 7 days (next-order model).", examples=[0.41]
+    )
+    p_order_30d: float | None = Field(
+        None, description="Probability of an order within 30 days.", examples=[0.88]
+    )
+    expected_next_order_days: float | None = Field(
+        None,
+        description=(
+            "Days until the customer is as likely as not to have ordered (the median); null when that is "
+            "beyond the model's horizon (an order is not expected within it)."
+        ),
+        examples=[6.5],
+    )
+    expected_next_order_date: date | None = Field(
+        None, description="`features_as_of` plus `expected_next_order_days`.", examples=["2017-12-09"]
+    )
     horizon_days: int | None = Field(None, description="The horizon the models look ahead.", examples=[92])
     tier: str | None = Field(None, description="Tier under the serving policy.", examples=["Gold"])
     tier_rule: str | None = Field(None, description="Why this tier, in words.")

@@ -75,6 +75,7 @@ def home(tmp_path: Path) -> Settings:
 
 TRAIN_AS_OF = date(2017, 10, 1)
 TRAIN_HORIZON = 28  # short enough that 250 households give enough churners per cutoff
+TRAIN_HORIZON_NEXT_ORDER = 30  # the next-order model answers P(order within 30 days)
 
 
 @pytest.fixture(scope="session")
@@ -95,13 +96,18 @@ SERVE_AS_OF = date(2017, 12, 3)
 
 @pytest.fixture(scope="session")
 def served_home(trained_home, tmp_path_factory) -> Settings:
-    """What the service serves: trained models, features of 2017-12-03 in the online store, personas
-    fitted, tiers scored. Read-only, like `trained_home`: a test that promotes a model or writes a
-    snapshot uses a copy."""
+    """What the service serves: trained models (and the next-order model), features of 2017-12-03 in
+    the online store, personas fitted, tiers scored. Read-only, like `trained_home`: a test that
+    promotes a model or writes a snapshot uses a copy."""
     from pipelines import build_features, personas
+    from pipelines.next_order import train_next_order
     from pipelines.score import score
+    from training import registry
 
     settings = copy_home(trained_home[0], tmp_path_factory.mktemp("served") / "home")
+    report = train_next_order(settings, TRAIN_AS_OF, TRAIN_HORIZON_NEXT_ORDER)
+    if not report.promoted:  # 250 households: it may lose to BG/NBD; staff can promote it by hand
+        registry.promote(registry.NEXT_ORDER, report.version)
     build_features.build(settings, [SERVE_AS_OF])
     build_features.apply_and_materialize(settings, SERVE_AS_OF)
     personas.fit(settings, SERVE_AS_OF)

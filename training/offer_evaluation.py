@@ -17,11 +17,13 @@ figure is a mean over customers who bought anything in the horizon (for `new`: a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import numpy as np
 import pandas as pd
+
+from training.offers import bought_sql
 
 METHODS = ("offers", "popularity", "buy_again")
 TARGETS = ("all", "new")
@@ -58,13 +60,9 @@ def evaluate(
     from scipy.stats import bootstrap
 
     con.register("offer_lists", offers[["customer_id", "rank", "item"]])
+    until = as_of + timedelta(days=int(horizon_days))
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE truth AS
-        SELECT DISTINCT l.customer_id, replace(coalesce(p.category, p.department), '|', '/') AS item
-        FROM order_lines l JOIN products p USING (product_id)
-        WHERE l.ordered_at >= TIMESTAMPTZ '{as_of}'
-          AND l.ordered_at < TIMESTAMPTZ '{as_of}' + INTERVAL {int(horizon_days)} DAY
-          AND coalesce(p.category, p.department) IS NOT NULL"""
+        f"CREATE OR REPLACE TEMP TABLE truth AS SELECT DISTINCT customer_id, item FROM ({bought_sql(as_of, until)})"
     )
     lists = {
         "offers": f"SELECT customer_id, item FROM offer_lists WHERE rank <= {k}",

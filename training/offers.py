@@ -4,7 +4,7 @@ Four sources of candidates, each scored as the share of the customer's next bask
 the category, so that they compare:
 
 - **basket association**: for each of the customer's staple categories x (their most frequent, at
-  most `STAPLES`), the categories y bought in the same baskets more often than chance (lift above 1),
+  most `STAPLES`, ties to the later name), the categories y bought in the same baskets more often than chance (lift above 1),
   the `COMPANIONS` most likely first; score: the customer's rate of x times the confidence
   P(y in basket | x in basket). Pairs are counted over a seeded sample of at most `SAMPLE_BASKETS`
   baskets of the year, so the count does not grow with the square of the data.
@@ -27,7 +27,8 @@ with `NoProducts`.
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from datetime import date, timedelta
 
 import duckdb
 import pandas as pd
@@ -35,7 +36,7 @@ import pandas as pd
 #: Staple categories per customer whose basket companions are candidates.
 STAPLES = 5
 #: Companions kept per category (highest confidence among those with lift above 1).
-COMPANIONS = 10
+COMPANIONS = 5
 #: A pair must be seen in this many sampled baskets to count (fewer: its lift is noise).
 MIN_PAIR_BASKETS = 10
 #: Baskets sampled for the pair counts.
@@ -43,7 +44,9 @@ SAMPLE_BASKETS = 200_000
 #: Categories bought in at least this share of a customer's orders (and twice) are "bought often".
 OFTEN_SHARE = 0.25
 #: Peer categories kept per persona or tier (most bought first).
-PEER_ITEMS = 30
+PEER_ITEMS = 15
+#: Customers ranked at a time (memory is bounded by it, not by the number of customers).
+PARTITION_CUSTOMERS = 125_000
 #: Offers per customer by default, and the most the API answers.
 DEFAULT_OFFERS = 5
 MAX_OFFERS = 10
@@ -53,25 +56,24 @@ class NoProducts(Exception):
     """The data has no products on its order lines: there is nothing to recommend from."""
 
 
-def _bought_sql(as_of: date, days: int) -> str:
-    """Distinct (customer, order, category) of the `days` before `as_of` (department where a product
-    has no category)."""
+def bought_sql(since: date, until: date) -> str:
+    """Distinct (customer, order, category) of the orders in [since, until) (the department where a
+    product has no category; "|" in a name reads "/", as offers are joined by " | ")."""
     return f"""
         SELECT DISTINCT l.customer_id, l.order_id, replace(coalesce(p.category, p.department), '|', '/') AS item
         FROM order_lines l JOIN products p USING (product_id)
-        WHERE l.ordered_at >= TIMESTAMPTZ '{as_of}' - INTERVAL {days} DAY AND l.ordered_at < TIMESTAMPTZ '{as_of}'
+        WHERE l.ordered_at >= TIMESTAMPTZ '{since}' AND l.ordered_at < TIMESTAMPTZ '{until}'
           AND coalesce(p.category, p.department) IS NOT NULL"""
 
 
 def prepare(con: duckdb.DuckDBPyConnection, as_of: date, days: int = 365, seed: int = 0) -> None:
-    """Build the temporary tables offers are ranked from: `bought`, `customer_orders`, `customer_items`
-    (orders per customer and category, and whether it is bought often) and `rules` (association
-    rules).
+    """Build the temporary tables offers are ranked from: `customer_orders`, `customer_items` (orders
+    per customer and category, and whether it is bought often) and `rules` (association rules).
 
     Raises:
         NoProducts: no order line in the window has a product with a category or department.
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE bought AS {_bought_sql(as_of, days)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE bought AS {bought_sql(as_of - timedelta(days=days), as_of)}")
     if not con.execute("SELECT EXISTS (SELECT 1 FROM bought)").fetchall()[0][0]:
         raise NoProducts(f"no order lines with products in the {days} days before {as_of}")
     con.execute(
@@ -109,12 +111,18 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, days: int = 365, seed: 
         SELECT x, y, confidence, lift FROM scored WHERE lift > 1
         QUALIFY row_number() OVER (PARTITION BY x ORDER BY confidence DESC, y) <= {COMPANIONS}"""
     )
+    con.execute("DROP TABLE bought")  # a row per line of the year: gigabytes at a million customers
 
 
 def rank_offers(
     con: duckdb.DuckDBPyConnection, peers: pd.DataFrame, top: int = DEFAULT_OFFERS
 ) -> pd.DataFrame:
     """The top offers of every customer in `peers`, after `prepare`.
+
+    Written for a million customers: per customer only a bounded heap of the best candidates is kept
+    (`max_by(..., n)`), never a window over every (customer, category) pair, and the reasons are
+    worded for the chosen offers only (a first version with windows and worded candidates took six
+    minutes at 1M customers; see `benchmarks/bench_insight.py`).
 
     Args:
         peers: customer_id, persona (may be null), tier_above (the next better tier; null at the top
@@ -126,65 +134,93 @@ def rank_offers(
     """
     top = max(1, min(int(top), MAX_OFFERS))
     con.register("peer_groups", peers[["customer_id", "persona", "tier", "tier_above"]])
-    return con.execute(
-        f"""
-        WITH staples AS (
-            SELECT i.customer_id, i.item, i.orders / c.orders AS rate
-            FROM customer_items i JOIN customer_orders c USING (customer_id)
-            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY i.orders DESC, i.item) <= {STAPLES}
-        ),
-        by_basket AS (
-            SELECT s.customer_id, r.y AS item, s.rate * r.confidence AS score, 'bought with ' || s.item AS reason
-            FROM staples s JOIN rules r ON r.x = s.item
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE peer_rates AS
+        WITH joined AS (
+            SELECT g.persona, g.tier, i.item, i.orders FROM customer_items i JOIN peer_groups g USING (customer_id)
         ),
         group_orders AS (
             SELECT g.persona, g.tier, sum(c.orders) AS orders
-            FROM peer_groups g JOIN customer_orders c USING (customer_id) GROUP BY ALL
+            FROM peer_groups g JOIN customer_orders c USING (customer_id) GROUP BY GROUPING SETS ((g.persona), (g.tier))
         ),
-        persona_rate AS (
-            SELECT g.persona, i.item, sum(i.orders) / any_value(s.orders) AS rate
-            FROM customer_items i JOIN peer_groups g USING (customer_id)
-            JOIN (SELECT persona, sum(orders) AS orders FROM group_orders GROUP BY persona) s USING (persona)
-            WHERE g.persona IS NOT NULL GROUP BY g.persona, i.item
-            QUALIFY row_number() OVER (PARTITION BY g.persona ORDER BY rate DESC, i.item) <= {PEER_ITEMS}
+        rates AS (
+            SELECT j.persona, j.tier, j.item, sum(j.orders) AS orders FROM joined j
+            GROUP BY GROUPING SETS ((j.persona, j.item), (j.tier, j.item))
+        )
+        SELECT r.persona, r.tier, r.item, r.orders / o.orders AS rate
+        FROM rates r JOIN group_orders o
+          ON (r.persona IS NOT DISTINCT FROM o.persona AND r.tier IS NOT DISTINCT FROM o.tier)
+        WHERE r.persona IS NOT NULL OR r.tier IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY r.persona, r.tier ORDER BY rate DESC, r.item) <= {PEER_ITEMS}"""
+    )
+    query = f"""
+        WITH rated AS (
+            SELECT i.customer_id, i.item, i.orders, c.orders AS total, i.often
+            FROM part_items i JOIN part_orders c USING (customer_id)
         ),
-        tier_rate AS (
-            SELECT g.tier, i.item, sum(i.orders) / any_value(s.orders) AS rate
-            FROM customer_items i JOIN peer_groups g USING (customer_id)
-            JOIN (SELECT tier, sum(orders) AS orders FROM group_orders GROUP BY tier) s USING (tier)
-            WHERE g.tier IS NOT NULL GROUP BY g.tier, i.item
-            QUALIFY row_number() OVER (PARTITION BY g.tier ORDER BY rate DESC, i.item) <= {PEER_ITEMS}
-        ),
-        by_persona AS (
-            SELECT g.customer_id, r.item, r.rate AS score, 'popular with ' || g.persona AS reason
-            FROM peer_groups g JOIN persona_rate r USING (persona)
-        ),
-        by_tier AS (
-            SELECT g.customer_id, r.item, r.rate AS score, 'bought by ' || g.tier_above || ' customers' AS reason
-            FROM peer_groups g JOIN tier_rate r ON r.tier = g.tier_above
-        ),
-        by_self AS (
-            SELECT i.customer_id, i.item, i.orders / c.orders AS score,
-                   'in ' || i.orders || ' of their ' || c.orders || ' orders this year' AS reason
-            FROM customer_items i JOIN customer_orders c USING (customer_id) WHERE NOT i.often
+        staples AS (
+            SELECT customer_id, unnest(staples) AS s FROM (
+                SELECT customer_id, max_by(struct_pack(item := item, rate := orders / total),
+                                           struct_pack(o := orders, i := item), {STAPLES}) AS staples
+                FROM rated GROUP BY customer_id)
         ),
         candidates AS (
-            SELECT * FROM by_basket UNION ALL SELECT * FROM by_persona UNION ALL SELECT * FROM by_tier
-            UNION ALL SELECT * FROM by_self
+            SELECT s.customer_id, r.y AS item, s.s.rate * r.confidence AS score, 1 AS source, s.s.item AS via
+            FROM staples s JOIN rules r ON r.x = s.s.item
+            UNION ALL
+            SELECT g.customer_id, r.item, r.rate, 2, NULL FROM part_groups g JOIN peer_rates r USING (persona)
+            UNION ALL
+            SELECT g.customer_id, r.item, r.rate, 3, NULL FROM part_groups g JOIN peer_rates r ON r.tier = g.tier_above
+            UNION ALL
+            SELECT customer_id, item, orders / total, 4, NULL FROM rated WHERE NOT often
         ),
-        best AS (
-            SELECT c.customer_id, c.item, max(c.score) AS score,
-                   arg_max(c.reason, struct_pack(s := c.score, r := c.reason)) AS reason
-            FROM candidates c SEMI JOIN peer_groups g USING (customer_id)
-            ANTI JOIN (SELECT customer_id, item FROM customer_items WHERE often) o USING (customer_id, item)
-            GROUP BY ALL
+        kept AS (
+            SELECT c.* FROM candidates c
+            ANTI JOIN (SELECT customer_id, item FROM part_items WHERE often) o USING (customer_id, item)
+        ),
+        heaps AS (
+            SELECT customer_id, unnest(best) AS b FROM (
+                SELECT customer_id, max_by(struct_pack(item := item, score := score, source := source, via := via),
+                                           struct_pack(s := score, i := item), {4 * top}) AS best
+                FROM kept GROUP BY customer_id)
+        ),
+        distinct_items AS (
+            SELECT customer_id, b.item AS item, max(b.score) AS score,
+                   arg_max(struct_pack(source := b.source, via := b.via), struct_pack(s := b.score, n := -b.source)) AS why
+            FROM heaps GROUP BY customer_id, b.item
+        ),
+        ranked AS (
+            SELECT customer_id, unnest(chosen) AS o, generate_subscripts(chosen, 1) AS rank FROM (
+                SELECT customer_id, max_by(struct_pack(item := item, score := score, why := why),
+                                           struct_pack(s := score, i := item), {top}) AS chosen
+                FROM distinct_items GROUP BY customer_id)
         )
-        SELECT customer_id, CAST(row_number() OVER (PARTITION BY customer_id ORDER BY score DESC, item) AS INTEGER)
-                   AS rank, item, score, reason
-        FROM best
-        QUALIFY rank <= {top}
-        ORDER BY customer_id, rank"""
-    ).df()
+        SELECT r.customer_id, CAST(r.rank AS INTEGER) AS rank, r.o.item AS item, r.o.score AS score,
+               CASE r.o.why.source
+                   WHEN 1 THEN 'bought with ' || r.o.why.via
+                   WHEN 2 THEN 'popular with ' || g.persona
+                   WHEN 3 THEN 'bought by ' || g.tier_above || ' customers'
+                   ELSE 'in ' || i.orders || ' of their ' || c.orders || ' orders this year'
+               END AS reason
+        FROM ranked r JOIN part_groups g USING (customer_id)
+        LEFT JOIN part_items i ON r.o.why.source = 4 AND i.customer_id = r.customer_id AND i.item = r.o.item
+        LEFT JOIN part_orders c ON r.o.why.source = 4 AND c.customer_id = r.customer_id
+        ORDER BY r.customer_id, rank"""
+    parts = max(1, math.ceil(len(peers) / PARTITION_CUSTOMERS))
+    frames = []
+    for part in range(parts):
+        # A share of the customers at a time: what a customer's offers need is theirs alone (and the
+        # shared rules and peer rates), so memory is bounded whatever the number of customers.
+        mine = f"hash(customer_id) % {parts} = {part}"
+        for view, table in (
+            ("part_items", "customer_items"),
+            ("part_orders", "customer_orders"),
+            ("part_groups", "peer_groups"),
+        ):
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} WHERE {mine}")
+        frames.append(con.execute(query).df())
+    ranked = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return ranked.sort_values(["customer_id", "rank"], ignore_index=True)
 
 
 def joined(offers: pd.DataFrame, customer_ids: pd.Series) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from features.settings import Settings
 from training.bundle import ModelBundle
 
 if TYPE_CHECKING:
+    from training.next_order import NextOrderModel
     from training.personas import PersonaModel
     from training.uplift import UpliftModel
 
@@ -37,6 +38,8 @@ UPLIFT_CONTROL_FILE = "control.lgb"
 UPLIFT_META_FILE = "uplift.json"
 PERSONAS = "personas"
 PERSONAS_FILE = "personas.json"
+NEXT_ORDER = "next_order"
+NEXT_ORDER_FILE = "next_order.json"
 HISTORY_TAG = "champion_history"
 #: Tables and columns of the embedded store that hold artifact locations (MLflow 3's SQL schema).
 ARTIFACT_COLUMNS = {
@@ -356,39 +359,61 @@ def load_uplift(name: str) -> tuple[UpliftModel, VersionInfo]:
     return model, info
 
 
-def log_personas(model: PersonaModel) -> str:
-    """Log a persona model (numbers and names, `personas.json`) as an MLflow 3 logged model of the
-    active run; returns its URI for `register`."""
-    import json
-
+def log_text_model(name: str, file_name: str, text: str, model_type: str) -> str:
+    """Log a model kept as one text file (JSON numbers and names: personas, the next-order model) as an
+    MLflow 3 logged model of the active run; returns its URI for `register`."""
     import mlflow
 
-    logged = mlflow.initialize_logged_model(name=PERSONAS, model_type="kmeans")
+    logged = mlflow.initialize_logged_model(name=name, model_type=model_type)
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / PERSONAS_FILE).write_text(json.dumps(model.to_dict(), indent=1))
+        (Path(tmp) / file_name).write_text(text)
         _client().log_model_artifacts(logged.model_id, tmp)
     mlflow.finalize_logged_model(logged.model_id, "READY")
     return f"models:/{logged.model_id}"
+
+
+def load_text_model(name: str, file_name: str, version: int | None = None) -> tuple[str, VersionInfo] | None:
+    """The text file of the champion of `name` (or `version`), or None when `name` has no champion."""
+    import mlflow
+
+    info = champion(name) if version is None else _version_info(name, version)
+    if info is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=_model_artifacts(name, info.version), dst_path=tmp
+        )
+        return (Path(local) / file_name).read_text(), info
+
+
+def log_personas(model: PersonaModel) -> str:
+    """Log a persona model (`personas.json`); returns its URI for `register`."""
+    import json
+
+    return log_text_model(PERSONAS, PERSONAS_FILE, json.dumps(model.to_dict(), indent=1), "kmeans")
 
 
 def load_personas(version: int | None = None) -> tuple[PersonaModel, VersionInfo] | None:
     """The champion persona model (or `version`), or None before personas were ever fitted."""
     import json
 
-    import mlflow
-
     from training.personas import PersonaModel
 
-    info = champion(PERSONAS) if version is None else _version_info(PERSONAS, version)
-    if info is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=_model_artifacts(PERSONAS, info.version), dst_path=tmp
-            )
-        )
-        return PersonaModel.from_dict(json.loads((local / PERSONAS_FILE).read_text())), info
+    found = load_text_model(PERSONAS, PERSONAS_FILE, version)
+    return None if found is None else (PersonaModel.from_dict(json.loads(found[0])), found[1])
+
+
+def log_next_order(model: NextOrderModel) -> str:
+    """Log a next-order model (`next_order.json`: booster text, grid, calibration); returns its URI."""
+    return log_text_model(NEXT_ORDER, NEXT_ORDER_FILE, model.to_json(), "lightgbm-stacked-horizons")
+
+
+def load_next_order(version: int | None = None) -> tuple[NextOrderModel, VersionInfo] | None:
+    """The champion next-order model (or `version`), or None before one was trained."""
+    from training.next_order import NextOrderModel
+
+    found = load_text_model(NEXT_ORDER, NEXT_ORDER_FILE, version)
+    return None if found is None else (NextOrderModel.from_json(found[0]), found[1])
 
 
 def register(name: str, model_uri: str, tags: dict[str, str], description: str = "") -> int:

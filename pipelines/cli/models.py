@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 import typer
 
 from features.data.store import DataStore, job_lock_wait
 from features.model_table import MODEL_NAMES
+from features.settings import Settings
 from pipelines.cli.app import (
     Format,
     ModelChoice,
@@ -28,7 +30,9 @@ from pipelines.cli.app import (
 @app.command("train")
 def train_command(
     ctx: typer.Context,
-    model: Annotated[ModelChoice, typer.Option(help="Which model to train.")] = ModelChoice.all,
+    model: Annotated[
+        ModelChoice, typer.Option(help="Which model to train (all: the three and the next-order model).")
+    ] = ModelChoice.all,
     as_of: Annotated[
         str | None,
         typer.Option(help="Train as if today were this date (default: the day after the last order)."),
@@ -60,7 +64,29 @@ def train_command(
         out.print(
             f"   {'promoted to champion' if result.promoted else 'registered as challenger'}: {result.reason}"
         )
+    if model == "all":
+        _train_next_order(settings, day, horizon, step)
     out.print(f"MLflow: {settings.tracking_uri} (`mlflow ui --backend-store-uri {settings.tracking_uri}`)")
+
+
+def _train_next_order(settings: Settings, day: date | None, horizon: int, step: int) -> None:
+    """The next-order model beside the three, judged against BG/NBD; it needs a horizon of 30 days."""
+    from pipelines.next_order import train_next_order
+    from training.next_order import ANSWER_DAYS
+
+    if horizon < max(ANSWER_DAYS):
+        console.print(f"next_order: not trained, it needs --horizon {max(ANSWER_DAYS)} or more")
+        return
+    with console.status("training: next_order"):
+        trained = train_next_order(settings, day, horizon, step_days=step)
+    shown = ("auc_30d", "mae_days")
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in trained.test_metrics.items() if k in shown)
+    baseline = ", ".join(f"{k} {v:.3f}" for k, v in trained.baseline_metrics.items() if k in shown)
+    out.print(f"[bold]next_order[/bold] v{trained.version}: {scores}")
+    out.print(f"   baseline bgnbd: {baseline}")
+    out.print(
+        f"   {'promoted to champion' if trained.promoted else 'registered as challenger'}: {trained.reason}"
+    )
 
 
 @app.command("backtest")

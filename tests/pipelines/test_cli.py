@@ -39,6 +39,7 @@ def test_every_command_has_help():
     commands += [["features", c] for c in ("build", "apply", "materialize", "list")]
     commands += [["models", c] for c in ("list", "promote", "rollback")]
     commands += [["tiers", c] for c in ("report", "alerts", "export", "backtest")]
+    commands += [["personas", c] for c in ("fit", "list")]
     for command in commands:
         result = tierwise(*command, "--help")
         assert result.returncode == 0, result.stderr

@@ -48,6 +48,16 @@ def test_the_persona_in_an_answer_is_the_batch_snapshots(predictor, batch):
     assert sample.persona.nunique() > 1
 
 
+def test_the_next_order_answer_equals_the_batch_snapshot(predictor, batch):
+    sample = batch.sample(60, random_state=4)
+    answers = pd.DataFrame(predictor.predict_ids(sample.customer_id.tolist()))
+    for column in ["p_order_7d", "p_order_30d", "expected_next_order_days"]:
+        np.testing.assert_allclose(answers[column].astype(float), sample[column], rtol=1e-9)
+    expected = [None if pd.isna(d) else d.date() for d in sample.expected_next_order_date]
+    assert answers.expected_next_order_date.tolist() == expected
+    assert answers.p_order_30d.ge(answers.p_order_7d).all()
+
+
 def test_the_offers_in_an_answer_are_the_batch_snapshots(predictor, batch):
     sample = batch[batch.offers.notna()].sample(40, random_state=3)
     answers = predictor.predict_ids(sample.customer_id.tolist())

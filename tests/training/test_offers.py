@@ -54,7 +54,7 @@ def test_a_basket_companion_is_offered_because_of_one_of_the_customers_staples(r
     companions = found[found.reason.str.startswith("bought with ")]
     staples = con.execute(
         f"""SELECT customer_id, item FROM customer_items
-        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY orders DESC, item) <= {offers.STAPLES}"""
+        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY orders DESC, item DESC) <= {offers.STAPLES}"""
     ).df()
     pairs = companions.assign(item=companions.reason.str.removeprefix("bought with "))[
         ["customer_id", "item"]
@@ -141,3 +141,9 @@ def test_the_evaluation_counts_hits_and_recall_per_customer():
     assert scores["offers", "new", "hit_rate@1"].value == 0.5
     assert scores["buy_again", "new", "hit_rate@1"].value == 0.5  # a has nothing but MILK; b: BEER
     assert scores["popularity", "new", "hit_rate@1"].value == 1.0  # BEER (ties by name) for both
+
+
+def test_ranking_the_customers_in_parts_gives_the_same_offers(ranked, monkeypatch):
+    con, peers, found = ranked
+    monkeypatch.setattr(offers, "PARTITION_CUSTOMERS", 40)
+    pd.testing.assert_frame_equal(offers.rank_offers(con, peers, top=10), found)
