@@ -10,6 +10,7 @@ import pytest
 
 from features.settings import Settings
 from pipelines.import_data import import_completejourney
+from tests.service_process import RedisServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CJ_SLICE = FIXTURES / "completejourney_slice"
@@ -34,6 +35,17 @@ def copy_home(source: Settings, target: Path) -> Settings:
     what another did to a shared home before it."""
     shutil.copytree(source.home, target, symlinks=True)
     return Settings.resolve(target)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """The address (`host:port`) of a throwaway Redis server, stopped after the test."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (CI installs it: .ci/run)")
+    server = RedisServer(binary, tmp_path)
+    yield server.address
+    server.stop()
 
 
 @pytest.fixture

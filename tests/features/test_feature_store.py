@@ -16,7 +16,6 @@ from features.errors import InputError
 from features.settings import Settings
 from pipelines import build_features
 from tests.conftest import copy_home
-from tests.service_process import RedisServer
 
 CUTOFFS = [date(2017, 9, 3), date(2017, 10, 1)]
 
@@ -103,16 +102,6 @@ def test_a_date_without_snapshot_is_refused_rather_than_joined_to_an_older_one(f
 def test_materializing_a_missing_snapshot_date_is_refused(feast_home: Settings):
     with pytest.raises(InputError, match="no feature snapshot for 2017-09-10"):
         feature_store.materialize(feast_home, date(2017, 9, 10))
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (CI installs it: .ci/run)")
-    server = RedisServer(binary, tmp_path)
-    yield server.address
-    server.stop()
 
 
 @pytest.mark.integration
