@@ -1,8 +1,8 @@
 """Reading customers' latest features from Feast's online store, fast enough for a request path.
 
-This is the one module that reaches past Feast's public API (`FeatureStore._get_provider`, the
-SQLite store's `_get_db_path`, `compute_table_id`): a test (`tests/test_layering.py`) fails if any
-other module names them, and `tests/features/test_feature_store.py` checks on SQLite and on Redis
+This module and its writing counterpart `features.online_writer` are the only ones that reach past
+Feast's public API (`FeatureStore._get_provider`, the SQLite store's `_get_db_path`,
+`compute_table_id`): a test (`tests/test_layering.py`) fails if any other module names them, and `tests/features/test_feature_store.py` checks on SQLite and on Redis
 that it reads exactly what `get_online_features` returns. Feast's public paths were measured
 against it (`benchmarks/bench_online_read.py`) and are slower; see the README.
 
