@@ -6,9 +6,10 @@
 1. Complete Journey: the full feature set at one cutoff and at 40 weekly cutoffs, against a minimal
    hand-written DuckDB query (30/90/365-day order counts and spend per customer at one cutoff).
 2. Synthetic `--customers`: one cutoff and 12 monthly cutoffs, the same reference; then loading the
-   latest snapshot into the SQLite online store in chunks, against Feast's plain `materialize` of
-   the first 100k customers (same store type, same run), and online read latency for 1 and 100
-   customers per call.
+   latest snapshot into the SQLite online store with our bulk load, against Feast's plain
+   `materialize` of the first 100k customers (same store type, same run), and online read latency
+   for 1 and 100 customers per call. `benchmarks/bench_online_load.py` does the load comparison on
+   SQLite and Redis, with repeats.
 
 Each data set also reports the time of its derived tables (`features.data.derived`), which every
 import writes once so that feature builds never read order lines. Homes are created under `--work`
@@ -67,16 +68,16 @@ def _median(measurements: Iterable[Measurement]) -> Measurement:
 
 
 def bench_materialize(home: str, work: Path) -> None:
-    """Chunked materialize of the latest snapshot vs Feast's plain one, then online read latency."""
+    """Our bulk load of the latest snapshot vs Feast's plain materialize, then online read latency."""
     full = measure(S + "chunked_materialize", home)
-    print(row(f"materialize {full.result:,} customers in chunks (SQLite)", full, full.result), flush=True)
+    print(row(f"bulk load of {full.result:,} customers (SQLite)", full, full.result), flush=True)
     small_chunked, small_plain = str(work / "m100k-chunked"), str(work / "m100k-plain")
     day = measure(S + "subset_home", home, small_chunked, 100_000).result
     measure(S + "subset_home", home, small_plain, 100_000)
     chunked = measure(S + "chunked_materialize", small_chunked)
     plain = measure(S + "plain_feast_materialize", small_plain, day)
     print(row("feast plain materialize, 100k customers (reference)", plain, plain.result))
-    print(row("our chunked materialize, 100k customers", chunked, chunked.result, plain))
+    print(row("our bulk load, 100k customers", chunked, chunked.result, plain))
     per_row_full = full.seconds / full.result
     print(
         f"{'':<52} per row at {full.result:,}: {per_row_full / (plain.seconds / plain.result):.2f}x the plain call's"

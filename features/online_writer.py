@@ -224,6 +224,11 @@ def fill_sqlite(
     from feast.infra.online_stores.sqlite import adapt_datetime_epoch
     from feast.utils import to_naive_utc
 
+    online = store.config.online_store
+    if getattr(online, "vector_enabled", False) or getattr(online, "enable_openai_compatible_store", False):
+        raise InputError(
+            "the bulk load writes Feast's plain SQLite layout, without vector or numeric columns"
+        )
     layout = _Layout(store)
     with closing(sqlite3.connect(schema)) as live:
         statements = live.execute(

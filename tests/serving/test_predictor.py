@@ -122,6 +122,27 @@ def test_an_unknown_customer_is_not_found_unless_the_backend_says_it_is_new(pred
     assert 0 <= cold["churn_probability"] <= 1 and cold["reasons"] == {}
 
 
+@pytest.mark.integration
+def test_on_redis_an_unknown_customer_is_not_found_or_a_cold_start(
+    served_home, redis_server, tmp_path, batch
+):
+    """The same answers with the online store on Redis (which once reported unknown ids as found,
+    with empty features: a 422 instead of a 404 or a cold start)."""
+    from features.settings import Settings
+    from pipelines import build_features
+
+    copied = copy_home(served_home, tmp_path / "home")
+    settings = Settings(copied.home, "redis", redis_server, copied.mlflow_uri)
+    build_features.apply_and_materialize(settings, SERVE_AS_OF)
+    predictor = Predictor(settings)
+    known, unknown = batch.customer_id.iloc[0], "brand-new-42"
+    answers = predictor.predict_ids([known, unknown])
+    assert [a["status"] for a in answers] == ["ok", "not_found"]
+    assert answers[0]["features_as_of"] == SERVE_AS_OF
+    cold = predictor.predict_ids([unknown], new_customers=True)[0]
+    assert cold["status"] == "cold_start" and cold["tier"] == "New" and cold["tier_source"] == "cold_start"
+
+
 def test_a_customers_own_features_scored_as_a_vector_give_their_predictions(predictor, served_home, batch):
     customer = batch.customer_id.iloc[3]
     store = feature_store.open_store(served_home)
