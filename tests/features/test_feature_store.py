@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -24,8 +23,7 @@ CUTOFFS = [date(2017, 9, 3), date(2017, 10, 1)]
 def feast_home(cj_slice_home: Settings, tmp_path_factory) -> Settings:
     """The slice with snapshots at two cutoffs, registered in Feast and the latest one online (SQLite)."""
     target = tmp_path_factory.mktemp("feast") / "home"
-    shutil.copytree(cj_slice_home.home, target, symlinks=True)
-    settings = Settings.resolve(target)
+    settings = copy_home(cj_slice_home, target)
     build_features.build(settings, CUTOFFS)
     build_features.apply_and_materialize(settings)
     return settings

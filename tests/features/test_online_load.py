@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from contextlib import closing
 from datetime import date, timedelta
@@ -31,8 +30,7 @@ ODD_STRINGS = ["", "Zürich — 北京", None]
 def snapshots_home(cj_slice_home: Settings, tmp_path_factory) -> Settings:
     """The slice with snapshots at two cutoffs; the latest carries odd values in its first rows."""
     target = tmp_path_factory.mktemp("online-load") / "home"
-    shutil.copytree(cj_slice_home.home, target, symlinks=True)
-    settings = Settings.resolve(target)
+    settings = copy_home(cj_slice_home, target)
     build_features.build(settings, CUTOFFS)
     path = settings.snapshots_dir / f"{CUTOFFS[-1]}.parquet"
     frame = pd.read_parquet(path)
