@@ -28,6 +28,7 @@ from features.settings import Settings
 from pipelines import build_features, import_data, monitor, next_order, personas, score, tier_reports, train
 from pipelines.cli.app import people_table
 from pipelines.home_lock import writes_home
+from training.registry import VersionInfo
 
 #: Cutoffs for backtests and training: every 2 weeks over the data, as the training job will read.
 CUTOFF_STEP = timedelta(days=14)
@@ -195,14 +196,8 @@ def models_due(settings: Settings, every: timedelta, today: date) -> dict[str, d
     from training import registry
 
     registry.configure(settings)
-    due = {}
-    for name in MODEL_NAMES:
-        current = registry.champion(name)
-        if current is not None and "as_of" in current.tags:
-            trained = date.fromisoformat(current.tags["as_of"])
-            if today - trained >= every:
-                due[name] = trained
-    return due
+    trained = {name: _stale(registry.champion(name), every, today) for name in MODEL_NAMES}
+    return {name: day for name, day in trained.items() if day is not None}
 
 
 def next_order_due(settings: Settings, every: timedelta | None, today: date) -> bool:
@@ -212,9 +207,7 @@ def next_order_due(settings: Settings, every: timedelta | None, today: date) -> 
 
     registry.configure(settings)
     found = registry.versions(registry.NEXT_ORDER)  # newest first
-    if not found:
-        return True
-    return every is not None and date.fromisoformat(found[0].tags["as_of"]) <= today - every
+    return not found or _stale(found[0], every, today) is not None
 
 
 def personas_due(settings: Settings, every: timedelta | None, today: date) -> bool:
@@ -224,9 +217,16 @@ def personas_due(settings: Settings, every: timedelta | None, today: date) -> bo
 
     registry.configure(settings)
     current = registry.champion(registry.PERSONAS)
-    if current is None:
-        return True
-    return every is not None and date.fromisoformat(current.tags["as_of"]) <= today - every
+    return current is None or _stale(current, every, today) is not None
+
+
+def _stale(version: VersionInfo | None, every: timedelta | None, today: date) -> date | None:
+    """The data date (tag `as_of`) a registered version was trained on, when it lies `every` or more
+    before `today`; None otherwise (no version, no cadence, no tag)."""
+    if version is None or every is None or "as_of" not in version.tags:
+        return None
+    trained = date.fromisoformat(version.tags["as_of"])
+    return trained if today - trained >= every else None
 
 
 def champion_horizon(settings: Settings, name: str) -> int:

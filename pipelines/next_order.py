@@ -22,8 +22,9 @@ from features import feature_store
 from features.catalog import FEATURES_BY_NAME
 from features.live_data import open_live_data
 from features.settings import Settings
-from features.snapshots import build_snapshots, capabilities, check_cutoffs, data_period
+from features.snapshots import capabilities, data_period
 from pipelines.home_lock import writes_home
+from pipelines.train import ensure_snapshots, orders_before
 from training import registry
 from training.backtest_plan import plan
 from training.labels import compute_labels
@@ -57,9 +58,7 @@ def train_next_order(
     period = data_period(con)
     as_of = as_of or period.last_order.date() + timedelta(days=1)
     the_plan = plan(period.first_order.date(), as_of, horizon_days, step_days)
-    missing = sorted(set(the_plan.all_cutoffs) - set(settings.feature_snapshots.dates()))
-    if missing:
-        build_snapshots(con, check_cutoffs(missing, period), settings.snapshots_dir, capabilities(con))
+    ensure_snapshots(settings, con, the_plan.all_cutoffs)
     feature_store.apply(settings)
     labels = compute_labels(
         con, the_plan.all_cutoffs, horizon_days, as_of, with_categories=capabilities(con).products
@@ -69,10 +68,7 @@ def train_next_order(
     days = frame["event_timestamp"].dt.date
     test = frame[(days == the_plan.test).to_numpy()].reset_index(drop=True)
     model = fit_next_order(frame[days.isin(set(the_plan.train)).to_numpy()], names, horizon_days)
-    orders = con.execute(
-        "SELECT customer_id, ordered_at, amount FROM orders WHERE ordered_at < CAST(? AS TIMESTAMPTZ)",
-        [the_plan.test.isoformat()],
-    ).df()
+    orders = orders_before(con, the_plan.test)
     baseline = bgnbd_answers(orders, test["customer_id"], pd.Timestamp(the_plan.test, tz="UTC"), horizon_days)
     actual = test[LABEL].to_numpy(dtype=float)
     scores = _metrics(actual, model.predict(test))

@@ -2,9 +2,9 @@
 
 Features come from the snapshot file Feast's offline store serves for that date, predictions from
 the champions (`training.champions.predict`, the service's own arithmetic), tiers from the policy core
-(`tiering`), with retention against the previous snapshot and manual overrides, and each customer's
-the next-order model's answers (`training.next_order`), persona (`training.personas`) and offers
-(`training.offers`). The snapshot
+(`tiering`), with retention against the previous snapshot and manual overrides, and beside them
+each customer's next-order answers (`training.next_order`), persona (`training.personas`) and
+offers (`training.offers`). The snapshot
 `data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
 date is scored again.
 """
@@ -28,7 +28,7 @@ from tiering import Policy, apply_overrides, apply_retention, assign_tiers, load
 from tiering.risk import risk_flags
 from training import champions as champion_models
 from training import offers, registry
-from training.next_order import expected_dates
+from training.next_order import OUTPUTS, expected_dates
 from training.personas import champion_personas
 
 #: The columns of the previous snapshot that retention reads.
@@ -122,7 +122,7 @@ def tier_snapshot(
 
 
 #: Snapshot columns of the next-order model (`pipelines.next_order`); null before it is trained.
-NEXT_ORDER_COLUMNS = ["p_order_7d", "p_order_30d", "expected_next_order_days", "expected_next_order_date"]
+NEXT_ORDER_COLUMNS = [*OUTPUTS, "expected_next_order_date"]
 
 
 def _next_order(features: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -131,14 +131,12 @@ def _next_order(features: pd.DataFrame, as_of: date) -> pd.DataFrame:
     frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
     found = registry.load_next_order()
     if found is None:
-        for column in NEXT_ORDER_COLUMNS:
+        for column in OUTPUTS:
             frame[column] = pd.Series(np.nan, index=frame.index, dtype="float64")
         frame["expected_next_order_date"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
         return frame
     answers = found[0].predict(features).reset_index(drop=True)
-    frame[["p_order_7d", "p_order_30d", "expected_next_order_days"]] = answers[
-        ["p_order_7d", "p_order_30d", "expected_next_order_days"]
-    ].to_numpy()
+    frame[list(OUTPUTS)] = answers[list(OUTPUTS)].to_numpy()
     frame["expected_next_order_date"] = expected_dates(
         pd.Timestamp(as_of, tz="UTC"), frame.expected_next_order_days
     )

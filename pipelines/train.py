@@ -56,11 +56,11 @@ def train(
     as_of = as_of or period.last_order.date() + timedelta(days=1)
     the_plan = plan(period.first_order.date(), as_of, horizon_days, step_days)
     step(f"feature snapshots for {len(the_plan.all_cutoffs)} cutoffs")
-    _ensure_snapshots(settings, con, the_plan.all_cutoffs)
+    ensure_snapshots(settings, con, the_plan.all_cutoffs)
     feature_store.apply(settings)
     caps = capabilities(con)
     labels = compute_labels(con, the_plan.all_cutoffs, horizon_days, as_of, with_categories=caps.products)
-    orders = _orders_before(con, the_plan.test)
+    orders = orders_before(con, the_plan.test)
     fingerprint = _fingerprint(con, as_of, horizon_days, step_days)
     registry.configure(settings)
     results = []
@@ -141,11 +141,11 @@ def backtest(
     from) unless `allow_leakage`; the entry then says `leakage`."""
     con = open_live_data(settings)
     needed = outcome_end(data_period(con).last_order, as_of, horizon_days)
-    _ensure_snapshots(settings, con, [as_of])
+    ensure_snapshots(settings, con, [as_of])
     feature_store.apply(settings)
     caps = capabilities(con)
     labels = compute_labels(con, [as_of], horizon_days, needed, with_categories=caps.products)
-    orders = _orders_before(con, as_of)
+    orders = orders_before(con, as_of)
     registry.configure(settings)
     report = {}
     for name in model_names:
@@ -160,7 +160,8 @@ def backtest(
     return report
 
 
-def _ensure_snapshots(settings: Settings, con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> None:
+def ensure_snapshots(settings: Settings, con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> None:
+    """Build the feature snapshots of `cutoffs` the home does not have yet."""
     missing = sorted(set(cutoffs) - set(settings.feature_snapshots.dates()))
     if missing:
         build_snapshots(
@@ -168,7 +169,7 @@ def _ensure_snapshots(settings: Settings, con: duckdb.DuckDBPyConnection, cutoff
         )
 
 
-def _orders_before(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
+def orders_before(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
     """customer_id, ordered_at and amount of every order before `day` (what the baselines read)."""
     return con.execute(
         "SELECT customer_id, ordered_at, amount FROM orders WHERE ordered_at < CAST(? AS TIMESTAMPTZ)",

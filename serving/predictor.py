@@ -25,7 +25,7 @@ from features.settings import Settings
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
-from training.next_order import NextOrderModel
+from training.next_order import OUTPUTS, NextOrderModel
 from training.offers import split_offers
 from training.personas import PersonaModel, champion_personas
 from training.reasons import SENSITIVE_VIEWS
@@ -294,9 +294,7 @@ def _next_order(live: Live, columns: Mapping[str, list], as_of: list[date | None
     frame = pd.DataFrame({name: columns[name] for name in live.next_order.feature_names})
     answers = live.next_order.predict(frame)
     result = []
-    for i, (p7, p30, days) in enumerate(
-        answers[["p_order_7d", "p_order_30d", "expected_next_order_days"]].itertuples(index=False)
-    ):
+    for i, (p7, p30, days) in enumerate(answers[list(OUTPUTS)].itertuples(index=False)):
         known = not np.isnan(days)
         result.append(
             {

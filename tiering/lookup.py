@@ -48,7 +48,6 @@ class TierLookup:
         tiers: customer_id → (tier, rule) from the snapshot.
         personas: customer_id → (persona id, name) from the snapshot (empty before personas exist).
         offers: customer_id → (offers, their reasons), as the snapshot holds them (" | "-joined).
-        has_offers: Whether the snapshot has offers at all (data without products has none).
         reference: The policy frozen against the snapshot's population.
         value_cut: Predicted value from which a customer is "high value" in the snapshot (risk flags).
         cold_start: The answer for customers without features.
@@ -59,7 +58,6 @@ class TierLookup:
     tiers: dict[str, tuple[str, str]]
     personas: dict[str, tuple[int, str]]
     offers: dict[str, tuple[str, str]]
-    has_offers: bool
     reference: TierReference
     value_cut: float
     cold_start: ColdStart
@@ -120,11 +118,15 @@ class TierLookup:
             tiers=tiers,
             personas=personas,
             offers=offers,
-            has_offers=bool(offers),
             reference=TierReference.from_population(population, policy),
             value_cut=high_value_cut(snapshot.expected_value),
             cold_start=_cold_start(population, policy, as_of),
         )
+
+    @property
+    def has_offers(self) -> bool:
+        """Whether the snapshot has offers at all (data without products has none)."""
+        return bool(self.offers)
 
     def assign(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Tiers for customers outside the snapshot (customer_id, tier, rule)."""

@@ -68,9 +68,7 @@ def test_the_offers_in_an_answer_are_the_batch_snapshots(predictor, batch):
 
 def test_without_products_an_answer_has_no_offers_and_says_why(served_home, batch):
     own = Predictor(served_home)
-    own.live = dataclasses.replace(
-        own.live, lookup=dataclasses.replace(own.live.lookup, offers={}, has_offers=False)
-    )
+    own.live = dataclasses.replace(own.live, lookup=dataclasses.replace(own.live.lookup, offers={}))
     answer = own.predict_ids([batch.customer_id.iloc[0]])[0]
     assert answer["offers"] is None
     assert answer["offers_note"] == "no offers: the data has no products on its order lines"
