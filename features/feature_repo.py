@@ -1,7 +1,8 @@
 """The Feast feature repository: entity, source, feature views and one feature service per model.
 
-As in Feast's template: entity → source → feature views named by entity and meaning → one
-`FeatureService` per model, so training and serving read the same feature list. The definitions
+As in Feast's template: entity → source (a push source over the snapshot files) → feature views
+named by entity and meaning → one `FeatureService` per model, so training and serving read the same
+feature list. The definitions
 are built by a function because the source path belongs to the data home; they are registered with
 `FeatureStore.apply` (not the `feast apply` CLI, which imports every .py file it finds).
 `feature_store.yaml` is written into the home so that Feast's own CLI and UI work there too.
@@ -22,6 +23,8 @@ from features.settings import Settings
 PROJECT = "tierwise"
 ENTITY = "customer"
 JOIN_KEY = "customer_id"
+#: The push source order events write through (`features.event_features`).
+PUSH_SOURCE = "customer_events"
 #: Which views each model's feature service reads (all of them today; the place to narrow one).
 SERVICE_VIEWS: dict[str, tuple[str, ...]] = {model: VIEWS for model in MODEL_NAMES}
 #: A snapshot older than this is not joined to an entity row (Feast's point-in-time TTL).
@@ -64,7 +67,7 @@ def write_store_config(settings: Settings) -> Path:
 
 def definitions(snapshots_dir: Path) -> list:
     """Entity, feature views and feature services over the snapshot folder."""
-    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
     from feast.data_format import ParquetFormat
     from feast.types import Float64, String
 
@@ -78,6 +81,13 @@ def definitions(snapshots_dir: Path) -> list:
         timestamp_field="event_timestamp",
         description="Customer feature snapshots, one file per cutoff date.",
     )
+    # Order events push a customer's recomputed features straight to the online store
+    # (`FeatureStore.push`); training and materialization read the snapshots behind it.
+    events = PushSource(
+        name=PUSH_SOURCE,
+        batch_source=source,
+        description="Features of customers recomputed after an order event.",
+    )
     views = {
         view: FeatureView(
             name=view_name(view),
@@ -89,7 +99,7 @@ def definitions(snapshots_dir: Path) -> list:
                 )
                 for f in view_features(view)
             ],
-            source=source,
+            source=events,
             online=True,
             tags={"team": "tierwise"},
         )

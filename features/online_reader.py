@@ -49,7 +49,10 @@ class OnlineRows:
     Attributes:
         columns: Each requested feature's values, one per requested id (None when missing).
         found: Whether the online store had any features for that customer.
-        as_of: The snapshot date the customer's features were materialized from (None if not found).
+        as_of: The date of the customer's newest features (None if not found): the snapshot date they
+            were materialized from, or the cutoff an order event pushed. The newest view counts,
+            because Feast's push leaves out a view whose features are all missing for the rows pushed
+            (a customer without household data), which then keeps its older date.
     """
 
     columns: dict[str, list]
@@ -108,7 +111,7 @@ class OnlineFeatureReader:
                 if not present:  # Redis answers an unknown key with empty values, not with nothing
                     continue
                 found[position] = True
-                if stamps[position] is None or (stamp is not None and stamp < stamps[position]):
+                if stamps[position] is None or (stamp is not None and stamp > stamps[position]):
                     stamps[position] = stamp
                 for name, value in present.items():
                     columns[name][position] = value
@@ -170,7 +173,7 @@ class _SqliteRows:
         stamps: list[int | None] = [None] * len(slot)
         for key, name, text, stamp in self._connection().execute(sql, list(slot) * self._tables):
             at = slot[key]
-            if stamps[at] is None or stamp < stamps[at]:
+            if stamps[at] is None or stamp > stamps[at]:
                 stamps[at] = stamp
             column = texts.get(name)
             if column is not None:

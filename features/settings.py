@@ -63,6 +63,11 @@ class Settings:
         return self.home / "data"
 
     @property
+    def events_path(self) -> Path:
+        """The order event log (`features.data.event_log`)."""
+        return self.data_dir / "events" / "events.db"
+
+    @property
     def mlruns_dir(self) -> Path:
         """Embedded MLflow tracking database and artifacts."""
         return self.home / "mlruns"

@@ -18,6 +18,7 @@ def import_completejourney(
     settings: Settings, data_dir: Path | None = None, on_step: StepCallback | None = None
 ) -> ImportReport:
     """Import the Complete Journey package data (or a folder of its files, such as the test slice)."""
+    fold_events(settings)
     con = connect_in_home(settings)
     staged, reference = stage_completejourney(con, data_dir)
     return import_orders(
@@ -39,6 +40,7 @@ def import_file(
     """Import a shop's CSV or Parquet file of orders or order lines, with its own column names."""
     import tempfile
 
+    fold_events(settings)
     con = connect_in_home(settings)
     with tempfile.TemporaryDirectory(prefix="tierwise-import-") as scratch:
         staged = stage_order_file(con, path, map_options, encoding=encoding, scratch=Path(scratch))
@@ -52,6 +54,55 @@ def import_file(
             on_step=on_step,
             max_quarantine_share=max_quarantine_share,
         )
+
+
+def fold_events(settings: Settings) -> list[ImportReport]:
+    """Write the order events not yet imported into the canonical tables, as an import of their own.
+
+    Every batch import starts with it, so the nightly extract's copy of an order that arrived as an
+    event is already present (and adds nothing) and a changed copy is quarantined, as for any order
+    imported twice. The events pass the import's checks again (they passed them when received); one
+    whose order was meanwhile imported with other content lands in the store's quarantine. Returns
+    one report per import (events with lines and without are two), none when nothing is pending.
+    """
+    import hashlib
+
+    from features.data.event_log import EventLog
+    from features.data.order_events import STAGED_COLUMNS, staged_rows
+    from features.data.sources import StagedSource
+
+    if not settings.events_path.exists():
+        return []
+    log = EventLog(settings.events_path)
+    reports = []
+    try:
+        events = log.unfolded()
+        for with_lines in (False, True):
+            group = [e for e in events if ("lines" in e.body) == with_lines]
+            if not group:
+                continue
+            con = connect_in_home(settings)
+            con.register("order_events", staged_rows([(e.seq, e.body) for e in group], with_lines))
+            sent = {name for e in group for part in (e.body.get("lines") or [e.body]) for name in part}
+            sent |= {name for e in group for name in e.body if name != "lines"}
+            staged = StagedSource(
+                view="order_events",
+                label="order events",
+                is_csv=False,
+                sha256=hashlib.sha256(",".join(str(e.seq) for e in group).encode()).hexdigest(),
+                fields=frozenset(name for name in STAGED_COLUMNS[3:] if name in sent),
+                original_columns=("event", "line"),
+                has_lines=with_lines,
+            )
+            report = import_orders(
+                con, DataStore(settings.data_dir), staged, now=datetime.now(UTC), max_quarantine_share=1.0
+            )
+            log.mark_folded([e.seq for e in group], report.import_id)
+            reports.append(report)
+            con.close()
+    finally:
+        log.close()
+    return reports
 
 
 def refresh_derived_tables(settings: Settings) -> None:

@@ -2,9 +2,9 @@
 
 `Guard` is ASGI middleware in front of every BentoML route (`Tierwise.add_asgi_middleware`):
 - **Tokens.** A caller sends `Authorization: Bearer <token>`. A token has the `read` scope (predict,
-  batch, what-if, version, metrics, the OpenAPI page) or the `admin` scope (also `/reload`). Health
-  probes (`/livez`, `/readyz`) need none. With no token configured the service answers reads from
-  127.0.0.1 only and refuses admin calls: a fresh install is usable on the laptop and closed elsewhere.
+  batch, what-if, version, metrics, the OpenAPI page) or the `admin` scope (also `/reload`, and
+  `/orders`, which writes order events). Health probes (`/livez`, `/readyz`) need none. With no token
+  configured the service answers reads from 127.0.0.1 only and refuses admin calls: a fresh install is usable on the laptop and closed elsewhere.
 - **Host.** Requests must name one of the configured host names, so a DNS-rebinding page cannot reach
   a service on localhost through a name it controls.
 - **Origin and media type.** A browser sends `Origin` with every cross-site POST; one from another site
@@ -37,7 +37,7 @@ ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
 #: Routes anyone may call: orchestrators probe them without credentials.
 HEALTH_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 #: Routes that change what the service serves.
-ADMIN_PATHS = frozenset({"/reload"})
+ADMIN_PATHS = frozenset({"/reload", "/orders"})
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 #: The `code` of an error answer that has none (BentoML's own answers), by status.
 STATUS_CODES = {

@@ -177,7 +177,7 @@ class Predictor:
         value = predictions["expected_value"]
         growth = predictions["growth_potential"]
         flags = flag_lists(churn, value, growth, live.lookup.value_cut)
-        tiers = self._tiers(live, customer_ids, columns, predictions, use_snapshot)
+        tiers = self._tiers(live, customer_ids, columns, predictions, as_of, use_snapshot)
         personas = _personas(live, customer_ids, columns, use_snapshot)
         offers = [_offers(live.lookup, customer, use_snapshot) for customer in customer_ids]
         next_order = _next_order(live, columns, as_of, len(customer_ids))
@@ -216,25 +216,41 @@ class Predictor:
         customer_ids: list[str],
         columns: Mapping[str, list],
         predictions: dict[str, np.ndarray],
+        as_of: list[date | None],
         use_snapshot: bool,
     ) -> list[tuple[str, str, str]]:
+        """(tier, rule, source) per customer: the snapshot's (`snapshot`); the policy's with retention
+        from the snapshot tier for customers whose features an order event made newer (`event`); the
+        policy's alone for customers outside the snapshot and what-if vectors (`policy`)."""
         lookup = live.lookup
         result: list[tuple[str, str, str] | None] = [None] * len(customer_ids)
+        newer: dict[date, list[int]] = {}
         if use_snapshot:
             for i, customer in enumerate(customer_ids):
                 known = lookup.tiers.get(customer)
-                if known is not None:
+                if known is None:
+                    continue
+                if as_of[i] is not None and as_of[i] > lookup.as_of:
+                    newer.setdefault(as_of[i], []).append(i)  # type: ignore[index]
+                else:
                     result[i] = (known[0], known[1], "snapshot")
-        missing = [i for i, answer in enumerate(result) if answer is None]
-        if missing:
-            frame = pd.DataFrame(
+
+        def frame(rows: list[int]) -> pd.DataFrame:
+            return pd.DataFrame(
                 {
-                    "customer_id": [customer_ids[i] for i in missing],
-                    **{name: [columns[name][i] for i in missing] for name in HISTORY_COLUMNS},
-                    **{name: values[missing] for name, values in predictions.items()},
+                    "customer_id": [customer_ids[i] for i in rows],
+                    **{name: [columns[name][i] for i in rows] for name in HISTORY_COLUMNS},
+                    **{name: values[rows] for name, values in predictions.items()},
                 }
             )
-            assigned = lookup.assign(frame)
+
+        for day, rows in newer.items():
+            retiered = lookup.retier(frame(rows), day)
+            for i, tier, reason in zip(rows, retiered.tier, retiered.reason, strict=True):
+                result[i] = (tier, reason, "event")
+        missing = [i for i, answer in enumerate(result) if answer is None]
+        if missing:
+            assigned = lookup.assign(frame(missing))
             for i, tier, rule in zip(missing, assigned.tier, assigned.rule, strict=True):
                 result[i] = (tier, rule, "policy")
         return result  # type: ignore[return-value]

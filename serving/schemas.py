@@ -8,7 +8,7 @@ would write them by hand.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -140,10 +140,12 @@ class Prediction(BaseModel):
     horizon_days: int | None = Field(None, description="The horizon the models look ahead.", examples=[92])
     tier: str | None = Field(None, description="Tier under the serving policy.", examples=["Gold"])
     tier_rule: str | None = Field(None, description="Why this tier, in words.")
-    tier_source: Literal["snapshot", "policy", "cold_start"] | None = Field(
+    tier_source: Literal["snapshot", "event", "policy", "cold_start"] | None = Field(
         None,
         description=(
-            "snapshot: the latest batch tier snapshot (with retention and overrides); policy: the policy "
+            "snapshot: the latest batch tier snapshot (with retention and overrides); event: an order "
+            "since the snapshot updated the features, the policy tiered them and retention started from "
+            "the snapshot tier (upgrades at once, a downgrade after its grace); policy: the policy "
             "applied to this answer against the snapshot's population (customers not in the snapshot, "
             "what-if vectors); cold_start: the policy's tier for new customers."
         ),
@@ -196,3 +198,70 @@ class VersionResponse(BaseModel):
     last_reload_error: str | None = Field(
         None, description="Why the last reload failed (the previous models kept serving), if it did."
     )
+
+
+class OrdersRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    orders: list[Any] = Field(
+        min_length=1,
+        description=(
+            "Order events in the canonical order schema: `order_id`, `customer_id`, `ordered_at` "
+            "(ISO-8601; without an offset it is the shop's local time), `amount`, and optionally "
+            "`discount`, `coupon_discount`, `items`, `store_id`; or, instead of the amounts, `lines`: "
+            "each with `product_id`, `quantity`, `amount` and optionally `discount`, "
+            "`coupon_discount`, `department`, `category`, `subcategory`, `brand`, `is_private_label`. "
+            "Every event is checked as the import checks a row; sending an event again changes nothing."
+        ),
+        examples=[
+            [
+                {
+                    "order_id": "web-91823",
+                    "customer_id": "1002",
+                    "ordered_at": "2018-01-03T18:05:00+01:00",
+                    "lines": [{"product_id": "1004906", "quantity": 2, "amount": 3.58}],
+                }
+            ]
+        ],
+    )
+
+
+class OrderOutcome(BaseModel):
+    index: int = Field(description="Position of the event in the request.")
+    status: Literal["accepted", "present", "refused"] = Field(
+        description="accepted: logged and applied; present: the same order was already known; refused: kept in quarantine."
+    )
+    order_id: str | None = None
+    customer_id: str | None = None
+    reason: str | None = Field(None, description="Why it was refused (the import's quarantine reasons).")
+    field: str | None = Field(None, description="The field the reason is about, e.g. `lines[1].quantity`.")
+    message: str | None = Field(None, description="The reason in words.")
+
+
+class TierChangeOut(BaseModel):
+    customer_id: str
+    order_id: str = Field(description="The order that moved the tier.")
+    from_tier: str | None
+    to_tier: str
+    reason: str
+
+
+class OrdersResponse(BaseModel):
+    accepted: int
+    present: int
+    refused: int
+    results: list[OrderOutcome]
+    tier_changes: list[TierChangeOut] = Field(description="Tiers these orders changed, at once.")
+
+    @classmethod
+    def from_receipt(cls, receipt: Any) -> OrdersResponse:
+        """The answer for a `serving.events.Receipt`."""
+        from dataclasses import asdict
+
+        return cls(
+            accepted=receipt.count("accepted"),
+            present=receipt.count("present"),
+            refused=receipt.count("refused"),
+            results=[OrderOutcome.model_validate(asdict(o)) for o in receipt.outcomes],
+            tier_changes=[TierChangeOut.model_validate(asdict(c)) for c in receipt.tier_changes],
+        )

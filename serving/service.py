@@ -10,7 +10,8 @@ models or the feature store are unavailable (BentoML's own error handler would h
 them in its worker thread and the event loop stays free to count (and refuse) arriving requests; an
 `async` handler doing CPU work would hold the loop and let requests pile up unseen.
 
-Endpoints: POST /predict, /predict_batch, /score_features, /reload; GET /admin/version; BentoML's own
+Endpoints: POST /predict, /predict_batch, /score_features, /orders (order events, see
+`serving.events`), /reload; GET /admin/version; BentoML's own
 /livez, /readyz (200 only once models and features are loaded), /metrics and the OpenAPI page at /.
 Who may call which of them (tokens and scopes, Host, Origin, body size) is `serving.access.Guard`.
 """
@@ -33,6 +34,8 @@ from serving.access import Guard
 from serving.config import ServeConfig
 from serving.openapi import ApiDocument
 from serving.schemas import (
+    OrdersRequest,
+    OrdersResponse,
     PredictBatchRequest,
     PredictBatchResponse,
     Prediction,
@@ -107,6 +110,32 @@ class Tierwise:
             logger.error("tierwise: models or feature store not loaded", exc_info=exc)
         if self.predictor is not None and self.config.reload_seconds:
             threading.Thread(target=self._watch_champions, daemon=True, name="champion-watch").start()
+        self.events, self.events_error = self._open_events()
+
+    def _open_events(self) -> tuple[Any, str | None]:
+        """The event log, with what a previous process logged but did not apply applied now (before
+        the service reports ready); without it the service still predicts and `/orders` says why."""
+        from prometheus_client import Counter  # here: BentoML sets up multiprocess metrics first
+
+        from serving.events import OrderEvents
+
+        changes = Counter(
+            "tierwise_tier_changes", "Tier changes caused by order events", ["from_tier", "to_tier"]
+        )
+        self.event_outcomes = Counter(
+            "tierwise_order_events", "Order events received, by outcome", ["status"]
+        )
+        try:
+            events = OrderEvents(
+                self.settings,
+                lambda: self.predictor,
+                lambda change: changes.labels(change.from_tier or "none", change.to_tier).inc(),
+            )
+            events.apply_pending()
+        except Exception as exc:  # the service predicts without events; /orders answers 503 with why
+            logger.error("tierwise: order events unavailable", exc_info=exc)
+            return None, _load_failure(exc)
+        return events, None
 
     def __is_ready__(self) -> bool:
         return self.predictor is not None
@@ -150,6 +179,43 @@ class Tierwise:
         """Answers for a feature vector in the request: what-if analysis, customers not in the store yet."""
         answers = self._answers(lambda p: p.score_features([(customer_id, features)]))
         return answers if isinstance(answers, JSONResponse) else _json(Prediction.model_validate(answers[0]))
+
+    @bentoml.api(route="/orders", input_spec=OrdersRequest, output_spec=OrdersResponse)
+    def orders(self, orders: list[Any]) -> Any:
+        """Order events: each checked by the import's rules, logged durably before this answer, then
+        applied (features, predictions and tier updated). 200 when none was refused; 422 naming the
+        first refused event's field (409 when every refusal is a conflict with a known order); either
+        way the other events are logged and every refused one is kept in the log's quarantine."""
+        if self.events is None:
+            return _unavailable(f"order events unavailable: {self.events_error}")
+        if len(orders) > self.config.max_batch:
+            return _error(
+                422,
+                f"orders: {len(orders)} events, at most {self.config.max_batch} per call",
+                "too_many_orders",
+                field="orders",
+            )
+        try:
+            receipt = self.events.submit(orders, source="api")
+        except InputError as exc:
+            return _error(422, str(exc), "invalid_input", field=str(exc).split(":")[0])
+        except Exception as exc:  # logged events stay pending and are applied at the next start
+            return _unavailable("order events could not be applied; accepted ones are logged", exc)
+        for outcome in receipt.outcomes:
+            self.event_outcomes.labels(outcome.status).inc()
+        answer = OrdersResponse.from_receipt(receipt)
+        refused = [o for o in receipt.outcomes if o.status == "refused"]
+        if not refused:
+            return _json(answer)
+        conflict = all(o.reason == "conflicts_with_existing_order" for o in refused)
+        first = refused[0]
+        return _error(
+            409 if conflict else 422,
+            f"orders[{first.index}].{first.message}",
+            "order_conflict" if conflict else "invalid_order",
+            field=f"orders[{first.index}].{first.field}" if first.field else f"orders[{first.index}]",
+            **answer.model_dump(mode="json"),
+        )
 
     @bentoml.api(route="/reload")
     def reload(self) -> dict:

@@ -2,7 +2,9 @@
 
 Tiers carry retention and manual overrides, which depend on a customer's history of snapshots, so
 for a customer in the latest snapshot the service answers that snapshot's tier: the API and the
-batch output can never disagree. Customers missing from it (what-if vectors, customers who appeared
+batch output can never disagree, until an order event gives a customer newer features: then the
+policy tiers them again and retention starts from their snapshot tier (`TierLookup.retier`). Customers
+missing from it (what-if vectors, customers who appeared
 after the batch ran) are tiered by the policy against the snapshot's population
 (`tiering.reference`), and customers without any features get the cold-start answer: the
 median predictions of the snapshot's newest customers and the policy's tier for new customers.
@@ -20,6 +22,7 @@ from features.model_table import PREDICTION_COLUMNS
 from features.settings import Settings
 from tiering import Policy, load_policy, required_columns
 from tiering.reference import TierReference
+from tiering.retention import apply_retention
 from tiering.risk import high_value_cut
 
 #: Feature columns the policies and cold-start prior read besides the predictions.
@@ -48,6 +51,8 @@ class TierLookup:
         tiers: customer_id → (tier, rule) from the snapshot.
         personas: customer_id → (persona id, name) from the snapshot (empty before personas exist).
         offers: customer_id → (offers, their reasons), as the snapshot holds them (" | "-joined).
+        retention: The snapshot's customer_id, tier, below_since and change, indexed by customer_id:
+            what retention needs to tier a customer whose features an order event moved past it.
         reference: The policy frozen against the snapshot's population.
         value_cut: Predicted value from which a customer is "high value" in the snapshot (risk flags).
         cold_start: The answer for customers without features.
@@ -58,6 +63,7 @@ class TierLookup:
     tiers: dict[str, tuple[str, str]]
     personas: dict[str, tuple[int, str]]
     offers: dict[str, tuple[str, str]]
+    retention: pd.DataFrame
     reference: TierReference
     value_cut: float
     cold_start: ColdStart
@@ -79,6 +85,7 @@ class TierLookup:
                 "tier",
                 "reason",
                 "change",
+                "below_since",
                 "persona_id",
                 "persona",
                 "offers",
@@ -118,6 +125,9 @@ class TierLookup:
             tiers=tiers,
             personas=personas,
             offers=offers,
+            retention=snapshot[["customer_id", "tier", "below_since", "change"]].set_index(
+                "customer_id", drop=False
+            ),
             reference=TierReference.from_population(population, policy),
             value_cut=high_value_cut(snapshot.expected_value),
             cold_start=_cold_start(population, policy, as_of),
@@ -131,6 +141,16 @@ class TierLookup:
     def assign(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Tiers for customers outside the snapshot (customer_id, tier, rule)."""
         return self.reference.assign(frame)[["customer_id", "tier", "rule"]]
+
+    def retier(self, frame: pd.DataFrame, as_of: date) -> pd.DataFrame:
+        """Tiers, as of `as_of`, for customers of the snapshot whose features are newer than it (an
+        order event): the policy tier, then retention from their snapshot tier (upgrades and lifecycle
+        exits at once, a downgrade after its grace). Returns customer_id, tier, change, reason."""
+        assigned = self.assign(frame)
+        known = self.retention.reindex(assigned.customer_id).dropna(subset=["tier"])
+        return apply_retention(assigned, known.reset_index(drop=True), as_of, policy=self.policy)[
+            ["customer_id", "tier", "change", "reason"]
+        ]
 
 
 def caller_rule(change: str | None, reason: str) -> str:

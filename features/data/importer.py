@@ -23,7 +23,7 @@ import duckdb
 from features.data import write_stages
 from features.data.derived import write_derived_tables
 from features.data.duck import check_time_zone, sql_identifier, sql_string, table_sql
-from features.data.schema import ALL_TABLES, CUSTOMERS, IMPORTS, ORDER_LINES, ORDERS, QUARANTINE
+from features.data.schema import ALL_TABLES, CUSTOMERS, IMPORTS, ORDER_LINES, ORDERS, PRODUCTS, QUARANTINE
 from features.data.shop import import_time_zone, record_time_zone
 from features.data.sources import StagedSource
 from features.data.store import DataStore
@@ -78,7 +78,7 @@ def import_orders(
     """Validate a staged source and merge it into the store in one atomic transaction.
 
     An import that quarantines every row, or more than `max_quarantine_share` of its rows for one
-    reason, is refused before anything is written (`InputError`, the previous state untouched): a
+    reason (a share of 1 accepts any outcome), is refused before anything is written (`InputError`, the previous state untouched): a
     wrong `--timestamp-format`, mapping or encoding, not bad rows. The message names the reason and
     shows a sample value.
 
@@ -146,7 +146,7 @@ def import_orders(
         )
 
         reference = dict(reference or {})
-        products = _products_from_lines_sql(staged.fields) if staged.has_lines else None
+        products = products_from_lines_sql(staged.fields) if staged.has_lines else None
         if products and "products" not in reference:
             reference["products"] = products
         report = _report(con, import_id, staged.label)
@@ -205,26 +205,26 @@ def _flag_conflicting_duplicates(con: duckdb.DuckDBPyConnection, has_lines: bool
 
 
 def _build_candidate_orders(con: duckdb.DuckDBPyConnection, has_lines: bool) -> None:
-    """One row per valid order, with a content hash that tells a re-import from a changed order."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE candidate AS {candidate_orders_sql(has_lines)}")
+
+
+def candidate_orders_sql(has_lines: bool, typed: str = "typed") -> str:
+    """One row per valid order of the checked rows in `typed` (`typed_select`'s output), with a
+    content hash that tells a re-import from a changed order (order events are hashed by it too)."""
     if has_lines:
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE candidate AS
+        return f"""
             SELECT order_id, any_value(customer_id) AS customer_id, any_value(ordered_at) AS ordered_at,
                    sum(amount) AS amount, sum(discount) AS discount, sum(coupon_discount) AS coupon_discount,
                    sum(quantity) AS items, count(*) AS lines, mode(store_id) AS store_id,
                    md5(concat_ws('|', any_value(customer_id), epoch_us(any_value(ordered_at)), count(*),
                                  round(sum(amount), 6), bit_xor(hash(product_id, quantity, amount)))) AS content_hash
-            FROM typed WHERE reason IS NULL GROUP BY order_id"""
-        )
-    else:
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE candidate AS
+            FROM {typed} WHERE reason IS NULL GROUP BY order_id"""
+    return f"""
             SELECT DISTINCT ON (order_id) order_id, customer_id, ordered_at, amount, discount, coupon_discount,
                    items, NULL::BIGINT AS lines, store_id,
                    md5(concat_ws('|', customer_id, epoch_us(ordered_at), amount, discount, coupon_discount,
                                  items, store_id)) AS content_hash
-            FROM typed WHERE reason IS NULL"""
-        )
+            FROM {typed} WHERE reason IS NULL"""
 
 
 def _refuse_a_broken_file(
@@ -233,7 +233,7 @@ def _refuse_a_broken_file(
     if not report.rows_read or not report.quarantined_by_reason:
         return
     reason, count = max(report.quarantined_by_reason.items(), key=lambda item: item[1])
-    if report.rows_accepted > 0 and count <= limit * report.rows_read:
+    if limit >= 1 or (report.rows_accepted > 0 and count <= limit * report.rows_read):
         return
     hint = ""
     if reason == Reason.UNPARSEABLE_TIMESTAMP:
@@ -303,40 +303,48 @@ def _append_new_orders(con: duckdb.DuckDBPyConnection, draft: Path, import_id: s
     new_orders = "SELECT * FROM classified WHERE status = 'new'"
     if _count(con, f"SELECT count(*) FROM ({new_orders})") == 0:
         return
-    month = "strftime(ordered_at, '%Y-%m') AS month"
-    _copy_partitioned(
-        con,
-        f"""SELECT order_id, customer_id, ordered_at, amount, discount, coupon_discount, items, lines, store_id,
-                   amount < 0 AS is_return, amount = 0 AS is_zero_value, content_hash,
-                   {sql_string(import_id)} AS import_id, {month}
-            FROM ({new_orders})""",
-        draft / ORDERS.name,
-        import_id,
-    )
+    _copy_partitioned(con, order_rows_sql(new_orders, import_id), draft / ORDERS.name, import_id)
     if has_lines:
         _copy_partitioned(
             con,
-            f"""SELECT order_id, row_number() OVER (PARTITION BY order_id ORDER BY source_line) AS line_number,
-                       customer_id, ordered_at, product_id, quantity, amount, discount, coupon_discount,
-                       amount < 0 OR quantity < 0 AS is_return, amount = 0 OR quantity = 0 AS is_zero_value, {month}
-                FROM typed
-                WHERE reason IS NULL AND order_id IN (SELECT order_id FROM classified WHERE status = 'new')""",
+            line_rows_sql("typed", "SELECT order_id FROM classified WHERE status = 'new'"),
             draft / ORDER_LINES.name,
             import_id,
         )
 
 
-def _products_from_lines_sql(fields: frozenset[str]) -> str | None:
+def order_rows_sql(candidates: str, import_id: str) -> str:
+    """Rows of the canonical `orders` table (plus `month`) for candidate orders (`candidate_orders_sql`)."""
+    return f"""SELECT order_id, customer_id, ordered_at, amount, discount, coupon_discount, items, lines, store_id,
+                   amount < 0 AS is_return, amount = 0 AS is_zero_value, content_hash,
+                   {sql_string(import_id)} AS import_id, {_MONTH}
+            FROM ({candidates})"""
+
+
+def line_rows_sql(typed: str, order_ids: str) -> str:
+    """Rows of the canonical `order_lines` table (plus `month`) for the valid checked lines in `typed`
+    of the orders `order_ids` selects, numbered in source order."""
+    return f"""SELECT order_id, row_number() OVER (PARTITION BY order_id ORDER BY source_line) AS line_number,
+                   customer_id, ordered_at, product_id, quantity, amount, discount, coupon_discount,
+                   amount < 0 OR quantity < 0 AS is_return, amount = 0 OR quantity = 0 AS is_zero_value, {_MONTH}
+            FROM {typed}
+            WHERE reason IS NULL AND order_id IN ({order_ids})"""
+
+
+_MONTH = "strftime(ordered_at, '%Y-%m') AS month"
+
+
+def products_from_lines_sql(fields: frozenset[str], typed: str = "typed") -> str | None:
     """Products described by an order-line file's own columns (department, category, brand, ...)."""
     if not fields & {"department", "category", "subcategory", "brand", "is_private_label"}:
         return None
     private = "bool_or(is_private_label)" if "is_private_label" in fields else "NULL::BOOLEAN"
     return f"""SELECT product_id, mode(department) AS department, mode(category) AS category,
                    mode(subcategory) AS subcategory, mode(brand) AS brand, {private} AS is_private_label
-               FROM typed WHERE reason IS NULL GROUP BY product_id"""
+               FROM {typed} WHERE reason IS NULL GROUP BY product_id"""
 
 
-def _merge_by_key(old_sql: str, new_sql: str, table: str) -> str:
+def merge_by_key_sql(old_sql: str, new_sql: str, table: str) -> str:
     """Rows of `new_sql` win; rows of `old_sql` whose key is not in `new_sql` are kept."""
     spec = ALL_TABLES[table]
     cols = spec.select_list()
@@ -345,6 +353,16 @@ def _merge_by_key(old_sql: str, new_sql: str, table: str) -> str:
         f"SELECT {cols} FROM ({new_sql}) "
         f"UNION ALL BY NAME SELECT {cols} FROM ({old_sql}) old WHERE ({keys}) NOT IN (SELECT {keys} FROM ({new_sql}))"
     )
+
+
+def merge_products_sql(old_sql: str, new_sql: str, table: str = "products") -> str:
+    """Products merged by id, attribute by attribute: a value the new rows have wins, an empty one
+    keeps what was known (a file or an event that names a product without its department must not
+    erase the department)."""
+    spec = ALL_TABLES[table]
+    values = ", ".join(c if c in spec.key else f"coalesce(n.{c}, o.{c}) AS {c}" for c in spec.column_names)
+    keys = ", ".join(spec.key)
+    return f"SELECT {values} FROM ({new_sql}) n FULL JOIN ({old_sql}) o USING ({keys})"
 
 
 def _merge_reference_tables(
@@ -365,10 +383,11 @@ def _merge_reference_tables(
     fresh = f"SELECT {added} FROM ({new_customers}) WHERE customer_id NOT IN ({known})"
     merged = f"SELECT {customer_cols} FROM {table_sql(live, CUSTOMERS.name)} UNION ALL BY NAME {fresh}"
     if source_customers:
-        merged = _merge_by_key(merged, source_customers, CUSTOMERS.name)
+        merged = merge_by_key_sql(merged, source_customers, CUSTOMERS.name)
     _materialize_and_write(con, merged, draft / CUSTOMERS.name)
     for table, sql in tables.items():
-        _materialize_and_write(con, _merge_by_key(table_sql(live, table), sql, table), draft / table)
+        merge = merge_products_sql if table == PRODUCTS.name else merge_by_key_sql
+        _materialize_and_write(con, merge(table_sql(live, table), sql, table), draft / table)
 
 
 def _materialize_and_write(con: duckdb.DuckDBPyConnection, sql: str, folder: Path) -> None:

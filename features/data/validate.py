@@ -28,6 +28,10 @@ class Reason(StrEnum):
     MALFORMED_ROW = "malformed_row"
     CONFLICTING_DUPLICATE_ORDER = "conflicting_duplicate_order"
     CONFLICTS_WITH_EXISTING_ORDER = "conflicts_with_existing_order"
+    #: Order events only (`features.data.order_events`): a body that is not an order, or a field
+    #: the schema does not have (a misspelt `ammount` would otherwise be dropped without a word).
+    MALFORMED_EVENT = "malformed_event"
+    UNKNOWN_FIELD = "unknown_field"
 
 
 NUMERIC_FIELDS = ("amount", "quantity", "discount", "coupon_discount", "items")
@@ -88,6 +92,13 @@ def typed_select(
     ordered_at = (
         f"timezone({sql_string(timezone)}, {parsed})" if timezone != "UTC" else f"{parsed}::TIMESTAMPTZ"
     )
+    if is_text("ordered_at") and not timestamp_format:
+        # A time with its own offset (`Z`, `+02:00`) is that instant; casting it to TIMESTAMP would drop
+        # the offset and read the wall time in the shop's zone instead.
+        ordered_at = (
+            f"CASE WHEN regexp_matches({text('ordered_at')}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}([.][0-9]+)?)? ?(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+            f"THEN TRY_CAST({text('ordered_at')} AS TIMESTAMPTZ) ELSE {ordered_at} END"
+        )
 
     line_checks = ""
     if has_lines:

@@ -54,8 +54,8 @@ def main() -> None:
     try:
         app(args=global_options_first(sys.argv[1:]))
     except InputError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line, however long
         sys.exit(ExitCode.BAD_INPUT)
     except StoreBusyError as exc:
-        console.print(f"[red]busy:[/red] {exc}")
+        console.print(f"[red]busy:[/red] {exc}", soft_wrap=True)
         sys.exit(ExitCode.BUSY)

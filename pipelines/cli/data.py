@@ -95,6 +95,67 @@ def data_import(
         out.print(f"  quarantined {count:,} × {reason}")
 
 
+@data_app.command("push")
+def data_push(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A file of order events (JSON Lines, or a JSON array); '-' reads standard input."
+        ),
+    ],
+    output: Format = OutputFormat.table,
+) -> None:
+    """Send order events as they happen: each is checked like an imported row, logged durably, and
+    applied at once (features, predictions, tier), as `POST /orders` does. Refused events are kept
+    in the event log's quarantine; the next import writes the accepted ones into the tables."""
+    import json
+    import sys
+    from dataclasses import asdict
+
+    from pipelines.push_events import push
+
+    settings = settings_of(ctx)
+    text = sys.stdin.read() if source == "-" else _read_text(Path(source))
+    pushed = push(settings, text, "stdin" if source == "-" else Path(source).name)
+    receipt = pushed.receipt
+    refused = [o for o in receipt.outcomes if o.status == "refused"]
+    if output is OutputFormat.json:
+        answer = {
+            "accepted": receipt.count("accepted"),
+            "present": receipt.count("present"),
+            "refused": len(refused),
+            "results": [{**asdict(o), "line": pushed.lines[o.index]} for o in receipt.outcomes],
+            "tier_changes": [asdict(c) for c in receipt.tier_changes],
+            "tiers_not_computed": pushed.without_tiers,
+        }
+        sys.stdout.write(json.dumps(answer, indent=1, default=str) + "\n")
+    else:
+        out.print(
+            f"read {len(receipt.outcomes):,} = accepted {receipt.count('accepted'):,} + already present "
+            f"{receipt.count('present'):,} + quarantined {len(refused):,}"
+        )
+        for change in receipt.tier_changes:
+            out.print(
+                f"  {change.customer_id}: {change.from_tier or '-'} → {change.to_tier} ({change.order_id})"
+            )
+    if refused:
+        first = refused[0]
+        raise InputError(
+            f"line {pushed.lines[first.index]}: {first.message} ({len(refused)} of {len(receipt.outcomes)} "
+            "events refused and kept in the event log's quarantine; the others were applied)"
+        )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
 @data_app.command("synth")
 def data_synth(
     ctx: typer.Context,

@@ -35,7 +35,7 @@ def test_every_command_has_help():
         ["backtest"],
         ["score"],
     ]
-    commands += [["data", c] for c in ("import", "synth", "info", "schema")]
+    commands += [["data", c] for c in ("import", "push", "synth", "info", "schema")]
     commands += [["features", c] for c in ("build", "apply", "materialize", "list")]
     commands += [["models", c] for c in ("list", "promote", "rollback")]
     commands += [["tiers", c] for c in ("report", "alerts", "export", "backtest")]
@@ -192,3 +192,36 @@ def test_train_is_quiet_on_success(cj_slice_home, tmp_path):
     home = copy_home(cj_slice_home, tmp_path / "home").home
     result = tierwise("train", "--model", "churn", "--as-of", "2017-10-01", "--horizon", "28", home=home)
     assert result.returncode == 0 and result.stderr == ""
+
+
+def test_push_reads_events_from_a_pipe_and_names_the_line_of_a_refused_one(
+    served_home, cj_slice_dir, tmp_path
+):
+    import pandas as pd
+
+    from tests.conftest import copy_home
+
+    home = copy_home(served_home, tmp_path / "home").home
+    customer = str(pd.read_parquet(cj_slice_dir / "transactions.parquet").household_id.iloc[0])
+    good = {"order_id": "web-1", "customer_id": customer, "ordered_at": "2017-12-05 18:05:00", "amount": 25.0}
+    text = json.dumps(good) + "\n\n" + json.dumps({**good, "order_id": "web-2", "amount": "lots"}) + "\n"
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines",
+        "--home",
+        str(home),
+        "data",
+        "push",
+        "-",
+        "--format",
+        "json",
+    ]
+    result = subprocess.run(command, input=text, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().startswith("error: line 3: amount: non numeric amount")
+    assert len(result.stderr.strip().splitlines()) == 1
+    answer = json.loads(result.stdout)
+    assert [(r["status"], r["line"]) for r in answer["results"]] == [("accepted", 1), ("refused", 3)]
+    again = subprocess.run(command, input=json.dumps(good), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout)["present"] == 1
