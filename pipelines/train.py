@@ -22,7 +22,7 @@ from features.snapshots import build_snapshots, capabilities, check_cutoffs, dat
 from pipelines.home_lock import writes_home
 from training import registry
 from training.backtest_plan import plan
-from training.labels import compute_labels, outcome_end
+from training.labels import compute_labels, labelled, outcome_end
 from training.models import SPECS
 from training.run import (
     TrainResult,
@@ -70,7 +70,9 @@ def train(
             step(f"{name}: examples")
             # Read inside the run: Feast's MLflow integration tags it with the feature service, views
             # and entity count. The full frame of examples is freed once it is split.
-            parts = split_examples(spec, feature_store.training_frame(settings, labels, spec.name), the_plan)
+            examples = feature_store.training_frame(settings, labelled(labels, spec.label), spec.name)
+            parts = split_examples(spec, examples, the_plan)
+            del examples
             for part, context in (("train", "training"), ("test", "evaluation")):
                 registry.log_dataset(
                     parts[part].frame,
@@ -153,7 +155,7 @@ def backtest(
         trained = trained_after(info.tags, as_of)
         if trained is not None and not allow_leakage:
             raise InputError(leakage_message(name, info.version, trained, as_of))
-        frame = feature_store.training_frame(settings, labels, name)
+        frame = feature_store.training_frame(settings, labelled(labels, SPECS[name].label), name)
         report[name] = backtest_model(SPECS[name], bundle, info.version, frame, orders, as_of, horizon_days)
         if trained is not None:
             report[name]["leakage"] = f"trained on orders up to {trained}: optimistic"

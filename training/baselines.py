@@ -3,7 +3,10 @@
 - churn: days since the last order (recency), an RFM quintile score, and BG/NBD's probability of no
   order in the horizon (not 1 − P(alive), which calls one-time buyers safe);
 - customer_value: last horizon's spend, and BG/NBD expected orders × Gamma-Gamma expected spend;
-- growth_potential: the 90-day spend trend.
+- growth_potential (active customers only): the 90-day spend trend (momentum), the frequency rank
+  (orders in 90 days: "the engaged grow"), and the room to the customer's own pace (their 365-day
+  order rate over 90 days minus their last 90 days' orders: a customer below their usual pace tends
+  to come back up, which is much of what "grows against their own past" measures).
 
 Each baseline is a score where higher means "more of the label" (more churn, more value, more growth).
 BTYD models are fitted on the orders before the cutoff only.
@@ -77,7 +80,24 @@ def value_baselines(
     }
 
 
+def own_pace_gap(features: pd.DataFrame) -> np.ndarray:
+    """Orders a customer's own 365-day rate predicts for 90 days minus their orders in the last 90.
+
+    The rate is over the customer's tenure when it is shorter than a year (at least 90 days, so a
+    customer younger than that has no gap).
+
+    Args:
+        features: Columns orders_365d, orders_90d, tenure_days.
+    """
+    known = features["tenure_days"].astype(float).clip(lower=90, upper=365)
+    return (features["orders_365d"] * 90 / known - features["orders_90d"]).to_numpy(dtype=float)
+
+
 def growth_baselines(
     test: pd.DataFrame, orders: pd.DataFrame, cutoff: date, horizon_days: int
 ) -> dict[str, np.ndarray]:
-    return {"spend_trend_90d": test["spend_trend_90d"].to_numpy()}
+    return {
+        "spend_trend_90d": test["spend_trend_90d"].to_numpy(),
+        "frequency_rank": test["orders_90d"].to_numpy(dtype=float),
+        "own_pace_gap": own_pace_gap(test),
+    }

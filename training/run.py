@@ -59,7 +59,8 @@ def split_examples(spec: ModelSpec, frame: pd.DataFrame, the_plan: BacktestPlan)
     """The examples split into the run's five parts, each copied once from `frame` by a row mask.
 
     Masks instead of intermediate frames per period: at a million customers every copy of the
-    examples costs gigabytes.
+    examples costs gigabytes. Rows without a label (growth for customers not active before the cutoff)
+    are in no part.
 
     Raises:
         InputError: a classifier's part has fewer than `MIN_CLASS_EXAMPLES` of either class.
@@ -67,12 +68,13 @@ def split_examples(spec: ModelSpec, frame: pd.DataFrame, the_plan: BacktestPlan)
     names = [c for c in frame.columns if c in FEATURES_BY_NAME]
     strings = [c for c in names if FEATURES_BY_NAME[c].dtype == "string"]
     days = frame["event_timestamp"].dt.date
-    learn, refit = days.isin(set(the_plan.train)), days.isin(set(the_plan.deploy_train))
+    known = frame[spec.label].notna()  # growth: only customers active before the cutoff
+    learn, refit = days.isin(set(the_plan.train)) & known, days.isin(set(the_plan.deploy_train)) & known
     held = is_validation_customer(frame["customer_id"])
     masks = {
         "train": (learn & ~held, "training"),
         "valid": (learn & held, "validation"),
-        "test": (days == the_plan.test, "test"),
+        "test": ((days == the_plan.test) & known, "test"),
         "refit": (refit & ~held, "refit"),
         "refit_valid": (refit & held, "refit validation"),
     }

@@ -71,6 +71,9 @@ class ModelSpec:
         monotone: Features whose effect must be monotone (+1 rising, -1 falling), as domain knowledge
             (e.g. churn never falls with recency); enforced by LightGBM's monotone constraints.
         params: LightGBM parameters before tuning.
+        active_only: The model speaks only for customers with an order in the last horizon (its label
+            is null for the others; see `training.labels.is_active`): their prediction is
+            left empty rather than extrapolated to customers it never learned from.
     """
 
     model: ModelEntry
@@ -80,6 +83,7 @@ class ModelSpec:
     monotone: dict[str, int] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=lambda: dict(BASE_PARAMS))
     search_space: SearchSpace = tree_search_space
+    active_only: bool = False
 
     @property
     def name(self) -> str:
