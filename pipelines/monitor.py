@@ -99,7 +99,7 @@ def monitor(
     workspace = MonitoringWorkspace(workspace_dir(settings))
     out = reports_dir(settings)
     health: dict[str, ModelHealth] = {}
-    drift_by_reference: dict[int, DriftResult] = {}
+    drift_by_reference: dict[tuple[int, int], DriftResult] = {}
     test_cutoffs: list[date] = []
     pages: dict[int, Path] = {}  # one drift report shared by several models is drawn once
     for name in model_names or list(MODEL_NAMES):
@@ -107,12 +107,17 @@ def monitor(
         reference = load_reference(spec)
         if reference.test_cutoff is not None:
             test_cutoffs.append(reference.test_cutoff)
-        key = int(pd.util.hash_pandas_object(reference.sample[reference.features], index=False).sum())
-        if key not in drift_by_reference:  # the three champions usually share one test cutoff's rows
-            drift_by_reference[key] = _feature_drift(current, reference, thresholds, day)
+        # A model is watched on the customers it answers (growth: the active ones, as in its reference).
+        answered = current[current[entry.output].notna().to_numpy()]
+        key = (
+            int(pd.util.hash_pandas_object(reference.sample[reference.features], index=False).sum()),
+            len(answered),
+        )
+        if key not in drift_by_reference:  # the champions usually share one test cutoff's rows
+            drift_by_reference[key] = _feature_drift(answered, reference, thresholds, day)
         feature_drift = drift_by_reference[key]
         prediction = column_drift(
-            current[[entry.output]],
+            answered[[entry.output]],
             reference.sample[[PREDICTION]].rename(columns={PREDICTION: entry.output}),
             numerical=[entry.output],
             rows=thresholds.stat_rows,
@@ -206,7 +211,10 @@ def _quality(
 ) -> Quality:
     """One matured snapshot's quality for one model, also added to the workspace as a quality run."""
     output = MODELS[spec.name].output
-    baselines = spec.baselines(frame, frame.attrs["orders"], day, horizon)
+    orders = frame.attrs["orders"]
+    # Judged where it has a label and answered (growth: customers active before the snapshot).
+    frame = frame[(frame[spec.label].notna() & frame[output].notna()).to_numpy()]
+    baselines = spec.baselines(frame, orders, day, horizon)
     quality = matured_quality(
         spec,
         day,

@@ -168,11 +168,16 @@ class Predictor:
         for name, matrix in champion_models.matrices(live.champions, columns).items():
             bundle = live.champions.bundles[name]
             predicted, contributions = bundle.predict_and_explain(matrix)
+            predicted = champion_models.answered(
+                name, predicted, columns["days_since_last_order"], bundle.horizon_days
+            )
             predictions[MODELS[name].output] = predicted
             interval = bundle.predict_interval(matrix)
             if interval is not None:
                 intervals[MODELS[name].output] = interval
-            reasons[name] = explain(bundle, matrix, TOP_REASONS, contributions, self.reason_excluded_views)
+            explained = explain(bundle, matrix, TOP_REASONS, contributions, self.reason_excluded_views)
+            # No reasons for a prediction that is not answered (growth of a lapsed customer).
+            reasons[name] = [[] if np.isnan(p) else r for p, r in zip(predicted, explained, strict=True)]
         churn = predictions["churn_probability"]
         value = predictions["expected_value"]
         growth = predictions["growth_potential"]
@@ -193,7 +198,7 @@ class Predictor:
                     if "expected_value" in intervals
                     else None
                 ),
-                "growth_potential": float(growth[i]),
+                "growth_potential": _optional(growth[i]),
                 "horizon_days": live.champions.horizon_days,
                 "tier": tiers[i][0],
                 "tier_rule": tiers[i][1],
@@ -260,7 +265,7 @@ class Predictor:
         flags = flag_lists(
             np.array([prior.churn_probability]),
             np.array([prior.expected_value]),
-            np.array([prior.growth_potential]),
+            np.array([prior.growth_potential], dtype=float),
             live.lookup.value_cut,
         )[0]
         return {
@@ -333,6 +338,11 @@ def _offers(lookup: TierLookup, customer: str, use_snapshot: bool) -> tuple[list
     if found is None:
         return None, f"no offers for this customer in the batch of {lookup.as_of.isoformat()}"
     return split_offers(*found), None
+
+
+def _optional(value: float) -> float | None:
+    """A prediction as JSON: None where the model does not answer (NaN)."""
+    return None if np.isnan(value) else float(value)
 
 
 def _finite(value: float) -> bool:

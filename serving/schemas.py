@@ -117,7 +117,12 @@ class Prediction(BaseModel):
     )
     growth_potential: float | None = Field(
         None,
-        description="Probability that spend grows 20% or the customer buys in two new departments next horizon.",
+        description=(
+            "Probability that a customer active in the last `horizon_days` grows in the next: at least the "
+            "same spend, with clearly more orders (1.5x, 2 more), larger baskets (1.3x) or more departments "
+            "(1.2x, 2 more). Null for customers without an order in the last `horizon_days` (for them the "
+            "question is reactivation: see `churn_probability`)."
+        ),
         examples=[0.31],
     )
     p_order_7d: float | None = Field(

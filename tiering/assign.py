@@ -20,6 +20,12 @@ customer's own rhythm, so 20 days is late for a weekly shopper and early for a m
 blending would count recency twice. Lifecycle states and the value tiers' recency windows always use
 `days_since_last_order`: they are facts, not predictions. There is no frequency model, so frequency
 is `orders_365d` in both modes.
+
+Potential (RFMP's P) is the growth room of active customers: `growth_potential` is answered only for
+customers with an order in the model's horizon (`training.labels`), and a customer without it
+(lapsed) earns 0 from P; the active customers' P is their percentile rank among themselves. So P
+lifts an active customer with room to grow, and never lifts a lapsed one (the old growth label, a
+reactivation score, rated Dormant customers above Platinum ones).
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ SCORE_LABEL = {
     ("rfmp", True): "RFMP score (history)",
 }
 OUTPUT_COLUMNS = ["customer_id", "tier", "tier_rank", "score", "rule"]
+#: Input columns that may be missing: no growth potential for a customer who is not active (P = 0).
+OPTIONAL_COLUMNS = ("growth_potential",)
 
 
 def required_columns(policy: Policy, classic: bool = False) -> list[str]:
@@ -56,21 +64,25 @@ def required_columns(policy: Policy, classic: bool = False) -> list[str]:
 
 
 def percentile(values: pd.Series) -> pd.Series:
-    """Percentile rank in [0, 1]: 0 for the lowest, 1 for the highest, ties share their mean rank.
+    """Percentile rank in [0, 1] among the known values: 0 for the lowest, 1 for the highest, ties
+    share their mean rank.
 
-    A single customer gets 1.
+    A single known value gets 1. A missing value gets 0: a customer without the component (no growth
+    potential, because not active) earns nothing from it and moves no one else's rank.
     """
-    if len(values) <= 1:
-        return pd.Series(1.0, index=values.index)
-    return (values.rank(method="average") - 1) / (len(values) - 1)
+    known = values.notna()
+    count = int(known.sum())
+    if count <= 1:
+        return pd.Series(np.where(known, 1.0, 0.0), index=values.index)
+    return ((values.rank(method="average") - 1) / (count - 1)).fillna(0.0)
 
 
 def raw_rfmp_components(frame: pd.DataFrame, classic: bool = False) -> pd.DataFrame:
     """Recency, frequency, monetary and potential before ranking (higher = better).
 
     Args:
-        frame: Predictive mode: churn_probability, orders_365d, expected_value, growth_potential.
-            Classic mode: days_since_last_order, orders_365d, spend_365d, spend_trend_90d.
+        frame: Predictive mode: churn_probability, orders_365d, expected_value, growth_potential
+            (NaN for customers it does not answer). Classic mode: days_since_last_order, orders_365d, spend_365d, spend_trend_90d.
         classic: Use history only (see the module docstring).
     """
     if classic:
@@ -130,8 +142,8 @@ def assign_tiers(
         frame: One row per customer. Columns read (see `required_columns`): customer_id,
             days_since_last_order, tenure_days (if the policy has a `state: new` tier), and
             predictive value scoring: expected_value; classic value scoring: spend_365d;
-            predictive RFMP: churn_probability, orders_365d, expected_value, growth_potential;
-            classic RFMP: orders_365d, spend_365d, spend_trend_90d. Other columns are ignored.
+            predictive RFMP: churn_probability, orders_365d, expected_value, growth_potential
+            (may be missing: P = 0, see the module docstring); classic RFMP: orders_365d, spend_365d, spend_trend_90d. Other columns are ignored.
         policy: The tier policy (see `load_policy`).
         classic: Score by history instead of model outputs.
         scores: Policy scores computed elsewhere (one per row), e.g. RFMP percentiles taken against
@@ -177,7 +189,7 @@ def _numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         raise InputError("customer frame: customer_id has missing values")
     for column in columns[1:]:
         values = pd.to_numeric(frame[column], errors="coerce").astype(float)
-        bad = values.isna()
+        bad = values.isna() & (column not in OPTIONAL_COLUMNS)
         if column == "churn_probability":
             bad |= ~values.between(0, 1)
         elif column in ("days_since_last_order", "tenure_days"):

@@ -52,7 +52,8 @@ class Audience(_Config):
         risk_flags: The customer has at least one of these flags (none: any).
         min_churn_probability, max_churn_probability: Bounds on the churn probability.
         min_expected_value, max_expected_value: Bounds on the expected value over the horizon.
-        min_growth_potential: Lower bound on the growth potential.
+        min_growth_potential: Lower bound on the growth potential (customers without one, those
+            with no order in the models' horizon, are left out).
     """
 
     tiers: tuple[str, ...] = ()

@@ -21,6 +21,7 @@ import pandas as pd
 from features.model_table import PREDICTION_COLUMNS
 from features.settings import Settings
 from tiering import Policy, load_policy, required_columns
+from tiering.assign import OPTIONAL_COLUMNS
 from tiering.reference import TierReference
 from tiering.retention import apply_retention
 from tiering.risk import high_value_cut
@@ -36,7 +37,7 @@ class ColdStart:
 
     churn_probability: float
     expected_value: float
-    growth_potential: float
+    growth_potential: float | None
     tier: str
     rule: str
 
@@ -102,7 +103,9 @@ class TierLookup:
         features = settings.feature_snapshots
         history = features.read(features.choose(as_of), ["customer_id", *HISTORY_COLUMNS])
         population = snapshot.merge(history, on="customer_id", how="left", validate="one_to_one")
-        population = population.dropna(subset=required_columns(policy))
+        # Growth potential may be missing (customers without an order in the horizon): it is no gap.
+        needed = [c for c in required_columns(policy) if c not in OPTIONAL_COLUMNS]
+        population = population.dropna(subset=needed)
         tiers = dict(zip(snapshot.customer_id, zip(snapshot.tier, rules, strict=True), strict=True))
         personas = {}
         if "persona_id" in snapshot and snapshot.persona_id.notna().any():
@@ -170,7 +173,7 @@ def _cold_start(population: pd.DataFrame, policy: Policy, as_of: date) -> ColdSt
     return ColdStart(
         churn_probability=float(medians.churn_probability),
         expected_value=float(medians.expected_value),
-        growth_potential=float(medians.growth_potential),
+        growth_potential=None if pd.isna(medians.growth_potential) else float(medians.growth_potential),
         tier=tier,
         rule=f"cold start: no purchase history yet; median prediction of {basis} on {as_of.isoformat()}",
     )

@@ -43,7 +43,9 @@ class TierReference:
         components = {}
         if policy.scoring == "rfmp":
             raw = raw_rfmp_components(population, classic)
-            components = {name: np.sort(values.to_numpy(dtype=float)) for name, values in raw.items()}
+            components = {
+                name: np.sort(values.dropna().to_numpy(dtype=float)) for name, values in raw.items()
+            }
         if not policy.cut_by_share:
             return cls(policy, classic, components)
         value_names = {tier.name for tier in policy.value_tiers}
@@ -78,9 +80,10 @@ def _value_positions(policy: Policy) -> list[int]:
 
 
 def _percentile_against(sorted_population: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Percentile rank of each value had it been ranked with the population (ties count half)."""
+    """Percentile rank of each value had it been ranked with the population's known values (ties count
+    half); a missing value gets 0, as in `tiering.assign.percentile`."""
     if len(sorted_population) == 0:
-        return np.ones(len(values))
+        return np.where(np.isnan(values), 0.0, 1.0)
     below = np.searchsorted(sorted_population, values, side="left")
     at_most = np.searchsorted(sorted_population, values, side="right")
-    return (below + at_most) / (2 * len(sorted_population))
+    return np.where(np.isnan(values), 0.0, (below + at_most) / (2 * len(sorted_population)))

@@ -16,6 +16,8 @@ import pandas as pd
 
 from features.model_table import MODEL_NAMES, MODELS
 from training.bundle import ModelBundle
+from training.labels import is_active
+from training.models import SPECS
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,33 @@ def load_champions(names: list[str] | None = None) -> Champions:
 
 def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
     """Predictions for every row of `features` (catalog feature columns; `customer_id` kept if present),
-    with `<output>_low` / `<output>_high` for a model that has an 80% interval (the expected value)."""
+    with `<output>_low` / `<output>_high` for a model that has an 80% interval (the expected value).
+    Growth potential is NaN for customers without an order in the horizon (`answered`)."""
     out = pd.DataFrame(index=features.index)
     if "customer_id" in features:
         out["customer_id"] = features["customer_id"]
     for name, matrix in matrices(champions, features).items():
         bundle = champions.bundles[name]
         output = MODELS[name].output
-        out[output] = bundle.predict_matrix(matrix)
+        out[output] = answered(
+            name, bundle.predict_matrix(matrix), features["days_since_last_order"], bundle.horizon_days
+        )
         interval = bundle.predict_interval(matrix)
         if interval is not None:
             out[f"{output}_low"], out[f"{output}_high"] = interval
     return out
+
+
+def answered(
+    name: str, predicted: np.ndarray, days_since_last_order: Sequence[float | None], horizon_days: int
+) -> np.ndarray:
+    """`predicted`, NaN where model `name` does not speak for the customer: an `active_only` model
+    (growth potential) answers only customers with an order in the last `horizon_days` days, the
+    customers its label exists for (`training.labels.is_active`)."""
+    if not SPECS[name].active_only:
+        return predicted
+    days = pd.to_numeric(pd.Series(days_since_last_order), errors="coerce").to_numpy(dtype=float)
+    return np.where(is_active(days, horizon_days), predicted, np.nan)
 
 
 def matrices(champions: Champions, features: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.ndarray]:

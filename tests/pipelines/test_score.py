@@ -33,6 +33,17 @@ def test_every_customer_of_the_snapshot_is_scored_and_tiered(scored_home):
     assert {"churn_version", "customer_value_version", "growth_potential_version"} <= set(snapshot.columns)
 
 
+def test_growth_potential_is_given_to_active_customers_only(scored_home):
+    """The growth model learned on customers with an order in its horizon; it answers only them."""
+    snapshot = pd.read_parquet(score(scored_home, date(2017, 11, 5)).path)
+    features = pd.read_parquet(scored_home.snapshots_dir / "2017-11-05.parquet")
+    recency = snapshot.customer_id.map(features.set_index("customer_id").days_since_last_order)
+    active = recency <= snapshot.horizon_days
+    assert snapshot.growth_potential[active].between(0, 1).all()
+    assert snapshot.growth_potential[~active].isna().all() and (~active).sum() > 0
+    assert not snapshot.risk_flags[~active].str.contains("growth_opportunity").any()
+
+
 def test_scoring_the_same_date_again_gives_the_same_snapshot(scored_home):
     first = pd.read_parquet(score(scored_home, date(2017, 11, 5)).path)
     second = pd.read_parquet(score(scored_home, date(2017, 11, 5)).path)

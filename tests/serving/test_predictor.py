@@ -40,6 +40,14 @@ def test_answers_equal_the_batch_snapshot_for_the_same_customers(predictor, batc
     assert set(answers.features_as_of) == {SERVE_AS_OF}
 
 
+def test_a_lapsed_customer_is_answered_without_growth_potential_or_its_reasons(predictor, batch):
+    lapsed = batch[batch.growth_potential.isna()].customer_id.iloc[0]
+    answer = predictor.predict_ids([lapsed])[0]
+    assert answer["growth_potential"] is None and answer["reasons"]["growth_potential"] == []
+    assert answer["churn_probability"] is not None and answer["reasons"]["churn"]
+    assert "growth_opportunity" not in answer["risk_flags"]
+
+
 def test_the_persona_in_an_answer_is_the_batch_snapshots(predictor, batch):
     sample = batch.sample(60, random_state=2)
     answers = predictor.predict_ids(sample.customer_id.tolist())
