@@ -162,3 +162,19 @@ def test_events_logged_by_a_process_that_died_before_applying_them_are_applied_a
 
 def test_the_cutoff_of_an_event_is_the_midnight_after_its_day():
     assert event_cutoff(pd.Timestamp("2017-12-05T23:59:59", tz="UTC")) == date(2017, 12, 6)
+
+
+@pytest.mark.integration
+def test_an_order_updates_a_redis_online_store_the_same_way(served, redis_server, product):
+    settings = Settings(served.home, "redis", redis_server)
+    build_features.apply_and_materialize(settings, SERVE_AS_OF)
+    predictor = Predictor(settings)
+    (customer,) = in_tier(predictor, "Dormant", 1)
+    events = OrderEvents(settings, lambda: predictor)
+    receipt = events.submit([basket("web-1", customer, product)], source="test")
+    after = predictor.predict_ids([customer])[0]
+    assert (after["features_as_of"], after["tier_source"]) == (CUTOFF, "event")
+    assert receipt.tier_changes[0].to_tier == after["tier"] != "Dormant"
+    sqlite = Predictor(served)
+    assert sqlite.predict_ids([customer])[0]["features_as_of"] == SERVE_AS_OF  # the other store is untouched
+    events.close()

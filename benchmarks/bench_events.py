@@ -1,0 +1,158 @@
+"""Order events against the real service: time from `POST /orders` to an updated answer, and how many
+events one worker sustains while `predict` traffic continues.
+
+    .venv/bin/python -m benchmarks.bench_events [--home DIR] [--events 150] [--seconds 30] [--repeat 3]
+
+The home must be served (what `tierwise run` leaves); the script works on a copy, since events
+change the online store. It starts `tierwise serve` with one worker and, in each repeat:
+
+1. latency: events sent one at a time, each for another customer (rotated over all of them), while
+   `hey` keeps 4 clients calling `predict` in the background; an event's answer is updated when its
+   POST returns (the service applies it before answering), so the POST time is event → answer;
+2. throughput: 8 clients sending events as fast as they are answered for `--seconds`, with the same
+   `predict` load; events applied per second.
+
+Printed: p50/p99 of event → answer, events/s, the `predict` load beside them, and the issue's
+targets (p50 ≤ 30 ms, p99 ≤ 100 ms, ≥ 100 events/s); medians over the repeats with min–max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+from benchmarks.bench_service import hey
+from features.settings import Settings
+from tests.service_process import ServiceProcess
+
+TOKEN = "bench-events-admin-token-0123456789"
+
+
+def basket(order_id: str, customer: str, product: str, ordered_at: str) -> dict:
+    return {
+        "order_id": order_id,
+        "customer_id": customer,
+        "ordered_at": ordered_at,
+        "lines": [{"product_id": product, "quantity": 1, "amount": 2.49}],
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def sustained(
+    url: str, headers: dict, customers: list[str], product: str, ordered_at: str, first: int, seconds: float
+) -> tuple[float, int]:
+    """Events/s applied with 8 clients sending as fast as they are answered; and the next order number."""
+    numbers = iter(range(first, first + 10**9))
+    lock = threading.Lock()
+    done: list[int] = []
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as api:
+            while time.monotonic() < deadline:
+                with lock:
+                    number = next(numbers)
+                customer = customers[number % len(customers)]
+                body = {"orders": [basket(f"bench-{number}", customer, product, ordered_at)]}
+                if api.post("/orders", json=body).status_code == 200:
+                    done.append(number)
+
+    started = time.monotonic()
+    clients = [threading.Thread(target=client) for _ in range(8)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    return len(done) / (time.monotonic() - started), next(numbers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--home", type=Path, default=Path("/work/bench/cjhome"))
+    parser.add_argument("--events", type=int, default=150)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    home = scratch / "home"
+    for part in ("data", "mlruns"):
+        shutil.copytree(args.home / part, home / part, symlinks=True)
+    settings = Settings.resolve(home)
+    snapshot_day = settings.tier_snapshots("lifecycle").dates()[-1]
+    customers = pd.read_parquet(
+        settings.tier_snapshots_dir("lifecycle") / f"{snapshot_day}.parquet", columns=["customer_id"]
+    ).customer_id.tolist()
+    lines = settings.data_dir / "tables" / "order_lines"
+    product = str(pd.read_parquet(next(lines.rglob("*.parquet")), columns=["product_id"]).product_id.iloc[0])
+    ordered_at = f"{snapshot_day}T10:00:00"
+    env = {**os.environ, "TIERWISE_API_TOKEN": TOKEN, "BENTOML_HOME": str(scratch / "bentoml")}
+    service = ServiceProcess.tierwise(home, scratch / "service.log", env)
+    sent = 0
+    try:
+        service.wait("/readyz", 300)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        print(f"home {args.home} ({len(customers):,} customers), one worker, predict load: hey -c 4")
+        latencies, rates = [], []
+        for repeat in range(args.repeat):
+            background = threading.Thread(
+                target=hey,
+                args=(
+                    "predict",
+                    service.url + "/predict",
+                    {"customer_id": customers[0]},
+                    4,
+                    args.seconds * 2,
+                ),
+            )
+            background.start()
+            times = []
+            with httpx.Client(base_url=service.url, headers=headers, timeout=60) as api:
+                for _ in range(args.events):
+                    customer = customers[sent % len(customers)]
+                    body = {"orders": [basket(f"bench-{sent}", customer, product, ordered_at)]}
+                    started = time.perf_counter()
+                    answer = api.post("/orders", json=body)
+                    times.append((time.perf_counter() - started) * 1000)
+                    assert answer.status_code == 200, answer.text
+                    sent += 1
+            rate, sent = sustained(
+                service.url, headers, customers, product, ordered_at, sent, args.seconds / 2
+            )
+            background.join()
+            p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
+            latencies.append((p50, p99))
+            rates.append(rate)
+            print(
+                f"repeat {repeat + 1}: event → answer p50 {p50:.1f} ms, p99 {p99:.1f} ms; {rate:.1f} events/s"
+            )
+        p50s, p99s = [p for p, _ in latencies], [p for _, p in latencies]
+        print(
+            f"median of {args.repeat}: event → answer p50 {statistics.median(p50s):.1f} ms "
+            f"({min(p50s):.1f}–{max(p50s):.1f}; target ≤ 30), p99 {statistics.median(p99s):.1f} ms "
+            f"({min(p99s):.1f}–{max(p99s):.1f}; target ≤ 100); {statistics.median(rates):.1f} events/s "
+            f"({min(rates):.1f}–{max(rates):.1f}; target ≥ 100)"
+        )
+    finally:
+        service.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
