@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import psutil
 import pytest
 
 from features.data.event_log import EventLog
@@ -153,10 +154,17 @@ def test_a_killed_service_loses_no_acknowledged_event_and_applies_none_twice(
     sender.start()
     while len(acknowledged) < 5 and sender.is_alive():
         threading.Event().wait(0.05)
-    os.killpg(service.process.pid, signal.SIGKILL)
+    # The workers are in sessions of their own (circus starts them with setsid): kill each of them.
+    processes = [
+        service.process.pid,
+        *(c.pid for c in psutil.Process(service.process.pid).children(recursive=True)),
+    ]
+    for pid in processes:
+        os.kill(pid, signal.SIGKILL)
     stop.set()
     sender.join(timeout=120)
     service.process.wait(timeout=30)
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in processes)
     logged = {e.customer_id for e in EventLog(served.events_path).unfolded()}
     assert set(acknowledged) <= logged and len(acknowledged) >= 5
     restarted = start(served.home, tmp_path / "restarted.log")
