@@ -99,6 +99,7 @@ def tier_snapshot(
     scored[HISTORY_COLUMNS] = features[HISTORY_COLUMNS]
     assigned = assign_tiers(scored, policy, classic=classic)
     kept = apply_retention(assigned, previous, as_of, policy=policy)
+    kept = _event_reasons(settings, kept, tiers, as_of)
     overrides_path = overrides or _default_overrides(settings)
     if overrides_path is not None:
         kept = apply_overrides(kept, load_overrides(overrides_path), as_of, policy=policy)
@@ -119,6 +120,33 @@ def tier_snapshot(
     for name, version in champions.versions.items():
         snapshot[MODELS[name].version_column] = version
     return as_of, snapshot, champions.versions
+
+
+def _event_reasons(
+    settings: Settings, kept: pd.DataFrame, tiers: DatedSnapshots, as_of: date
+) -> pd.DataFrame:
+    """Tier changes an order event made since the previous snapshot, named in the reason: the
+    service moved the customer when the order came (`serving.events`), and the batch keeps the
+    change with what caused it ("order web-1 on 2017-12-05 moved Dormant → Silver at once: ...")."""
+    if not settings.events_path.exists():
+        return kept
+    from features.data.event_log import EventLog
+
+    earlier = [day for day in tiers.dates() if day < as_of]
+    log = EventLog(settings.events_path)
+    try:
+        changes = log.tier_changes_by_orders(earlier[-1] if earlier else None, as_of)
+    finally:
+        log.close()
+    if not changes:
+        return kept
+    kept = kept.copy()
+    for position in np.flatnonzero(kept.customer_id.isin(list(changes)) & kept.change.ne("kept")):
+        found = changes[kept.customer_id.iat[position]]
+        day = found["ordered_at"][:10]
+        prefix = f"order {found['order_id']} on {day} moved {found['from_tier'] or 'none'} → {found['to_tier']} at once: "
+        kept.iat[position, kept.columns.get_loc("reason")] = prefix + kept.reason.iat[position]
+    return kept
 
 
 #: Snapshot columns of the next-order model (`pipelines.next_order`); null before it is trained.

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from features.data.order_events import CheckedEvent
@@ -212,6 +212,20 @@ class EventLog:
             cursor = self._db.execute(query + " ORDER BY changed_at, customer_id", args)
             names = [c[0] for c in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def tier_changes_by_orders(self, start: date | None, end: date) -> dict[str, dict]:
+        """The latest tier change per customer caused by an order placed in [start, end) (UTC days;
+        `start` None: from the beginning), with the order's time: what the next batch snapshot
+        explains its change by."""
+        with self._lock:
+            cursor = self._db.execute(
+                """SELECT t.customer_id, t.order_id, e.ordered_at, t.from_tier, t.to_tier
+                FROM tier_changes t JOIN events e USING (order_id)
+                WHERE e.ordered_at >= ? AND e.ordered_at < ? ORDER BY e.ordered_at""",
+                ((start or date.min).isoformat(), end.isoformat()),
+            )
+            names = [c[0] for c in cursor.description]
+            return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
 
     def quarantined(self) -> list[dict]:
         """Refused events, oldest first: when, from where, why, and the body as sent."""

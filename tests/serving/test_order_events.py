@@ -178,3 +178,20 @@ def test_an_order_updates_a_redis_online_store_the_same_way(served, redis_server
     sqlite = Predictor(served)
     assert sqlite.predict_ids([customer])[0]["features_as_of"] == SERVE_AS_OF  # the other store is untouched
     events.close()
+
+
+def test_the_next_tier_snapshot_keeps_the_change_an_order_made_and_names_the_order(
+    served, events, predictor, product
+):
+    from pipelines.score import score
+
+    (customer,) = in_tier(predictor, "Dormant", 1)
+    (change,) = events.submit([basket("web-1", customer, product)], source="test").tier_changes
+    fold_events(served)
+    build_features.build(served, [CUTOFF])
+    score(served, CUTOFF)
+    snapshot = served.tier_snapshots("lifecycle").read(CUTOFF).set_index("customer_id")
+    row = snapshot.loc[customer]
+    assert row.tier == change.to_tier and row.change == "upgrade"
+    assert row.reason.startswith(f"order web-1 on 2017-12-05 moved Dormant → {change.to_tier} at once: ")
+    assert not snapshot.drop(customer).reason.str.startswith("order ").any()
