@@ -109,6 +109,7 @@ def tier_snapshot(
         if c.endswith(("_low", "_high")) and c.rsplit("_", 1)[0] in PREDICTION_COLUMNS
     ]
     snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS, *intervals]], kept)
+    snapshot = _beside(snapshot, _reasons(champions, features, scored))
     snapshot = _beside(snapshot, _next_order(features, as_of))
     snapshot = _beside(snapshot, _personas(settings, features))
     if with_offers:
@@ -148,6 +149,34 @@ def _event_reasons(
         kept.iat[position, kept.columns.get_loc("reason")] = prefix + kept.reason.iat[position]
     return kept
 
+
+def _reasons(
+    champions: champion_models.Champions, features: pd.DataFrame, scored: pd.DataFrame
+) -> pd.DataFrame:
+    """Each model's top reasons per customer, the sentences the API gives (" | "-joined in
+    `<model>_reasons`), with the same exclusions (`TIERWISE_REASONS_EXCLUDE`); none where the model
+    does not answer (growth of a lapsed customer). So staff and a CRM read the why beside the tier."""
+    from serving.config import ServeConfig
+    from serving.predictor import TOP_REASONS
+    from training.reasons import reasons
+
+    excluded = ServeConfig.from_env().reason_excluded_views
+    frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+    for name, matrix in champion_models.matrices(champions, features).items():
+        explained = reasons(champions.bundles[name], matrix, TOP_REASONS, excluded_views=excluded)
+        answered = scored[MODELS[name].output].notna().to_numpy()
+        frame[REASON_COLUMNS[name]] = pd.array(
+            [
+                " | ".join(r["text"] for r in rows) if ok else None
+                for rows, ok in zip(explained, answered, strict=True)
+            ],
+            dtype="string",
+        )
+    return frame
+
+
+#: Snapshot columns of each model's reasons.
+REASON_COLUMNS = {name: f"{name}_reasons" for name in MODELS}
 
 #: Snapshot columns of the next-order model (`pipelines.next_order`); null before it is trained.
 NEXT_ORDER_COLUMNS = [*OUTPUTS, "expected_next_order_date"]

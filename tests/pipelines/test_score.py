@@ -89,6 +89,8 @@ def test_report_alerts_and_export_read_the_snapshots(scored_home, tmp_path):
     result = tier_reports.export(scored_home, "lifecycle", "dormant-winback", tmp_path / "winback.csv")
     assert not set(result.export.treated["customer_id"]) & set(result.export.control["customer_id"])
     assert result.control_path.exists()
+    exported = pd.read_csv(tmp_path / "winback.csv")
+    assert exported.churn_reasons.str.contains("churn").all()  # the CRM reads why beside the tier
 
 
 def test_policy_backtest_shows_predictive_and_classic_tiers_with_their_outcomes(scored_home):

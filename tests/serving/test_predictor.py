@@ -48,6 +48,16 @@ def test_a_lapsed_customer_is_answered_without_growth_potential_or_its_reasons(p
     assert "growth_opportunity" not in answer["risk_flags"]
 
 
+def test_the_reasons_in_an_answer_are_the_batch_snapshots(predictor, batch):
+    sample = batch.sample(60, random_state=3)
+    answers = predictor.predict_ids(sample.customer_id.tolist())
+    for model in ["churn", "customer_value", "growth_potential"]:
+        said = [" | ".join(r["text"] for r in a["reasons"][model]) or None for a in answers]
+        stored = [None if pd.isna(text) else text for text in sample[f"{model}_reasons"]]
+        assert said == stored, model
+    assert sample.growth_potential_reasons.isna().any() and sample.churn_reasons.notna().all()
+
+
 def test_the_persona_in_an_answer_is_the_batch_snapshots(predictor, batch):
     sample = batch.sample(60, random_state=2)
     answers = predictor.predict_ids(sample.customer_id.tolist())

@@ -29,8 +29,15 @@ from tiering.table_checks import customer_key, require_columns, require_policy_t
 
 REQUIRED_COLUMNS = ["customer_id", "tier", "expected_value", "churn_probability", "growth_potential", "as_of"]
 EXPORT_COLUMNS = ["customer_id", "tier", "benefit", "expected_value", "churn_probability"]
-#: Exported as well when the snapshot has them (a next-order model, personas, offers).
-OPTIONAL_EXPORT_COLUMNS = ["p_order_30d", "expected_next_order_date", "persona", "offers"]
+#: Exported as well when the snapshot has them (a next-order model, personas, offers, reasons).
+OPTIONAL_EXPORT_COLUMNS = [
+    "p_order_30d",
+    "expected_next_order_date",
+    "persona",
+    "offers",
+    "churn_reasons",
+    "customer_value_reasons",
+]
 MAX_CONTROL_SHARE = 0.5
 DEFAULT_SEED = 20240101
 
