@@ -96,8 +96,9 @@ class EventFeatures:
             return con.execute(feature_sql(self._caps)).df()  # type: ignore[arg-type]
 
     def _read_history(self, customers: Sequence[str]) -> None:
-        """The customers' rows of the live version into `stored_<table>` temporary tables; the other
-        canonical tables as views. Read once per customer set and version."""
+        """The customers' rows of the live version into `stored_<table>` temporary tables (once per
+        customer set and version); products in memory and the other canonical tables as views (once
+        per version)."""
         con = self.con
         version = DataStore(self.settings.data_dir).live_version()
         key = (version, tuple(sorted(set(customers))))
@@ -107,21 +108,24 @@ class EventFeatures:
             whole = open_live_data(self.settings)  # capabilities are the dataset's, not these customers'
             self._caps, self._version = capabilities(whole), version
             whole.close()
+            for table in ALL_TABLES:
+                if table == PRODUCTS.name:  # read by every derived table: held in memory per version
+                    con.execute(
+                        f"CREATE OR REPLACE TEMP TABLE stored_{table} AS SELECT * FROM {table_sql(version, table)}"
+                    )
+                elif table not in PER_CUSTOMER:
+                    con.execute(
+                        f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table_sql(version, table)}"
+                    )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE touched AS SELECT unnest(?::VARCHAR[]) AS customer_id",
             [list(key[1])],
         )
-        for table in ALL_TABLES:
-            source = table_sql(version, table)
-            if table in PER_CUSTOMER:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE stored_{table} AS SELECT * FROM {source} "
-                    "WHERE customer_id IN (SELECT customer_id FROM touched)"
-                )
-            elif table == PRODUCTS.name:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW stored_{table} AS SELECT * FROM {source}")
-            else:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {source}")
+        for table in PER_CUSTOMER:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE stored_{table} AS SELECT * FROM {table_sql(version, table)} "
+                "WHERE customer_id IN (SELECT customer_id FROM touched)"
+            )
         self._loaded = key
 
     def _add_events(self, events: Sequence[LoggedEvent], zone: str) -> None:

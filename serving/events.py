@@ -76,7 +76,8 @@ class OrderEvents:
 
         self.settings = settings
         self.log = EventLog(settings.events_path)
-        self.features = EventFeatures(settings)
+        self.features = EventFeatures(settings)  # applying
+        self.checks = EventFeatures(settings)  # checking, on its own connection: both run at once
         self.store = feature_store.open_store(settings)
         if PUSH_SOURCE not in {source.name for source in self.store.list_data_sources()}:
             # A home registered before events existed: registering the definitions again (idempotent)
@@ -84,28 +85,41 @@ class OrderEvents:
             self.store = feature_store.apply(settings)
         self._predictor = predictor
         self._on_tier_change = on_tier_change or (lambda change: None)
-        self._lock = threading.Lock()
+        self._checking = threading.Lock()
+        self._applying = threading.Lock()
+        #: Tier changes by the order that caused them, until the request that sent it collects them.
+        self._changes: dict[str, TierChange] = {}
 
     def close(self) -> None:
         self.features.close()
+        self.checks.close()
         self.log.close()
 
     def submit(self, bodies: Sequence[object], source: str) -> Receipt:
-        """Check, log and apply `bodies` (order events as parsed JSON); see the module docstring."""
-        with self._lock:
+        """Check, log and apply `bodies` (order events as parsed JSON); see the module docstring.
+
+        Requests arriving together are applied together: whichever holds the apply lock applies every
+        pending event, the others' included, which costs little more than one (the customers' rows
+        are read and the feature query run once), and each request collects its own tier changes."""
+        with self._checking:
             now = datetime.now(UTC)
             zone = import_time_zone(DataStore(self.settings.data_dir).live_version(), None)
-            checked = check_events(self.features.con, bodies, now=now, timezone=zone)
+            checked = check_events(self.checks.con, bodies, now=now, timezone=zone)
             customers = sorted({event.customer_id for event in checked if event.ok})  # type: ignore[type-var]
-            known = self.features.known_orders(customers) if customers else {}
+            known = self.checks.known_orders(customers) if customers else {}
             outcomes = self.log.append(checked, source=source, now=now, known_orders=known)
-            changes = self._apply(self.log.pending(), now)
-        return Receipt(outcomes, changes)
+        with self._applying:
+            self._apply(self.log.pending(), now)
+            mine = [self._changes.pop(o.order_id) for o in outcomes if o.order_id in self._changes]
+        return Receipt(outcomes, mine)
 
     def apply_pending(self) -> list[TierChange]:
         """Apply events logged but not applied (a process stopped in between); at start-up."""
-        with self._lock:
-            return self._apply(self.log.pending(), datetime.now(UTC))
+        with self._applying:
+            changes = self._apply(self.log.pending(), datetime.now(UTC))
+            for change in changes:
+                self._changes.pop(change.order_id, None)
+            return changes
 
     def _apply(self, pending: list[LoggedEvent], now: datetime) -> list[TierChange]:
         if not pending:
@@ -161,6 +175,7 @@ class OrderEvents:
             ):
                 tier_log.info(json.dumps({"event": "tier_change", "at": now.isoformat(), **asdict(change)}))
                 self._on_tier_change(change)
+                self._changes[change.order_id] = change
                 changes.append(change)
         return changes
 
