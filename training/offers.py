@@ -19,18 +19,24 @@ every comparison and fell behind "buy again" on new categories; the per-basket r
 
 A customer's offers are the highest-scoring candidates, each with the reason that scored it, after
 removing what they already buy often (in at least `OFTEN_SHARE` of their orders of the year): an
-offer is meant to widen the basket, not to discount the milk they buy every week. Everything is one
-DuckDB query per step over the canonical `order_lines` and `products` views, so a million customers
-take seconds, not a Python loop. Data without products has nothing to offer; `offers_for` says so
-with `NoProducts`.
+offer is meant to widen the basket, not to discount the milk they buy every week. Data without
+products has nothing to offer; `prepare` says so with `NoProducts`.
+
+How, at a million customers (`benchmarks/bench_insight.py`): DuckDB reads the year's lines once
+into one row per basket with the integer codes of its categories (`prepare`); categories and
+customers get dense integer codes, so nothing after that joins or groups on text ids. The ranking
+then takes a share of the customers at a time as a customers x categories array of counts, where
+each source is a few vectorized numpy steps and the best offers are found by argmax, not by sorting
+or grouping candidate rows. The first version, with SQL windows over worded candidates, took six
+minutes; the second, with bounded heaps in SQL over text ids, 136 s and 7.3 GiB.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 #: Staple categories per customer whose basket companions are candidates.
@@ -45,8 +51,11 @@ SAMPLE_BASKETS = 200_000
 OFTEN_SHARE = 0.25
 #: Peer categories kept per persona or tier (most bought first).
 PEER_ITEMS = 15
-#: Customers ranked at a time (memory is bounded by it, not by the number of customers).
-PARTITION_CUSTOMERS = 125_000
+#: Customer x category cells ranked at a time (4,000 customers at 251 categories): memory is bounded
+#: by it, not by the number of customers. Each array of a part (8 MB) stays below glibc's largest
+#: mmap threshold (32 MB), so it reuses the last part's memory: parts of 4M cells were allocated and
+#: faulted in afresh each time, 0.6 s a part instead of 0.05 s.
+PART_CELLS = 1_000_000
 #: Offers per customer by default, and the most the API answers.
 DEFAULT_OFFERS = 5
 MAX_OFFERS = 10
@@ -67,36 +76,67 @@ def bought_sql(since: date, until: date) -> str:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, as_of: date, days: int = 365, seed: int = 0) -> None:
-    """Build the temporary tables offers are ranked from: `customer_orders`, `customer_items` (orders
-    per customer and category, and whether it is bought often) and `rules` (association rules).
+    """Build the temporary tables offers are ranked from: `offer_items` (each category's code),
+    `baskets` (one row per order of the window: customer_id, order_id, items: the codes of its distinct
+    categories) and `rules` (association rules); and the views `customer_orders` (orders per customer)
+    and `customer_items` (orders per customer and category, and whether it is bought often).
+
+    The baskets are grouped by order, 8.8M groups at a million customers, instead of a DISTINCT
+    over their 55M (customer, order, category) rows, which took twice the time and 4 GiB; the views
+    are for the evaluation and the tests (`rank_offers` reads the baskets).
 
     Raises:
         NoProducts: no order line in the window has a product with a category or department.
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE bought AS {bought_sql(as_of - timedelta(days=days), as_of)}")
-    if not con.execute("SELECT EXISTS (SELECT 1 FROM bought)").fetchall()[0][0]:
+    since = as_of - timedelta(days=days)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE offer_items AS
+        SELECT item, CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code FROM (
+            SELECT DISTINCT replace(coalesce(category, department), '|', '/') AS item FROM products
+            WHERE coalesce(category, department) IS NOT NULL)"""
+    )
+    # DuckDB would push the list aggregate below the join (a list per product, then one list state
+    # per order line to combine): at a million customers that spilled 60 GB before failing.
+    previous = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
+    con.execute(
+        f"SET disabled_optimizers = '{', '.join(filter(None, (previous, 'partial_aggregate_pushdown')))}'"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE baskets AS
+        WITH product_codes AS (
+            SELECT p.product_id, i.code FROM products p
+            JOIN offer_items i ON i.item = replace(coalesce(p.category, p.department), '|', '/')
+        )
+        SELECT l.customer_id, l.order_id, list_distinct(list(p.code)) AS items
+        FROM order_lines l JOIN product_codes p USING (product_id)
+        WHERE l.ordered_at >= TIMESTAMPTZ '{since}' AND l.ordered_at < TIMESTAMPTZ '{as_of}'
+        GROUP BY l.customer_id, l.order_id"""
+    )
+    con.execute(f"SET disabled_optimizers = '{previous}'")
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM baskets)").fetchall()[0][0]:
         raise NoProducts(f"no order lines with products in the {days} days before {as_of}")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE customer_orders AS "
-        "SELECT customer_id, count(DISTINCT order_id) AS orders FROM bought GROUP BY ALL"
+        "CREATE OR REPLACE TEMP VIEW customer_orders AS "
+        "SELECT customer_id, count(*) AS orders FROM baskets GROUP BY customer_id"
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE customer_items AS
-        WITH per_item AS (SELECT customer_id, item, count(*) AS orders FROM bought GROUP BY ALL)
-        SELECT i.customer_id, i.item, i.orders,
-               i.orders >= 2 AND i.orders >= {OFTEN_SHARE} * c.orders AS often
-        FROM per_item i JOIN customer_orders c USING (customer_id)"""
+        f"""CREATE OR REPLACE TEMP VIEW customer_items AS
+        WITH per_item AS (
+            SELECT customer_id, code, count(*) AS orders
+            FROM (SELECT customer_id, unnest(items) AS code FROM baskets) GROUP BY ALL
+        )
+        SELECT i.customer_id, n.item, i.orders, i.orders >= 2 AND i.orders >= {OFTEN_SHARE} * c.orders AS often
+        FROM per_item i JOIN customer_orders c USING (customer_id) JOIN offer_items n USING (code)"""
     )
-    baskets = con.execute("SELECT count(DISTINCT order_id) FROM bought").fetchall()[0][0]
+    baskets = con.execute("SELECT count(DISTINCT order_id) FROM baskets").fetchall()[0][0]
     # A hash of the order id picks the sample: the same baskets on every run and thread count
     # (DuckDB's seeded samples repeat only single-threaded).
     below = int(min(1.0, SAMPLE_BASKETS / baskets) * (2**64 - 1))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE rules AS
-        WITH baskets AS (
-            SELECT DISTINCT order_id FROM bought WHERE hash(order_id || ':{int(seed)}') <= {below}
+        WITH items AS (
+            SELECT order_id, unnest(items) AS item FROM baskets WHERE hash(order_id || ':{int(seed)}') <= {below}
         ),
-        items AS (SELECT b.order_id, b.item FROM bought b SEMI JOIN baskets USING (order_id)),
         total AS (SELECT count(DISTINCT order_id) AS n FROM items),
         single AS (SELECT item, count(*) AS n FROM items GROUP BY item),
         pairs AS (
@@ -108,10 +148,11 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, days: int = 365, seed: 
             SELECT p.x, p.y, p.n / sx.n AS confidence, p.n * t.n / (sx.n * sy.n) AS lift
             FROM pairs p JOIN single sx ON sx.item = p.x JOIN single sy ON sy.item = p.y, total t
         )
-        SELECT x, y, confidence, lift FROM scored WHERE lift > 1
-        QUALIFY row_number() OVER (PARTITION BY x ORDER BY confidence DESC, y) <= {COMPANIONS}"""
+        SELECT nx.item AS x, ny.item AS y, s.confidence, s.lift, s.x AS x_code, s.y AS y_code
+        FROM scored s JOIN offer_items nx ON nx.code = s.x JOIN offer_items ny ON ny.code = s.y
+        WHERE s.lift > 1
+        QUALIFY row_number() OVER (PARTITION BY s.x ORDER BY s.confidence DESC, s.y) <= {COMPANIONS}"""
     )
-    con.execute("DROP TABLE bought")  # a row per line of the year: gigabytes at a million customers
 
 
 def rank_offers(
@@ -119,10 +160,11 @@ def rank_offers(
 ) -> pd.DataFrame:
     """The top offers of every customer in `peers`, after `prepare`.
 
-    Written for a million customers: per customer only a bounded heap of the best candidates is kept
-    (`max_by(..., n)`), never a window over every (customer, category) pair, and the reasons are
-    worded for the chosen offers only (a first version with windows and worded candidates took six
-    minutes at 1M customers; see `benchmarks/bench_insight.py`).
+    Customers get dense integer codes (in customer_id order) and their baskets are sorted by code
+    once; then `PART_CELLS` customer x category cells at a time are counted and scored as arrays
+    (`_rank_part`), and only the chosen offers' reasons are worded. Every customer gets their `top`
+    best distinct categories (the SQL heaps of the previous version held candidate rows, so a category
+    several sources suggested could crowd out the last offer: 6 customers in a million got 4).
 
     Args:
         peers: customer_id, persona (may be null), tier_above (the next better tier; null at the top
@@ -130,97 +172,222 @@ def rank_offers(
         top: Offers per customer (at most `MAX_OFFERS`).
 
     Returns:
-        customer_id, rank (1 = best), item, score (an estimated probability), reason (in words).
+        customer_id, rank (1 = best), item, score (an estimated probability), reason (in words),
+        ordered by customer_id and rank.
     """
     top = max(1, min(int(top), MAX_OFFERS))
-    con.register("peer_groups", peers[["customer_id", "persona", "tier", "tier_above"]])
+    con.register(
+        "peer_groups",
+        peers[["customer_id", "persona", "tier", "tier_above"]].assign(peer_row=np.arange(len(peers))),
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE offer_customers AS
+        SELECT CAST(row_number() OVER (ORDER BY customer_id) - 1 AS INTEGER) AS customer, *
+        FROM peer_groups"""
+    )
+    con.unregister("peer_groups")
+    # Sorted by customer code, so that a part's baskets are a range the scan finds by its zone maps.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE customer_baskets AS
+        SELECT c.customer, b.items FROM baskets b JOIN offer_customers c USING (customer_id) ORDER BY c.customer"""
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE peer_rates AS
         WITH joined AS (
-            SELECT g.persona, g.tier, i.item, i.orders FROM customer_items i JOIN peer_groups g USING (customer_id)
+            SELECT g.persona, g.tier, b.items FROM customer_baskets b JOIN offer_customers g USING (customer)
         ),
         group_orders AS (
-            SELECT g.persona, g.tier, sum(c.orders) AS orders
-            FROM peer_groups g JOIN customer_orders c USING (customer_id) GROUP BY GROUPING SETS ((g.persona), (g.tier))
+            SELECT persona, tier, count(*) AS orders FROM joined GROUP BY GROUPING SETS ((persona), (tier))
         ),
         rates AS (
-            SELECT j.persona, j.tier, j.item, sum(j.orders) AS orders FROM joined j
-            GROUP BY GROUPING SETS ((j.persona, j.item), (j.tier, j.item))
+            SELECT persona, tier, code, count(*) AS orders
+            FROM (SELECT persona, tier, unnest(items) AS code FROM joined)
+            GROUP BY GROUPING SETS ((persona, code), (tier, code))
         )
-        SELECT r.persona, r.tier, r.item, r.orders / o.orders AS rate
+        SELECT r.persona, r.tier, r.code, r.orders / o.orders AS rate,
+               CAST(dense_rank() OVER (ORDER BY r.persona, r.tier) AS INTEGER) AS peer
         FROM rates r JOIN group_orders o
           ON (r.persona IS NOT DISTINCT FROM o.persona AND r.tier IS NOT DISTINCT FROM o.tier)
         WHERE r.persona IS NOT NULL OR r.tier IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY r.persona, r.tier ORDER BY rate DESC, r.item) <= {PEER_ITEMS}"""
+        QUALIFY row_number() OVER (PARTITION BY r.persona, r.tier ORDER BY rate DESC, r.code) <= {PEER_ITEMS}"""
     )
-    query = f"""
-        WITH rated AS (
-            SELECT i.customer_id, i.item, i.orders, c.orders AS total, i.often
-            FROM part_items i JOIN part_orders c USING (customer_id)
-        ),
-        staples AS (
-            SELECT customer_id, unnest(staples) AS s FROM (
-                SELECT customer_id, max_by(struct_pack(item := item, rate := orders / total),
-                                           struct_pack(o := orders, i := item), {STAPLES}) AS staples
-                FROM rated GROUP BY customer_id)
-        ),
-        candidates AS (
-            SELECT s.customer_id, r.y AS item, s.s.rate * r.confidence AS score, 1 AS source, s.s.item AS via
-            FROM staples s JOIN rules r ON r.x = s.s.item
-            UNION ALL
-            SELECT g.customer_id, r.item, r.rate, 2, NULL FROM part_groups g JOIN peer_rates r USING (persona)
-            UNION ALL
-            SELECT g.customer_id, r.item, r.rate, 3, NULL FROM part_groups g JOIN peer_rates r ON r.tier = g.tier_above
-            UNION ALL
-            SELECT customer_id, item, orders / total, 4, NULL FROM rated WHERE NOT often
-        ),
-        kept AS (
-            SELECT c.* FROM candidates c
-            ANTI JOIN (SELECT customer_id, item FROM part_items WHERE often) o USING (customer_id, item)
-        ),
-        heaps AS (
-            SELECT customer_id, unnest(best) AS b FROM (
-                SELECT customer_id, max_by(struct_pack(item := item, score := score, source := source, via := via),
-                                           struct_pack(s := score, i := item), {4 * top}) AS best
-                FROM kept GROUP BY customer_id)
-        ),
-        distinct_items AS (
-            SELECT customer_id, b.item AS item, max(b.score) AS score,
-                   arg_max(struct_pack(source := b.source, via := b.via), struct_pack(s := b.score, n := -b.source)) AS why
-            FROM heaps GROUP BY customer_id, b.item
-        ),
-        ranked AS (
-            SELECT customer_id, unnest(chosen) AS o, generate_subscripts(chosen, 1) AS rank FROM (
-                SELECT customer_id, max_by(struct_pack(item := item, score := score, why := why),
-                                           struct_pack(s := score, i := item), {top}) AS chosen
-                FROM distinct_items GROUP BY customer_id)
-        )
-        SELECT r.customer_id, CAST(r.rank AS INTEGER) AS rank, r.o.item AS item, r.o.score AS score,
-               CASE r.o.why.source
-                   WHEN 1 THEN 'bought with ' || r.o.why.via
-                   WHEN 2 THEN 'popular with ' || g.persona
-                   WHEN 3 THEN 'bought by ' || g.tier_above || ' customers'
-                   ELSE 'in ' || i.orders || ' of their ' || c.orders || ' orders this year'
-               END AS reason
-        FROM ranked r JOIN part_groups g USING (customer_id)
-        LEFT JOIN part_items i ON r.o.why.source = 4 AND i.customer_id = r.customer_id AND i.item = r.o.item
-        LEFT JOIN part_orders c ON r.o.why.source = 4 AND c.customer_id = r.customer_id
-        ORDER BY r.customer_id, rank"""
-    parts = max(1, math.ceil(len(peers) / PARTITION_CUSTOMERS))
-    frames = []
-    for part in range(parts):
+    items = con.execute("SELECT count(*) FROM offer_items").fetchall()[0][0]
+    customers = con.execute("SELECT count(*) FROM offer_customers").fetchall()[0][0]
+    companions = _lists(
+        con,
+        "SELECT x_code AS owner, y_code AS code, confidence AS value, "
+        "row_number() OVER (PARTITION BY x_code ORDER BY y_code) - 1 AS slot FROM rules",
+        items,
+        COMPANIONS,
+    )
+    peers_of = con.execute("SELECT max(peer) FROM peer_rates").fetchall()[0][0] or 0
+    peer_lists = _lists(  # row 0: no peers
+        con,
+        "SELECT peer AS owner, code, rate AS value, "
+        "row_number() OVER (PARTITION BY peer ORDER BY code) - 1 AS slot FROM peer_rates",
+        peers_of + 1,
+        PEER_ITEMS,
+    )
+    groups = con.execute(
+        """SELECT c.peer_row, coalesce(p.peer, 0) AS persona, coalesce(t.peer, 0) AS tier_above
+        FROM offer_customers c
+        LEFT JOIN (SELECT DISTINCT persona, peer FROM peer_rates WHERE tier IS NULL) p USING (persona)
+        LEFT JOIN (SELECT DISTINCT tier, peer FROM peer_rates WHERE persona IS NULL) t ON t.tier = c.tier_above
+        ORDER BY c.customer"""
+    ).fetchnumpy()
+
+    size = max(1, PART_CELLS // max(items, 1))
+    parts = []
+    for first in range(0, max(customers, 1), size):
         # A share of the customers at a time: what a customer's offers need is theirs alone (and the
         # shared rules and peer rates), so memory is bounded whatever the number of customers.
-        mine = f"hash(customer_id) % {parts} = {part}"
-        for view, table in (
-            ("part_items", "customer_items"),
-            ("part_orders", "customer_orders"),
-            ("part_groups", "peer_groups"),
-        ):
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} WHERE {mine}")
-        frames.append(con.execute(query).df())
-    ranked = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return ranked.sort_values(["customer_id", "rank"], ignore_index=True)
+        last = min(first + size, customers)
+        where = f"WHERE customer >= {first} AND customer < {last}"
+        lines = con.execute(
+            f"SELECT customer, unnest(items) AS code FROM customer_baskets {where}"
+        ).fetchnumpy()
+        orders = con.execute(f"SELECT customer FROM customer_baskets {where}").fetchnumpy()["customer"]
+        counts = np.bincount(
+            (lines["customer"] - first).astype(np.int64) * items + lines["code"],
+            minlength=(last - first) * items,
+        ).reshape(last - first, items)
+        parts.append(
+            _rank_part(
+                counts,
+                np.bincount(orders - first, minlength=last - first),
+                companions,
+                tuple(column[groups["persona"][first:last]] for column in peer_lists),
+                tuple(column[groups["tier_above"][first:last]] for column in peer_lists),
+                top,
+                first,
+            )
+        )
+    ranked = pd.concat(parts, ignore_index=True)
+    # The text columns point at the peers' and the categories' strings (a few thousand distinct
+    # reasons are worded once): texts made per offer were the largest allocation of the ranking.
+    names = con.execute("SELECT item FROM offer_items ORDER BY code").fetchnumpy()["item"]
+    row = groups["peer_row"][ranked.customer.to_numpy()]
+    return pd.DataFrame(
+        {
+            "customer_id": peers.customer_id.to_numpy()[row],
+            "rank": ranked["rank"],
+            "item": names[ranked.code.to_numpy()],
+            "score": ranked.score,
+            "reason": _reasons(
+                ranked, names, peers.persona.to_numpy()[row], peers.tier_above.to_numpy()[row]
+            ),
+        }
+    )
+
+
+def _reasons(
+    ranked: pd.DataFrame, names: np.ndarray, persona: np.ndarray, tier_above: np.ndarray
+) -> np.ndarray:
+    """The reason of each offer of `_rank_part` in words, each distinct text made once."""
+    source = ranked.source.to_numpy()
+    reason = np.empty(len(ranked), dtype=object)
+    for number, template, columns in (
+        (1, "bought with {}", (names[np.maximum(ranked.via.to_numpy(), 0)],)),
+        (2, "popular with {}", (persona,)),
+        (3, "bought by {} customers", (tier_above,)),
+        (4, "in {} of their {} orders this year", (ranked.orders.to_numpy(), ranked.total.to_numpy())),
+    ):
+        mine = source == number
+        if mine.any():
+            codes, distinct = pd.MultiIndex.from_arrays([column[mine] for column in columns]).factorize()
+            reason[mine] = np.array([template.format(*values) for values in distinct], dtype=object)[codes]
+    return reason
+
+
+def _lists(
+    con: duckdb.DuckDBPyConnection, sql: str, owners: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (owner, slot, code, value) of `sql` as two `owners` x `width` arrays, the codes and their
+    values (0 in the slots an owner does not fill): a category's companions, or a peer group's categories."""
+    found = con.execute(sql).fetchnumpy()
+    codes = np.zeros((owners, width), dtype=np.int64)
+    values = np.zeros((owners, width))
+    codes[found["owner"], found["slot"]] = found["code"]
+    values[found["owner"], found["slot"]] = found["value"]
+    return codes, values
+
+
+def _rank_part(
+    counts: np.ndarray,
+    orders: np.ndarray,
+    companions: tuple[np.ndarray, np.ndarray],
+    persona: tuple[np.ndarray, np.ndarray],
+    tier_above: tuple[np.ndarray, np.ndarray],
+    top: int,
+    first: int,
+) -> pd.DataFrame:
+    """The top offers of consecutive customers from their customer x category counts.
+
+    Args:
+        counts: orders holding each category, a row per customer (codes `first`, `first` + 1, ...).
+        orders: each customer's orders.
+        companions: each category's companions and their confidence (`_lists`).
+        persona, tier_above: each customer's persona's and tier above's categories and rates.
+
+    Returns:
+        customer, rank, code, score, source (1 companion, 2 persona, 3 tier above, 4 now and then),
+        via (the staple of a companion, else -1), orders (of the category), total (the customer's).
+    """
+    customers, items = counts.shape
+    rows = np.arange(customers)
+    rate = counts / np.maximum(orders, 1)[:, None]
+    often = (counts >= 2) & (counts >= OFTEN_SHARE * orders[:, None])
+    score = np.zeros_like(rate)
+    source = np.zeros(counts.shape, dtype=np.int8)
+    via = np.full(counts.shape, -1, dtype=np.int64)
+
+    def offer(codes: np.ndarray, values: np.ndarray, number: int, staple: np.ndarray | None = None) -> None:
+        # Each source in turn; a later one replaces a candidate only with a higher score.
+        for code, value in zip(codes.T, values.T, strict=True):
+            better = value > score[rows, code]
+            where = rows[better], code[better]
+            score[where], source[where] = value[better], number
+            if staple is not None:
+                via[where] = staple[better]
+
+    # Staples, best first: the most frequent categories, ties to the later name (the higher code). A
+    # customer with fewer has "staples" they never buy: their rate, and their companions' scores, are 0.
+    key = np.where(counts > 0, counts * items + np.arange(items), -1)
+    for _ in range(min(STAPLES, items)):
+        staple = np.argmax(key, axis=1)
+        key[rows, staple] = -1
+        offer(companions[0][staple], rate[rows, staple][:, None] * companions[1][staple], 1, staple)
+    offer(*persona, 2)
+    offer(*tier_above, 3)
+    now_and_then = np.where(often, 0.0, rate)
+    better = now_and_then > score
+    np.copyto(score, now_and_then, where=better)
+    np.copyto(source, 4, where=better)
+    # The best `top` of what they do not buy often, ties to the later name: over the columns reversed,
+    # argmax finds the first maximum.
+    reversed_score = np.where(often, 0.0, score)[:, ::-1].copy()
+    picked = []
+    for rank in range(1, top + 1):
+        column = np.argmax(reversed_score, axis=1)
+        best = reversed_score[rows, column]
+        reversed_score[rows, column] = 0.0
+        kept = best > 0
+        customer, code = rows[kept], items - 1 - column[kept]
+        picked.append(
+            pd.DataFrame(
+                {
+                    "customer": customer + first,
+                    "rank": np.int32(rank),
+                    "code": code,
+                    "score": best[kept],
+                    "source": source[customer, code],
+                    "via": via[customer, code],
+                    "orders": counts[customer, code],
+                    "total": orders[customer],
+                }
+            )
+        )
+    return pd.concat(picked).sort_values("customer", kind="stable", ignore_index=True)
 
 
 def joined(offers: pd.DataFrame, customer_ids: pd.Series) -> pd.DataFrame:

@@ -145,5 +145,5 @@ def test_the_evaluation_counts_hits_and_recall_per_customer():
 
 def test_ranking_the_customers_in_parts_gives_the_same_offers(ranked, monkeypatch):
     con, peers, found = ranked
-    monkeypatch.setattr(offers, "PARTITION_CUSTOMERS", 40)
+    monkeypatch.setattr(offers, "PART_CELLS", 10_000)  # a few dozen customers at a time
     pd.testing.assert_frame_equal(offers.rank_offers(con, peers, top=10), found)
