@@ -147,3 +147,20 @@ def test_ranking_the_customers_in_parts_gives_the_same_offers(ranked, monkeypatc
     con, peers, found = ranked
     monkeypatch.setattr(offers, "PART_CELLS", 10_000)  # a few dozen customers at a time
     pd.testing.assert_frame_equal(offers.rank_offers(con, peers, top=10), found)
+
+
+def test_a_customer_without_orders_in_the_year_is_offered_what_their_peers_buy(ranked):
+    con, peers, found = ranked
+    newcomer = pd.DataFrame(
+        {
+            "customer_id": ["no-orders"],
+            "persona": ["Evening shoppers"],
+            "tier": ["Silver"],
+            "tier_above": ["Gold"],
+        }
+    )
+    offered = offers.rank_offers(con, pd.concat([peers, newcomer], ignore_index=True), top=10)
+    own = offered[offered.customer_id == "no-orders"]
+    assert len(own) == 10
+    assert own.reason.isin(["popular with Evening shoppers", "bought by Gold customers"]).all()
+    pd.testing.assert_frame_equal(offered[offered.customer_id != "no-orders"].reset_index(drop=True), found)
