@@ -101,18 +101,20 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, days: int = 365, seed: 
     con.execute(
         f"SET disabled_optimizers = '{', '.join(filter(None, (previous, 'partial_aggregate_pushdown')))}'"
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE baskets AS
-        WITH product_codes AS (
-            SELECT p.product_id, i.code FROM products p
-            JOIN offer_items i ON i.item = replace(coalesce(p.category, p.department), '|', '/')
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE baskets AS
+            WITH product_codes AS (
+                SELECT p.product_id, i.code FROM products p
+                JOIN offer_items i ON i.item = replace(coalesce(p.category, p.department), '|', '/')
+            )
+            SELECT l.customer_id, l.order_id, list_distinct(list(p.code)) AS items
+            FROM order_lines l JOIN product_codes p USING (product_id)
+            WHERE l.ordered_at >= TIMESTAMPTZ '{since}' AND l.ordered_at < TIMESTAMPTZ '{as_of}'
+            GROUP BY l.customer_id, l.order_id"""
         )
-        SELECT l.customer_id, l.order_id, list_distinct(list(p.code)) AS items
-        FROM order_lines l JOIN product_codes p USING (product_id)
-        WHERE l.ordered_at >= TIMESTAMPTZ '{since}' AND l.ordered_at < TIMESTAMPTZ '{as_of}'
-        GROUP BY l.customer_id, l.order_id"""
-    )
-    con.execute(f"SET disabled_optimizers = '{previous}'")
+    finally:
+        con.execute(f"SET disabled_optimizers = '{previous}'")
     if not con.execute("SELECT EXISTS (SELECT 1 FROM baskets)").fetchall()[0][0]:
         raise NoProducts(f"no order lines with products in the {days} days before {as_of}")
     con.execute(
