@@ -132,7 +132,10 @@ class OrderEvents:
         floor = served[-1] if served else date.min
         by_day: dict[date, list[str]] = {}
         for customer in customers:
-            latest = max(event_cutoff(e.ordered_at) for e in unfolded if e.customer_id == customer)
+            # A pending event may already be imported (an import folded it first): it counts too.
+            latest = max(
+                event_cutoff(e.ordered_at) for e in [*pending, *unfolded] if e.customer_id == customer
+            )
             by_day.setdefault(max(latest, floor), []).append(customer)
         frames = [
             self.features.compute(group, [e for e in unfolded if e.customer_id in group], day)

@@ -195,3 +195,20 @@ def test_the_next_tier_snapshot_keeps_the_change_an_order_made_and_names_the_ord
     assert row.tier == change.to_tier and row.change == "upgrade"
     assert row.reason.startswith(f"order web-1 on 2017-12-05 moved Dormant → {change.to_tier} at once: ")
     assert not snapshot.drop(customer).reason.str.startswith("order ").any()
+
+
+def test_an_event_imported_before_it_was_applied_is_applied_from_the_tables(served, predictor, product):
+    (customer,) = in_tier(predictor, "Dormant", 1)
+    log = EventLog(served.events_path)
+    now = pd.Timestamp.now("UTC")
+    log.append(
+        check_events(connect(), [basket("web-1", customer, product)], now=now, timezone="UTC"),
+        source="test",
+        now=now,
+    )
+    fold_events(served)  # the nightly import ran while the service was down
+    started = OrderEvents(served, lambda: predictor)
+    (change,) = started.apply_pending()
+    assert change.customer_id == customer
+    assert predictor.predict_ids([customer])[0]["features_as_of"] == CUTOFF
+    started.close()
