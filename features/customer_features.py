@@ -342,6 +342,28 @@ def feature_sql(caps: DataCapabilities) -> str:
     )
 
 
+def habit_profile_sql(caps: DataCapabilities) -> str:
+    """Each customer's habit profiles per cutoff, from the feature query's own relations: the share
+    of the year's orders on each ISO weekday (`kind` weekday, `key` 1-7) and, with products, the
+    share of the year's spend in each department (`kind` department). The features keep one number
+    of each (`preferred_weekday_365d`, `top_department_share_365d`); the profiles are the whole
+    distributions, for staff and exports. Columns: customer_id, as_of, kind, key, share."""
+    ctes = _orders_sql() + (_lines_sql() if caps.lines and caps.products else "")
+    share = "/ sum({0}) OVER (PARTITION BY as_of, customer_id)"
+    parts = [
+        f"SELECT customer_id, as_of, 'weekday' AS kind, CAST(weekday AS VARCHAR) AS key, "
+        f"n {share.format('n')} AS share FROM weekday_counts"
+    ]
+    if caps.lines and caps.products:
+        parts.append(
+            f"SELECT customer_id, as_of, 'department', department, CAST(spend AS DOUBLE) "
+            f"{share.format('CAST(spend AS DOUBLE)')} FROM department_spend"
+        )
+    return (
+        f"WITH {ctes}\n" + "\nUNION ALL ".join(parts) + "\nORDER BY as_of, customer_id, kind, share DESC, key"
+    )
+
+
 def spark_sql(caps: DataCapabilities) -> str:
     """The same query in Spark SQL (transpiled by sqlglot from the DuckDB text); raises if a construct
     has no Spark equivalent. The derived tables come from `features.data.derived.spark_sql`."""

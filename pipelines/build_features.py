@@ -7,6 +7,7 @@ from datetime import date
 
 import pandas as pd
 
+from features.customer_features import habit_profile_sql
 from features.live_data import open_live_data
 from features.settings import Settings
 from features.snapshots import (
@@ -51,3 +52,24 @@ def apply_and_materialize(
 
     feature_store.apply(settings)
     return feature_store.materialize(settings, as_of, on_chunk=on_chunk)
+
+
+def habit_profiles(settings: Settings, as_of: date, customers: list[str] | None = None) -> pd.DataFrame:
+    """Weekday and department profiles (`features.customer_features.habit_profile_sql`) as of `as_of`,
+    for `customers` or everyone: customer_id, kind, key, share."""
+    from features.data.duck import joins_as_written, sql_string
+
+    con = open_live_data(settings)
+    check_cutoffs([as_of], data_period(con))
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT {sql_string(as_of.isoformat())}::TIMESTAMPTZ AS as_of"
+    )
+    query = habit_profile_sql(capabilities(con))
+    if customers:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS customer_id", [customers]
+        )
+        query = f"SELECT * FROM ({query}) WHERE customer_id IN (SELECT customer_id FROM wanted)"
+    with joins_as_written(con):
+        profiles = con.execute(query).df()
+    return profiles.drop(columns="as_of")

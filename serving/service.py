@@ -155,12 +155,7 @@ class Tierwise:
     def predict_batch(self, customer_ids: list[str], new_customers: bool = False) -> Any:
         """Up to `max_batch` customers; each item has its own status, so one unknown id fails nothing."""
         if len(customer_ids) > self.config.max_batch:
-            return _error(
-                422,
-                f"customer_ids: {len(customer_ids)} ids, at most {self.config.max_batch} per call",
-                "too_many_ids",
-                field="customer_ids",
-            )
+            return self._too_many("customer_ids", len(customer_ids), "ids", "too_many_ids")
         answers = self._answers(lambda p: p.predict_ids(customer_ids, new_customers))
         if isinstance(answers, JSONResponse):
             return answers
@@ -189,12 +184,7 @@ class Tierwise:
         if self.events is None:
             return _unavailable(f"order events unavailable: {self.events_error}")
         if len(orders) > self.config.max_batch:
-            return _error(
-                422,
-                f"orders: {len(orders)} events, at most {self.config.max_batch} per call",
-                "too_many_orders",
-                field="orders",
-            )
+            return self._too_many("orders", len(orders), "events", "too_many_orders")
         try:
             receipt = self.events.submit(orders, source="api")
         except InputError as exc:
@@ -261,6 +251,12 @@ class Tierwise:
             tiers_as_of=live.lookup.as_of,
             loaded_at=live.loaded_at.isoformat(),
             last_reload_error=self.predictor.last_reload_error,
+        )
+
+    def _too_many(self, field: str, count: int, noun: str, code: str) -> JSONResponse:
+        """422 for a list longer than `max_batch`, naming the field and the limit."""
+        return _error(
+            422, f"{field}: {count} {noun}, at most {self.config.max_batch} per call", code, field=field
         )
 
     def _answers(self, work: Any) -> list[dict] | JSONResponse:

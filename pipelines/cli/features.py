@@ -96,3 +96,25 @@ def features_list(ctx: typer.Context, output: Format = OutputFormat.table) -> No
         for f in FEATURES
     ]
     print_rows(rows, ["feature", "view", "type", "needs", "in_this_data", "description"], output)
+
+
+@features_app.command("profile")
+def features_profile(
+    ctx: typer.Context,
+    customers: Annotated[list[str] | None, typer.Argument(help="Customer ids (default: everyone).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Cutoff date YYYY-MM-DD (default: the latest snapshot).")
+    ] = None,
+    output: Format = OutputFormat.table,
+) -> None:
+    """Habit profiles: each customer's share of the year's orders per weekday (1 Monday - 7 Sunday,
+    shop's local time) and share of the year's spend per department, largest first."""
+    from pipelines.build_features import habit_profiles
+
+    settings = settings_of(ctx)
+    day = parse_date(as_of, "--as-of") if as_of else settings.feature_snapshots.choose(None)
+    profiles = habit_profiles(settings, day, customers or None)
+    if customers and profiles.empty:
+        raise InputError(f"no orders in the year before {day} for {', '.join(customers[:5])}")
+    rows = [{**row, "share": round(row["share"], 4)} for row in profiles.to_dict("records")]
+    print_rows(rows, ["customer_id", "kind", "key", "share"], output)

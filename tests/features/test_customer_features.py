@@ -225,3 +225,32 @@ def test_synthetic_data_yields_every_feature(tmp_path):
     assert len(frame) > 500
     for feature in FEATURES:
         assert frame[feature.name].notna().any(), feature.name
+
+
+def test_habit_profiles_match_shares_computed_by_hand_and_the_features(cj_slice_home: Settings, cj_slice_dir):
+    from pipelines.build_features import habit_profiles
+
+    transactions = pd.read_parquet(cj_slice_dir / "transactions.parquet")
+    products = pd.read_parquet(cj_slice_dir / "products.parquet")
+    customer = transactions.household_id.value_counts().index[10]
+    profiles = habit_profiles(cj_slice_home, AS_OF, [str(customer)]).set_index(["kind", "key"]).share
+    as_of = pd.Timestamp(AS_OF)
+    tx = transactions[(transactions.household_id == customer) & (transactions.transaction_timestamp < as_of)]
+    year = tx[(as_of - tx.transaction_timestamp).dt.total_seconds() / 86400 <= 365]
+    weekdays = (
+        year.groupby("basket_id")
+        .transaction_timestamp.first()
+        .dt.dayofweek.add(1)
+        .value_counts(normalize=True)
+    )
+    departments = year.merge(products, on="product_id").groupby("department").sales_value.sum()
+    for day, share in weekdays.items():
+        assert profiles["weekday", str(day)] == pytest.approx(share)
+    for department, spend in departments.items():
+        assert profiles["department", department] == pytest.approx(spend / departments.sum())
+    assert profiles["weekday"].sum() == pytest.approx(1) and profiles["department"].sum() == pytest.approx(1)
+    with connect() as con:
+        register_canonical_views(con, DataStore(cj_slice_home.data_dir).live_version())
+        features = features_at(con).loc[str(customer)]
+    assert profiles["department"].idxmax() == features.top_department_365d
+    assert profiles["department"].max() == pytest.approx(features.top_department_share_365d)

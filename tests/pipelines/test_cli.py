@@ -36,7 +36,7 @@ def test_every_command_has_help():
         ["score"],
     ]
     commands += [["data", c] for c in ("import", "push", "synth", "info", "schema")]
-    commands += [["features", c] for c in ("build", "apply", "materialize", "list")]
+    commands += [["features", c] for c in ("build", "apply", "materialize", "list", "profile")]
     commands += [["models", c] for c in ("list", "promote", "rollback")]
     commands += [["tiers", c] for c in ("report", "alerts", "export", "backtest")]
     commands += [["personas", c] for c in ("fit", "list")]
