@@ -49,10 +49,11 @@ class OnlineRows:
     Attributes:
         columns: Each requested feature's values, one per requested id (None when missing).
         found: Whether the online store had any features for that customer.
-        as_of: The date of the customer's newest features (None if not found): the snapshot date they
-            were materialized from, or the cutoff an order event pushed. The newest view counts,
-            because Feast's push leaves out a view whose features are all missing for the rows pushed
-            (a customer without household data), which then keeps its older date.
+        as_of: The date of the customer's features (None if not found): the snapshot date they were
+            materialized from, or the cutoff an order event pushed; the oldest of the views that hold
+            a value for the customer (a customer caught between two views of a switch is reported at
+            the older date). A view with no value does not count: Feast's push leaves out a view whose
+            features are all missing for the rows pushed (no household data), which keeps its date.
     """
 
     columns: dict[str, list]
@@ -111,7 +112,7 @@ class OnlineFeatureReader:
                 if not present:  # Redis answers an unknown key with empty values, not with nothing
                     continue
                 found[position] = True
-                if stamps[position] is None or (stamp is not None and stamp > stamps[position]):
+                if stamps[position] is None or (stamp is not None and stamp < stamps[position]):
                     stamps[position] = stamp
                 for name, value in present.items():
                     columns[name][position] = value
@@ -173,7 +174,7 @@ class _SqliteRows:
         stamps: list[int | None] = [None] * len(slot)
         for key, name, text, stamp in self._connection().execute(sql, list(slot) * self._tables):
             at = slot[key]
-            if stamps[at] is None or stamp > stamps[at]:
+            if text is not None and (stamps[at] is None or stamp < stamps[at]):
                 stamps[at] = stamp
             column = texts.get(name)
             if column is not None:
