@@ -31,11 +31,10 @@ from features.data.importer import (
     order_rows_sql,
     products_from_lines_sql,
 )
-from features.data.order_events import STAGED_COLUMNS, staged_rows
+from features.data.order_events import type_event_rows
 from features.data.schema import ALL_TABLES, ORDER_LINES, ORDERS, PRODUCTS
 from features.data.shop import shop_time_zone
 from features.data.store import DataStore
-from features.data.validate import typed_select
 from features.live_data import connect_in_home, open_live_data
 from features.settings import Settings
 from features.snapshots import capabilities
@@ -70,10 +69,16 @@ class EventFeatures:
         self.con.close()
 
     def known_orders(self, customers: Sequence[str]) -> dict[str, str]:
-        """Content hash by order id of the customers' imported orders (their history stays loaded
-        for a `compute` of the same customers)."""
-        self._read_history(customers)
-        return dict(self.con.execute("SELECT order_id, content_hash FROM stored_orders").fetchall())
+        """Content hash by order id of the customers' imported orders: the orders table alone, not
+        their whole history (checking an event needs no lines)."""
+        version = DataStore(self.settings.data_dir).live_version()
+        return dict(
+            self.con.execute(
+                f"SELECT order_id, content_hash FROM {table_sql(version, ORDERS.name)} "
+                "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
+                [list(customers)],
+            ).fetchall()
+        )
 
     def compute(self, customers: Sequence[str], events: Sequence[LoggedEvent], as_of: date) -> pd.DataFrame:
         """Every catalog feature of `customers` as of `as_of` (UTC midnight), from their imported
@@ -131,16 +136,12 @@ class EventFeatures:
     def _add_events(self, events: Sequence[LoggedEvent], zone: str) -> None:
         """The events' orders (and lines) as canonical rows, by the import's SQL, added to the history."""
         con = self.con
-        fields = {name: "VARCHAR" for name in STAGED_COLUMNS[3:]}
         now_sql = f"{sql_string(datetime.now(UTC).isoformat())}::TIMESTAMPTZ"
         for with_lines in (False, True):
             bodies = [(e.seq, e.body) for e in events if ("lines" in e.body) == with_lines]
             if not bodies:
                 continue
-            con.register("event_rows", staged_rows(bodies, with_lines))
-            typed = typed_select("event_rows", fields, has_lines=with_lines, now_sql=now_sql, timezone=zone)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE event_typed AS {typed}")
-            con.unregister("event_rows")
+            type_event_rows(con, bodies, with_lines, now_sql, zone)
             # An event whose order a batch import has written meanwhile is read from the import.
             con.execute(f"DELETE FROM event_typed WHERE order_id IN (SELECT order_id FROM {ORDERS.name})")
             candidates = candidate_orders_sql(with_lines, "event_typed")

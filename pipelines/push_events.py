@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 
+from features.errors import InputError
 from features.settings import Settings
 from serving.events import OrderEvents, Receipt
 
@@ -35,8 +36,6 @@ def parse_events(text: str) -> tuple[list[object], list[int]]:
         try:
             events = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            from features.errors import InputError
-
             raise InputError(f"events: not a JSON array ({exc.msg} at line {exc.lineno})") from exc
         return events, list(range(1, len(events) + 1))
     events, lines = [], []
@@ -57,8 +56,6 @@ def push(settings: Settings, text: str, source: str) -> PushedEvents:
 
     events, lines = parse_events(text)
     if not events:
-        from features.errors import InputError
-
         raise InputError(f"{source}: no order events")
     try:
         predictor, without = Predictor(settings), None

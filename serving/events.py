@@ -31,7 +31,7 @@ from features.data.event_log import EventLog, LoggedEvent, Outcome
 from features.data.order_events import check_events
 from features.data.shop import import_time_zone
 from features.data.store import DataStore
-from features.event_features import EventFeatures, event_cutoff
+from features.event_features import EventFeatures, event_cutoff, pushed_frame
 from features.feature_repo import PUSH_SOURCE
 from features.settings import Settings
 
@@ -141,8 +141,7 @@ class OrderEvents:
             self.features.compute(group, [e for e in unfolded if e.customer_id in group], day)
             for day, group in by_day.items()
         ]
-        pushed = pd.concat(frames, ignore_index=True)
-        pushed["event_timestamp"] = pd.to_datetime(pushed["event_timestamp"], utc=True)
+        pushed = pushed_frame(pd.concat(frames, ignore_index=True))
         with warnings.catch_warnings():
             # Feast skips, with a warning, a view whose features are all missing for the rows pushed
             # (customers without household data): expected here, and the reader dates rows by the

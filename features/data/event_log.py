@@ -208,29 +208,28 @@ class EventLog:
         args: tuple = ()
         if since is not None:
             query, args = query + " WHERE changed_at >= ?", (since.astimezone(UTC).isoformat(),)
-        with self._lock:
-            cursor = self._db.execute(query + " ORDER BY changed_at, customer_id", args)
-            names = [c[0] for c in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return self._records(query + " ORDER BY changed_at, customer_id", args)
 
     def tier_changes_by_orders(self, start: date | None, end: date) -> dict[str, dict]:
         """The latest tier change per customer caused by an order placed in [start, end) (UTC days;
         `start` None: from the beginning), with the order's time: what the next batch snapshot
         explains its change by."""
-        with self._lock:
-            cursor = self._db.execute(
-                """SELECT t.customer_id, t.order_id, e.ordered_at, t.from_tier, t.to_tier
-                FROM tier_changes t JOIN events e USING (order_id)
-                WHERE e.ordered_at >= ? AND e.ordered_at < ? ORDER BY e.ordered_at""",
-                ((start or date.min).isoformat(), end.isoformat()),
-            )
-            names = [c[0] for c in cursor.description]
-            return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+        changes = self._records(
+            """SELECT t.customer_id, t.order_id, e.ordered_at, t.from_tier, t.to_tier
+            FROM tier_changes t JOIN events e USING (order_id)
+            WHERE e.ordered_at >= ? AND e.ordered_at < ? ORDER BY e.ordered_at""",
+            ((start or date.min).isoformat(), end.isoformat()),
+        )
+        return {change["customer_id"]: change for change in changes}
 
     def quarantined(self) -> list[dict]:
         """Refused events, oldest first: when, from where, why, and the body as sent."""
+        return self._records("SELECT * FROM quarantine ORDER BY seq")
+
+    def _records(self, query: str, args: Sequence[str] = ()) -> list[dict]:
+        """The rows of `query` as dicts by column name."""
         with self._lock:
-            cursor = self._db.execute("SELECT * FROM quarantine ORDER BY seq")
+            cursor = self._db.execute(query, args)
             names = [c[0] for c in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

@@ -65,7 +65,6 @@ REASON_FIELDS = {
     Reason.NON_NUMERIC_QUANTITY: "quantity",
     Reason.NON_NUMERIC_DISCOUNT: "discount",
 }
-LINE_REASONS = {Reason.MISSING_PRODUCT_ID, Reason.NON_NUMERIC_QUANTITY}
 
 
 @dataclass(frozen=True)
@@ -194,13 +193,15 @@ def check_events(
     return [checked[i] for i in range(len(bodies))]
 
 
-def _checked_rows(
+def type_event_rows(
     con: duckdb.DuckDBPyConnection,
-    events: list[tuple[int, Mapping[str, object]]],
+    events: Sequence[tuple[int, Mapping[str, object]]],
     with_lines: bool,
     now_sql: str,
     timezone: str,
-) -> dict[int, CheckedEvent]:
+) -> None:
+    """The events' rows (`staged_rows`) checked and typed by the import's SQL into the temporary
+    table `event_typed`: `typed_select`'s columns plus each row's `event` and `line`."""
     con.register("event_rows", staged_rows(events, with_lines))
     fields = {name: "VARCHAR" for name in STAGED_COLUMNS[3:]}
     typed = typed_select("event_rows", fields, has_lines=with_lines, now_sql=now_sql, timezone=timezone)
@@ -209,6 +210,16 @@ def _checked_rows(
         f"SELECT t.*, r.event, r.line FROM ({typed}) t JOIN event_rows r USING (source_line)"
     )
     con.unregister("event_rows")
+
+
+def _checked_rows(
+    con: duckdb.DuckDBPyConnection,
+    events: list[tuple[int, Mapping[str, object]]],
+    with_lines: bool,
+    now_sql: str,
+    timezone: str,
+) -> dict[int, CheckedEvent]:
+    type_event_rows(con, events, with_lines, now_sql, timezone)
     refused = con.execute(
         "SELECT event, arg_min(reason, source_line), arg_min(line, source_line) "
         "FROM event_typed WHERE reason IS NOT NULL GROUP BY event"
@@ -217,10 +228,7 @@ def _checked_rows(
     result = {}
     for index, reason, line in refused:
         field = REASON_FIELDS.get(Reason(reason), "")
-        if line is not None and Reason(reason) in LINE_REASONS | {
-            Reason.MISSING_AMOUNT,
-            Reason.NON_NUMERIC_AMOUNT,
-        }:
+        if line is not None and field in LINE_FIELDS:  # a line's own field is named with its line
             field = f"lines[{line}].{field}"
         result[index] = CheckedEvent(
             index, bodies[index], reason=reason, field=field, message=f"{field}: {reason.replace('_', ' ')}"

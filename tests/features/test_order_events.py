@@ -56,6 +56,7 @@ def test_a_valid_order_and_a_valid_order_with_lines_pass_with_their_identity():
         (with_lines(LINE, {**LINE, "quantity": "two"}), "non_numeric_quantity", "lines[1].quantity"),
         (with_lines({**LINE, "product_id": None}), "missing_product_id", "lines[0].product_id"),
         (with_lines({**LINE, "amount": None}), "missing_amount", "lines[0].amount"),
+        (with_lines(LINE, {**LINE, "discount": "some"}), "non_numeric_discount", "lines[1].discount"),
         (with_lines({**LINE, "colour": "red"}), "unknown_field", "lines[0].colour"),
         (with_lines(LINE, amount=3.58), "malformed_event", "amount"),
         ({**order(), "lines": []}, "malformed_event", "lines"),
