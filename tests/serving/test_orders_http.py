@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -59,6 +60,14 @@ def snapshot(served_home: Settings) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def product(cj_slice_dir: Path) -> str:
     return str(pd.read_parquet(cj_slice_dir / "products.parquet").product_id.iloc[0])
+
+
+def dead(pid: int) -> bool:
+    """Whether process `pid` is gone (or a zombie waiting to be reaped)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def basket(order_id: str, customer: str, product: str) -> dict:
@@ -164,7 +173,11 @@ def test_a_killed_service_loses_no_acknowledged_event_and_applies_none_twice(
     stop.set()
     sender.join(timeout=120)
     service.process.wait(timeout=30)
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in processes)
+    # SIGKILL takes effect asynchronously: give each process up to 30 s to be gone before checking.
+    deadline = time.monotonic() + 30
+    while not all(map(dead, processes)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(map(dead, processes))
     logged = {e.customer_id for e in EventLog(served.events_path).unfolded()}
     assert set(acknowledged) <= logged and len(acknowledged) >= 5
     restarted = start(served.home, tmp_path / "restarted.log")
