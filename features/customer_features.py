@@ -18,8 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from features.catalog import FEATURES, WINDOWS, Needs
+from features.data.dialects import to_spark
 
-DAY = 86400.0
+#: Microseconds in a day. Ages are differences of whole microseconds divided as doubles: Spark's
+#: `unix_timestamp` drops fractions of a second, and its decimal division rounds to a few places.
+DAY_US = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class DataCapabilities:
 
 def _age(ts: str) -> str:
     """Days from `ts` to the cutoff (positive for the past)."""
-    return f"((epoch(c.as_of) - epoch({ts})) / {DAY})"
+    return f"((epoch_us(c.as_of) - epoch_us({ts})) / CAST({DAY_US} AS DOUBLE))"
 
 
 def _when(condition: str, value: str = "1") -> str:
@@ -62,17 +65,21 @@ def _when(condition: str, value: str = "1") -> str:
 
 #: Money, quantities and gaps are summed as decimals: a sum of doubles depends on the order its rows
 #: arrive in, which DuckDB's parallel aggregation does not fix, so two builds of the same snapshot
-#: differed in the last bits (enough for tuning to pick another trial). Decimal sums are exact.
+#: differed in the last bits (enough for tuning to pick another trial). Decimal sums are exact; each
+#: is turned into a double at once, because the engines divide decimals differently (DuckDB answers a
+#: double, Spark a decimal rounded to its own scale), and doubles divide the same everywhere.
 EXACT = "DECIMAL(18, 4)"
-EXACT_GAP = "DECIMAL(18, 6)"
+#: Gaps between orders are whole microseconds, summed exactly (with their squares, for the deviation).
+EXACT_GAP = "DECIMAL(38, 0)"
 
 
 def _sum(value: str, exact: str = EXACT) -> str:
-    return f"sum(CAST({value} AS {exact}))"
+    return f"CAST(sum(CAST({value} AS {exact})) AS DOUBLE)"
 
 
 def _mean(value: str, exact: str = EXACT) -> str:
-    return f"avg(CAST({value} AS {exact}))"
+    x = f"CAST({value} AS {exact})"
+    return f"(CAST(sum({x}) AS DOUBLE) / nullif(count({x}), 0))"
 
 
 def _std(value: str, exact: str = EXACT) -> str:
@@ -123,7 +130,8 @@ def _orders_sql() -> str:
     )
     return f"""
     order_cutoffs AS (
-        SELECT c.as_of, o.*, {_age("o.ordered_at")} AS age, {_age("o.previous_at")} AS previous_age
+        SELECT c.as_of, o.*, {_age("o.ordered_at")} AS age, {_age("o.previous_at")} AS previous_age,
+               epoch_us(o.ordered_at) - epoch_us(o.previous_at) AS gap_us
         FROM order_facts o JOIN cutoffs c ON o.ordered_at < c.as_of
     ),
     order_features AS (
@@ -137,8 +145,8 @@ def _orders_sql() -> str:
             count({_when(prev_90)}) AS orders_prev_90d,
             {_mean(_when(year, "amount"))} AS avg_order_value_365d,
             {_std(_when(year, "amount"))} AS order_value_std_365d,
-            {_mean("gap_days", EXACT_GAP)} AS interorder_days_mean,
-            {_std("gap_days", EXACT_GAP)} AS interorder_days_std,
+            {_mean("gap_us", EXACT_GAP)} / {DAY_US} AS interorder_days_mean,
+            {_std("gap_us", EXACT_GAP)} / {DAY_US} AS interorder_days_std,
             count({_when(f"{year} AND (first_of_week OR previous_age > 365)")}) AS active_weeks_365d,
             {_sum(_when(year, "items"))} AS items_365d,
             sum({_when(year, "lines")}) AS lines_365d,
@@ -365,11 +373,6 @@ def habit_profile_sql(caps: DataCapabilities) -> str:
 
 
 def spark_sql(caps: DataCapabilities) -> str:
-    """The same query in Spark SQL (transpiled by sqlglot from the DuckDB text); raises if a construct
-    has no Spark equivalent. The derived tables come from `features.data.derived.spark_sql`."""
-    import sqlglot
-    from sqlglot.errors import ErrorLevel
-
-    return sqlglot.transpile(
-        feature_sql(caps), read="duckdb", write="spark", pretty=True, unsupported_level=ErrorLevel.RAISE
-    )[0]
+    """The same query in Spark SQL (`features.data.dialects.to_spark`); raises if a construct has no
+    Spark equivalent. The derived tables come from `features.data.derived.spark_sql`."""
+    return to_spark(feature_sql(caps))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from features.data.dialects import to_spark
 from features.data.duck import register_tables, sql_string, stored_table_sql
 from features.data.schema import BREADTH_CHANGES, DEPARTMENT_DAYS, DERIVED_TABLES, ORDER_FACTS
 from features.data.shop import DEFAULT_TIME_ZONE, shop_time_zone
@@ -157,7 +158,7 @@ SELECT o.customer_id, o.order_id, o.ordered_at, o.day, o.week,
        date_trunc('day', o.local_at) >= date_trunc('week', o.local_at) + INTERVAL 5 DAY AS is_weekend,
        isodow(o.local_at) AS weekday,
        o.amount, o.discount, o.items, o.lines, o.store_id,
-       o.previous_at, (epoch(o.ordered_at) - epoch(o.previous_at)) / {86400.0} AS gap_days,
+       o.previous_at, (epoch_us(o.ordered_at) - epoch_us(o.previous_at)) / CAST(86400000000 AS DOUBLE) AS gap_days,
        o.previous_at IS NULL OR date_trunc('week', o.previous_at) < o.week AS first_of_week,
        t.discounted_spend, t.private_spend,
        coalesce(np.new_products, 0) AS new_products, coalesce(nc.new_categories, 0) AS new_categories
@@ -221,11 +222,6 @@ def register_derived_views(con: duckdb.DuckDBPyConnection, version: Path | None)
 
 
 def spark_sql(table: str) -> str:
-    """The query of derived `table` (or `category_days`) in Spark SQL, transpiled by sqlglot from the
-    DuckDB text; raises if a construct has no Spark equivalent."""
-    import sqlglot
-    from sqlglot.errors import ErrorLevel
-
-    return sqlglot.transpile(
-        derived_sql(table), read="duckdb", write="spark", pretty=True, unsupported_level=ErrorLevel.RAISE
-    )[0]
+    """The query of derived `table` (or `category_days`) in Spark SQL (`features.data.dialects.to_spark`);
+    raises if a construct has no Spark equivalent."""
+    return to_spark(derived_sql(table))
