@@ -1,4 +1,4 @@
-"""DuckDB connections over a data home: the one way jobs open the imported data.
+"""DuckDB connections (or a Spark session) over a data home: the one way jobs open the imported data.
 
 Every DuckDB connection a job opens spills to the home's `data/.spill` folder (not the working
 directory); `open_live_data` also names the live version's canonical and derived tables as views,
@@ -7,12 +7,17 @@ so the SQL of features, labels and reports reads `orders`, `order_lines`, … wh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import duckdb
 
 from features.data.duck import connect
 from features.data.store import DataStore
 from features.settings import Settings
 from features.snapshots import register_canonical_views
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def connect_in_home(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -25,3 +30,13 @@ def open_live_data(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = connect_in_home(settings)
     register_canonical_views(con, DataStore(settings.data_dir).live_version())
     return con
+
+
+def open_live_data_on_spark(settings: Settings) -> SparkSession:
+    """The Spark session (`features.spark_session`) with views over the live version of the home's
+    tables, named as in `open_live_data`."""
+    from features.spark_session import register_canonical_views, spark_session
+
+    spark = spark_session(settings)
+    register_canonical_views(spark, DataStore(settings.data_dir).live_version())
+    return spark

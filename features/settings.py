@@ -22,6 +22,10 @@ REDIS_ENV = "TIERWISE_REDIS"
 #: that one back would carry one home's store into the next `Settings` of the same process.
 MLFLOW_ENV = "TIERWISE_MLFLOW_URI"
 ONLINE_STORES = ("sqlite", "redis")
+ENGINE_ENV = "TIERWISE_ENGINE"
+SPARK_MASTER_ENV = "TIERWISE_SPARK_MASTER"
+#: Engines of the heavy batch steps: DuckDB embedded in the process, or Apache Spark.
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -32,29 +36,41 @@ class Settings:
         home: Root folder; `data/` and `mlruns/` live below it. Defaults to the repository itself.
         online_store: Feast online store: "sqlite" (embedded, default) or "redis".
         redis: Redis `host:port` when `online_store` is "redis".
+        mlflow_uri: MLflow tracking URI; None for the embedded store in `mlruns/`.
+        engine: Engine of the heavy batch steps: "duckdb" (embedded, default) or "spark".
+        spark_master: Spark's master URL when `engine` is "spark" (`local[*]`: this machine's cores).
     """
 
     home: Path = REPO_ROOT
     online_store: str = "sqlite"
     redis: str = "127.0.0.1:6379"
     mlflow_uri: str | None = None
+    engine: str = "duckdb"
+    spark_master: str = "local[*]"
 
     def __post_init__(self) -> None:
         if self.online_store not in ONLINE_STORES:
             raise ValueError(
                 f"online_store {self.online_store!r}: expected one of {', '.join(ONLINE_STORES)}"
             )
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine {self.engine!r}: expected one of {', '.join(ENGINES)}")
 
     @classmethod
-    def resolve(cls, home: Path | str | None = None, online_store: str | None = None) -> Settings:
+    def resolve(
+        cls, home: Path | str | None = None, online_store: str | None = None, engine: str | None = None
+    ) -> Settings:
         """Settings for an explicit home, else `TIERWISE_HOME`, else the repository; the online store
-        from the argument, else `TIERWISE_ONLINE_STORE` (Redis address: `TIERWISE_REDIS`)."""
+        from the argument, else `TIERWISE_ONLINE_STORE` (Redis address: `TIERWISE_REDIS`); the engine
+        from the argument, else `TIERWISE_ENGINE` (Spark's master: `TIERWISE_SPARK_MASTER`)."""
         chosen = home or os.environ.get(HOME_ENV) or REPO_ROOT
         return cls(
             home=Path(chosen).expanduser().resolve(),
             online_store=online_store or os.environ.get(ONLINE_STORE_ENV, "sqlite"),
             redis=os.environ.get(REDIS_ENV, "127.0.0.1:6379"),
             mlflow_uri=os.environ.get(MLFLOW_ENV) or None,
+            engine=engine or os.environ.get(ENGINE_ENV) or "duckdb",
+            spark_master=os.environ.get(SPARK_MASTER_ENV) or "local[*]",
         )
 
     @property
@@ -107,6 +123,11 @@ class Settings:
     def tracking_uri(self) -> str:
         """MLflow tracking URI: `TIERWISE_MLFLOW_URI` if set, else SQLite in `mlruns/` (embedded)."""
         return self.mlflow_uri or f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
+
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's scratch space on this machine (shuffle spill, staged output before it is renamed)."""
+        return self.data_dir / ".spark"
 
     @property
     def artifacts_dir(self) -> Path:

@@ -51,10 +51,12 @@ def register_canonical_views(con: duckdb.DuckDBPyConnection, version: Path | Non
 
 def capabilities(con: duckdb.DuckDBPyConnection) -> DataCapabilities:
     """What the registered dataset provides (orders-only data: lines, products, coupons are absent)."""
+    return capabilities_from(lambda sql: bool(con.execute(f"SELECT EXISTS ({sql})").fetchall()[0][0]))
 
-    def filled(sql: str) -> bool:
-        return bool(con.execute(f"SELECT EXISTS ({sql})").fetchall()[0][0])
 
+def capabilities_from(filled: Callable[[str], bool]) -> DataCapabilities:
+    """The capabilities, given `filled(query)`: whether a query (DuckDB's dialect) returns any row.
+    The one list of what each capability means, whichever engine runs the queries."""
     lines = filled("SELECT 1 FROM order_lines")
     return DataCapabilities(
         lines=lines,
@@ -68,8 +70,16 @@ def capabilities(con: duckdb.DuckDBPyConnection) -> DataCapabilities:
 
 
 def data_period(con: duckdb.DuckDBPyConnection) -> DataPeriod:
-    first, last = con.execute("SELECT min(ordered_at), max(ordered_at) FROM orders").fetchall()[0]
-    if first is None:
+    return period_from(*con.execute(PERIOD_SQL).fetchall()[0])
+
+
+#: The first and last order time (DuckDB's dialect).
+PERIOD_SQL = "SELECT min(ordered_at), max(ordered_at) FROM orders"
+
+
+def period_from(first: datetime | None, last: datetime | None) -> DataPeriod:
+    """The data's period from its first and last order time (None: no orders)."""
+    if first is None or last is None:
         raise InputError("no orders are imported: run `tierwise data import` first")
     return DataPeriod(first, last)
 

@@ -29,7 +29,15 @@ def period(settings: Settings) -> DataPeriod:
 def build(
     settings: Settings, cutoffs: list[date], on_progress: Callable[[int, int], None] | None = None
 ) -> dict[date, int]:
-    """Compute and write feature snapshots for `cutoffs` (checked against the data's period)."""
+    """Compute and write feature snapshots for `cutoffs` (checked against the data's period), on the
+    engine of `settings` (DuckDB or Spark: the same query, the same files)."""
+    if settings.engine == "spark":
+        from features import spark_snapshots
+        from features.live_data import open_live_data_on_spark
+
+        spark = open_live_data_on_spark(settings)
+        chosen = check_cutoffs(cutoffs, spark_snapshots.data_period(spark))
+        return spark_snapshots.build_snapshots(spark, chosen, settings.snapshots_dir, on_progress=on_progress)
     con = open_live_data(settings)
     chosen = check_cutoffs(cutoffs, data_period(con))
     return build_snapshots(con, chosen, settings.snapshots_dir, capabilities(con), on_progress=on_progress)

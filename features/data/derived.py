@@ -221,7 +221,7 @@ def register_derived_views(con: duckdb.DuckDBPyConnection, version: Path | None)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {source}")
 
 
-def spark_sql(table: str) -> str:
+def spark_sql(table: str, zone: str = DEFAULT_TIME_ZONE) -> str:
     """The query of derived `table` (or `category_days`) in Spark SQL (`features.data.dialects.to_spark`);
     raises if a construct has no Spark equivalent."""
-    return to_spark(derived_sql(table))
+    return to_spark(derived_sql(table, zone))

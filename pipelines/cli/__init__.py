@@ -18,7 +18,7 @@ __all__ = ["ModelChoice", "ModelName", "app", "main"]
 
 #: Options of the whole program; accepted after a subcommand too (`tierwise score --home H`).
 GLOBAL_FLAGS = ("--verbose", "-v")
-GLOBAL_VALUED = ("--home",)
+GLOBAL_VALUED = ("--home", "--engine")
 
 
 def global_options_first(args: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from features.errors import InputError
 from features.model_table import MODEL_NAMES
-from features.settings import HOME_ENV, Settings
+from features.settings import ENGINE_ENV, ENGINES, HOME_ENV, Settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,6 +49,10 @@ out = Console(emoji=False)
 ModelName = StrEnum("ModelName", {name: name for name in MODEL_NAMES})
 #: A model, or all of them.
 ModelChoice = StrEnum("ModelChoice", {**{name: name for name in MODEL_NAMES}, "all": "all"})
+
+
+#: `--engine`: the engines of `features.settings.ENGINES`.
+Engine = StrEnum("Engine", {name: name for name in ENGINES})
 
 
 class OutputFormat(StrEnum):
@@ -95,6 +99,15 @@ def global_options(
             file_okay=False,
         ),
     ] = None,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(
+            "--engine",
+            envvar=ENGINE_ENV,
+            help="Engine of the heavy batch steps: duckdb (embedded, default) or spark "
+            "(master: TIERWISE_SPARK_MASTER, default local[*]).",
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the libraries' own log lines and warnings.")
     ] = False,
@@ -103,7 +116,7 @@ def global_options(
     ] = False,
 ) -> None:
     quiet_libraries(verbose)
-    ctx.obj = Settings.resolve(home)
+    ctx.obj = Settings.resolve(home, engine=engine.value if engine else None)
 
 
 def quiet_libraries(verbose: bool) -> None:
