@@ -1,15 +1,18 @@
 """Services started in the background for tests and benchmarks: the Tierwise service (its own process
-group, a log file, a wait until it is ready, a stop that leaves nothing running) and a throwaway
-Redis. Test scaffolding, not product code.
+group, a log file, a wait until it is ready, a stop that leaves nothing running), a throwaway Redis
+and a throwaway PostgreSQL cluster. Test scaffolding, not product code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +72,8 @@ class ServiceProcess:
         raise RuntimeError(f"{self.url}{path} not 200 after {timeout:g} s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # the group is gone: a service that failed to start
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -114,3 +118,114 @@ class RedisServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+def postgres_bin_dir() -> Path | None:
+    """The `bin/` folder of Debian's PostgreSQL server (`/usr/lib/postgresql/<major>/bin`, the newest
+    major if several are installed), or None. Debian keeps `initdb` and `pg_ctl` off the PATH."""
+    found = sorted(
+        (path.parent for path in Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+        key=lambda folder: int(folder.parent.name) if folder.parent.name.isdigit() else 0,
+    )
+    return found[-1] if found else None
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (trust authentication, superuser `postgres`, no
+    fsync) in a temporary folder of its own; `stop` stops it and deletes the folder.
+
+    `initdb` and `postgres` refuse to run as root: as root they run as the `postgres` system user
+    (`setpriv` execs them, so the process we wait for is postgres itself), which then owns the folder;
+    a pytest `tmp_path` under root's private folder would be out of its reach. `postgres` runs in the
+    foreground, not through `pg_ctl start`, so that no orphaned server outlives the test.
+    """
+
+    def __init__(self, bin_dir: Path):
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="tierwise-postgres-"))
+        self.data = self.folder / "data"
+        self.log = self.folder / "server.log"
+        self.process: subprocess.Popen | None = None
+        as_owner = []
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+            as_owner = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+        try:
+            initdb = [str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"]
+            done = subprocess.run(
+                [*as_owner, *initdb, "-E", "UTF8", "--no-sync"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"initdb exited with {done.returncode}:\n{done.stdout}{done.stderr}")
+            server = [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.folder),
+            ]
+            self.process = subprocess.Popen(
+                [*as_owner, *server, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+                stdout=self.log.open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self._wait()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait(self, timeout: float = 60) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"postgres exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}"
+                )
+            try:
+                psycopg.connect(self.url(), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        raise RuntimeError(f"postgres not ready after {timeout:g} s:\n{self.log.read_text()[-3000:]}")
+
+    def url(self, database: str = "postgres") -> str:
+        """The SQLAlchemy / libpq URL of `database` on this server."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database; returns its URL."""
+        import psycopg
+
+        # CREATE DATABASE cannot run inside a transaction.
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def query(self, database: str, sql: str) -> list[tuple]:
+        """The rows `sql` returns in `database`."""
+        import psycopg
+
+        with psycopg.connect(self.url(database)) as connection:
+            return connection.execute(sql).fetchall()
+
+    def stop(self) -> None:
+        """Stop the server (SIGINT: PostgreSQL's fast shutdown) and delete its folder, data included."""
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)
+                try:
+                    self.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait(timeout=10)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
