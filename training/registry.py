@@ -90,7 +90,13 @@ def _version(found: Any, is_champion: bool) -> VersionInfo:
 
 
 def configure(settings: Settings) -> str:
-    """Point MLflow at the home's tracking store and return the experiment id (created on first use)."""
+    """Point MLflow at the home's tracking store and return the experiment id (created on first use).
+
+    A new experiment keeps its artifacts in the home's `mlruns/artifacts`, except on a tracking server
+    (an `http(s)://` URI), where it takes the server's own artifact root: with `--artifacts-destination`
+    that is `mlflow-artifacts:/`, so models are uploaded to and downloaded from the server instead of
+    being written into this machine's home.
+    """
     import mlflow
 
     global _root
@@ -101,8 +107,11 @@ def configure(settings: Settings) -> str:
     here = settings.artifacts_dir.as_uri()
     _root = None
     if experiment is None:
-        settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=here, tags=EXPERIMENT_TAGS)
+        location = None
+        if not is_server(settings.tracking_uri):
+            settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+            location = here
+        experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=location, tags=EXPERIMENT_TAGS)
     else:
         experiment_id = experiment.experiment_id
         stored = experiment.artifact_location.rstrip("/")
@@ -110,6 +119,11 @@ def configure(settings: Settings) -> str:
             _root = _ArtifactRoot(stored, here, settings.mlruns_dir / "mlflow.db")
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def is_server(tracking_uri: str) -> bool:
+    """Whether `tracking_uri` names an MLflow tracking server (HTTP) rather than a database."""
+    return tracking_uri.split(":", 1)[0].lower() in ("http", "https")
 
 
 def _move_stored_locations(root: _ArtifactRoot) -> None:
