@@ -66,7 +66,7 @@ def train_command(
         )
     if model == "all":
         _train_next_order(settings, day, horizon, step)
-    out.print(f"MLflow: {settings.tracking_uri} (`mlflow ui --backend-store-uri {settings.tracking_uri}`)")
+    out.print(f"MLflow: {settings.tracking_uri} (`tierwise ui` shows it)")
 
 
 def _train_next_order(settings: Settings, day: date | None, horizon: int, step: int) -> None:

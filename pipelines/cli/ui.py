@@ -25,8 +25,15 @@ from pipelines.cli.app import app, console, out, settings_of
 STOP_SECONDS = 10
 
 
+def remote_mlflow(settings: Settings) -> str | None:
+    """The tracking server's address when the home's MLflow is a server (it has its own UI), else None."""
+    uri = settings.tracking_uri
+    return uri if uri.startswith(("http://", "https://")) else None
+
+
 def ui_commands(settings: Settings, host: str, ports: dict[str, int]) -> dict[str, list[str]]:
-    """The command of each UI server for `settings`' home."""
+    """The command of each UI server for `settings`' home (no MLflow server when the home already
+    uses one: `remote_mlflow`)."""
     from features.feature_store import apply
     from pipelines.monitor import workspace_dir
 
@@ -35,7 +42,7 @@ def ui_commands(settings: Settings, host: str, ports: dict[str, int]) -> dict[st
     workspace.mkdir(parents=True, exist_ok=True)
     settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
     apply(settings)  # Feast's UI reads feature_store.yaml and the registry
-    return {
+    commands = {
         "mlflow": [
             str(bin_dir / "mlflow"),
             "server",
@@ -69,6 +76,9 @@ def ui_commands(settings: Settings, host: str, ports: dict[str, int]) -> dict[st
             str(ports["evidently"]),
         ],
     }
+    if remote_mlflow(settings):
+        del commands["mlflow"]
+    return commands
 
 
 @app.command("ui")
@@ -81,7 +91,8 @@ def ui(
 ) -> None:
     """Start the MLflow (runs, registry), Feast (features, lineage) and Evidently (monitoring) UIs; Ctrl+C stops them."""
     ports = {"mlflow": mlflow_port, "feast": feast_port, "evidently": evidently_port}
-    commands = ui_commands(settings_of(ctx), host, ports)
+    settings = settings_of(ctx)
+    commands = ui_commands(settings, host, ports)
     # Each server in its own process group, so stopping it reaches the workers it starts too.
     children = {
         name: subprocess.Popen(
@@ -89,8 +100,10 @@ def ui(
         )
         for name, command in commands.items()
     }
-    for name, port in ports.items():
-        out.print(f"{name:<10} http://{host}:{port}", markup=False, highlight=False)
+    addresses = {name: f"http://{host}:{port}" for name, port in ports.items()}
+    addresses["mlflow"] = remote_mlflow(settings) or addresses["mlflow"]
+    for name, address in addresses.items():
+        out.print(f"{name:<10} {address}", markup=False, highlight=False)
     console.print("Ctrl+C stops them")
 
     def stop(signum: int, _frame: object) -> None:

@@ -51,3 +51,18 @@ def test_tierwise_ui_serves_mlflow_feast_and_evidently_and_sigterm_stops_all(ser
     for port in ports.values():
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", port))  # free again: no server outlived `tierwise ui`
+
+
+def test_with_an_mlflow_server_tierwise_ui_starts_no_mlflow_of_its_own(cj_slice_home, tmp_path: Path):
+    import dataclasses
+
+    from pipelines.cli.ui import ui_commands
+    from tests.conftest import copy_home
+
+    home = dataclasses.replace(
+        copy_home(cj_slice_home, tmp_path / "home"), mlflow_uri="http://127.0.0.1:5999"
+    )
+    ports = {"mlflow": 5000, "feast": 8888, "evidently": 8000}
+    assert set(ui_commands(home, "127.0.0.1", ports)) == {"feast", "evidently"}
+    embedded = copy_home(cj_slice_home, tmp_path / "embedded")
+    assert set(ui_commands(embedded, "127.0.0.1", ports)) == {"mlflow", "feast", "evidently"}
