@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -71,18 +72,24 @@ def spark_session(settings: Settings) -> SparkSession:
     return session
 
 
-def register_canonical_views(spark: SparkSession, version: Path | None) -> None:
-    """Temporary views named like the canonical and derived tables of one store version (what the SQL
-    reads), as `features.snapshots.register_canonical_views` makes them for DuckDB: a table the version
-    lacks is empty with its canonical columns; a derived table it lacks (or holds in an older layout)
-    is computed from the canonical views with the same SQL."""
-    for table in ALL_TABLES:
+def register_tables(spark: SparkSession, version: Path | None, tables: Iterable[str]) -> None:
+    """Temporary views named like canonical `tables` over one store version; a table the version
+    lacks is empty with its canonical columns (as `features.data.duck.register_tables` for DuckDB)."""
+    for table in tables:
         folder = version / table if version is not None else None
         if folder is not None and any(folder.rglob("*.parquet")):
             frame = spark.read.parquet(str(folder))
         else:
             frame = spark.sql(to_spark(f"SELECT * FROM {empty_table_sql(table)}"))
         frame.createOrReplaceTempView(table)
+
+
+def register_canonical_views(spark: SparkSession, version: Path | None) -> None:
+    """Temporary views named like the canonical and derived tables of one store version (what the SQL
+    reads), as `features.snapshots.register_canonical_views` makes them for DuckDB: a table the version
+    lacks is empty with its canonical columns; a derived table it lacks (or holds in an older layout)
+    is computed from the canonical views with the same SQL."""
+    register_tables(spark, version, ALL_TABLES)
     zone = shop_time_zone(version)
     for name in DERIVED_SQL:
         if stored_table_sql(version, name) is not None:

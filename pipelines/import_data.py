@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from features.live_data import connect_in_home
 from features.settings import Settings
 
 
+def summarizer(settings: Settings) -> Callable[[Path], None] | None:
+    """What writes an import's derived tables on the engine of `settings` (None: DuckDB, the importer's own)."""
+    if settings.engine != "spark":
+        return None
+    from features.spark_derived import write_derived_tables
+    from features.spark_session import spark_session
+
+    return lambda version: write_derived_tables(spark_session(settings), version)
+
+
 def import_completejourney(
     settings: Settings, data_dir: Path | None = None, on_step: StepCallback | None = None
 ) -> ImportReport:
@@ -22,7 +33,13 @@ def import_completejourney(
     con = connect_in_home(settings)
     staged, reference = stage_completejourney(con, data_dir)
     return import_orders(
-        con, DataStore(settings.data_dir), staged, now=datetime.now(UTC), reference=reference, on_step=on_step
+        con,
+        DataStore(settings.data_dir),
+        staged,
+        now=datetime.now(UTC),
+        reference=reference,
+        on_step=on_step,
+        summarize=summarizer(settings),
     )
 
 
@@ -53,6 +70,7 @@ def import_file(
             timestamp_format=timestamp_format,
             on_step=on_step,
             max_quarantine_share=max_quarantine_share,
+            summarize=summarizer(settings),
         )
 
 
@@ -95,7 +113,12 @@ def fold_events(settings: Settings) -> list[ImportReport]:
                 has_lines=with_lines,
             )
             report = import_orders(
-                con, DataStore(settings.data_dir), staged, now=datetime.now(UTC), max_quarantine_share=1.0
+                con,
+                DataStore(settings.data_dir),
+                staged,
+                now=datetime.now(UTC),
+                max_quarantine_share=1.0,
+                summarize=summarizer(settings),
             )
             log.mark_folded([e.seq for e in group], report.import_id)
             reports.append(report)
@@ -111,6 +134,9 @@ def refresh_derived_tables(settings: Settings) -> None:
     An import or `data synth` writes them itself; this only helps a home written by an older Tierwise,
     whose feature builds otherwise compute them from the order lines every time.
     """
-    con = connect_in_home(settings)
+    summarize = summarizer(settings)
     with DataStore(settings.data_dir).transaction() as draft:
-        write_derived_tables(con, draft)
+        if summarize is None:
+            write_derived_tables(connect_in_home(settings), draft)
+        else:
+            summarize(draft)

@@ -126,7 +126,7 @@ def _order_facts_sql(zone: str = DEFAULT_TIME_ZONE) -> str:
     Products and categories bought for the first time are counted per customer and day (the day of
     the first purchase) and carried by the customer's first order of that day, so that a cutoff sums
     them over its orders like any other order column. Weekend is "5 or 6 days after the Monday of
-    its week", which reads the same in Spark (`isodow` has no Spark twin; sqlglot maps it wrongly).
+    its week", which reads the same in Spark.
     """
     return f"""
 WITH line_totals AS (

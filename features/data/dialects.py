@@ -2,7 +2,8 @@
 
 Every query is written once, in DuckDB's dialect (the embedded engine), and sqlglot writes it for
 Spark. sqlglot maps almost everything; the functions it passes through unchanged that Spark does not
-know are mapped here, in one place, so a query never needs a second hand-kept text.
+know, or maps wrongly (ISO day of week), are mapped here, in one place, so a query never needs a
+second hand-kept text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ SPARK_FUNCTIONS = {"EPOCH_US": "UNIX_MICROS"}
 def _rename_functions(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.upper() in SPARK_FUNCTIONS:
         return exp.Anonymous(this=SPARK_FUNCTIONS[node.name.upper()], expressions=node.expressions)
+    if isinstance(node, exp.DayOfWeekIso):
+        # sqlglot writes `DAYOFWEEK(x) % 7 + 1`, which counts from Sunday; Spark's WEEKDAY is 0 on Monday.
+        return exp.Paren(
+            this=exp.Add(
+                this=exp.Anonymous(this="WEEKDAY", expressions=[node.this]), expression=exp.Literal.number(1)
+            )
+        )
     return node
 
 

@@ -74,6 +74,7 @@ def import_orders(
     timestamp_format: str | None = None,
     on_step: StepCallback | None = None,
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
+    summarize: Callable[[Path], None] | None = None,
 ) -> ImportReport:
     """Validate a staged source and merge it into the store in one atomic transaction.
 
@@ -94,6 +95,8 @@ def import_orders(
             home's first import, else UTC.
         timestamp_format: strptime format for non-ISO timestamps.
         on_step: Called with a short description before each step (progress display).
+        summarize: Writes the derived tables into the new version (a Spark engine's
+            `features.spark_derived.write_derived_tables`); None: DuckDB on `con`.
     """
     step = on_step or (lambda _: None)
     import_id = new_import_id(now)
@@ -161,7 +164,10 @@ def import_orders(
         for table in ("typed", "candidate", "classified", "malformed", "pending_write"):
             con.execute(f"DROP TABLE IF EXISTS {table}")  # free their memory for the summaries
         record_time_zone(draft, timezone)
-        write_derived_tables(con, draft)
+        if summarize is None:
+            write_derived_tables(con, draft)
+        else:
+            summarize(draft)
     return report
 
 

@@ -210,6 +210,7 @@ def generate(
     chunk_customers: int = 50_000,
     now: datetime | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
+    summarize: Callable[[Path], None] | None = None,
 ) -> SynthReport:
     """Generate a synthetic shop and write it into `store` as one transaction.
 
@@ -228,6 +229,8 @@ def generate(
             1.6 GB peak for the default 50,000).
         now: Time recorded in the imports log (default: the current time).
         on_chunk: Called with (customers done, customers in total) after each chunk.
+        summarize: Writes the derived tables into the new version (a Spark engine's
+            `features.spark_derived.write_derived_tables`); None: DuckDB.
 
     Returns:
         Counts of what was written and the time it took.
@@ -258,7 +261,10 @@ def generate(
             output.wait()
             source = f"synth:customers={customers},seed={seed}"
             _write_import_log(draft, import_id, source, output.orders, output.lines, now)
-        write_derived_tables(connect(temp_directory=store.root / ".spill"), draft)
+        if summarize is None:
+            write_derived_tables(connect(temp_directory=store.root / ".spill"), draft)
+        else:
+            summarize(draft)
     seconds = time.perf_counter() - began
     return SynthReport(customers, output.orders, output.lines, world.catalog.table.num_rows, seconds)
 

@@ -179,6 +179,7 @@ def data_synth(
     """Generate a synthetic grocery dataset at any scale, written in chunks (memory bounded)."""
     from features.data.store import DataStore
     from features.data.synth import generate
+    from pipelines.import_data import summarizer
 
     settings = settings_of(ctx)
     store = DataStore(settings.data_dir)
@@ -193,6 +194,7 @@ def data_synth(
             days=days,
             now=datetime.now(UTC),
             on_chunk=update,
+            summarize=summarizer(settings),
         )
     out.print(
         f"synthetic data → {settings.data_dir}: {report.customers:,} customers, {report.orders:,} orders, "

@@ -111,3 +111,46 @@ def test_a_rebuilt_spark_snapshot_replaces_the_file_and_leaves_no_staging_behind
     again = build_features.build(spark, CJ_CUTOFFS[2:3])
     assert again == first
     assert sorted(p.name for p in spark.snapshots_dir.iterdir()) == [f"{CJ_CUTOFFS[2]}.parquet"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_spark_writes_the_same_derived_tables_as_duckdb(cj_slice_home, tmp_path, zone):
+    from features.data.derived import write_derived_tables
+    from features.data.duck import connect
+    from features.data.schema import DERIVED_TABLES
+    from features.data.shop import record_time_zone
+    from features.live_data import open_live_data_on_spark
+    from features.spark_derived import write_derived_tables as write_on_spark
+
+    live = DataStore(cj_slice_home.data_dir).live_version()
+    duck_version, spark_version = tmp_path / "duck", tmp_path / "spark"
+    for version in (duck_version, spark_version):
+        shutil.copytree(live, version)
+        record_time_zone(version, zone)
+    write_derived_tables(connect(), duck_version)
+    write_on_spark(open_live_data_on_spark(cj_slice_home), spark_version)
+    for name, table in DERIVED_TABLES.items():
+        assert {p.suffix for p in (spark_version / name).iterdir()} == {".parquet"}, name
+        key = list(table.key)
+        want = pq.read_table(duck_version / name).to_pandas().sort_values(key, ignore_index=True)
+        got = pq.read_table(spark_version / name).to_pandas().sort_values(key, ignore_index=True)
+        assert list(got.columns) == list(want.columns) == table.column_names
+        assert len(got) == len(want), name
+        for column in want.columns:
+            if want[column].dtype.kind == "f":
+                np.testing.assert_allclose(
+                    got[column], want[column], rtol=1e-9, atol=0, err_msg=f"{name}.{column}"
+                )
+            else:
+                assert got[column].tolist() == want[column].tolist(), f"{name}.{column}"
+
+
+def test_an_import_on_spark_gives_the_same_features_as_one_on_duckdb(cj_slice_dir, tmp_path):
+    from pipelines.import_data import import_completejourney
+
+    homes = {}
+    for engine in ("duckdb", "spark"):
+        homes[engine] = dataclasses.replace(Settings.resolve(tmp_path / engine), engine=engine)
+        import_completejourney(homes[engine], cj_slice_dir)
+        build_features.build(homes[engine], CJ_CUTOFFS[2:3])
+    assert_same_snapshots(homes["duckdb"], homes["spark"], CJ_CUTOFFS[2:3])
