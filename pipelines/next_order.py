@@ -58,7 +58,7 @@ def train_next_order(
     period = data_period(con)
     as_of = as_of or period.last_order.date() + timedelta(days=1)
     the_plan = plan(period.first_order.date(), as_of, horizon_days, step_days)
-    ensure_snapshots(settings, con, the_plan.all_cutoffs)
+    ensure_snapshots(settings, the_plan.all_cutoffs)
     feature_store.apply(settings)
     labels = compute_labels(
         con, the_plan.all_cutoffs, horizon_days, as_of, with_categories=capabilities(con).products

@@ -18,11 +18,12 @@ from features import feature_store
 from features.errors import InputError
 from features.live_data import open_live_data
 from features.settings import Settings
-from features.snapshots import build_snapshots, capabilities, check_cutoffs, data_period
+from features.snapshots import capabilities, data_period
+from pipelines import build_features
 from pipelines.home_lock import writes_home
 from training import registry
 from training.backtest_plan import plan
-from training.labels import compute_labels, labelled, outcome_end
+from training.labels import compute_labels, compute_labels_on_spark, labelled, outcome_end
 from training.models import SPECS
 from training.run import (
     TrainResult,
@@ -56,10 +57,10 @@ def train(
     as_of = as_of or period.last_order.date() + timedelta(days=1)
     the_plan = plan(period.first_order.date(), as_of, horizon_days, step_days)
     step(f"feature snapshots for {len(the_plan.all_cutoffs)} cutoffs")
-    ensure_snapshots(settings, con, the_plan.all_cutoffs)
+    ensure_snapshots(settings, the_plan.all_cutoffs)
     feature_store.apply(settings)
     caps = capabilities(con)
-    labels = compute_labels(con, the_plan.all_cutoffs, horizon_days, as_of, with_categories=caps.products)
+    labels = labels_on_engine(settings, con, the_plan.all_cutoffs, horizon_days, as_of, caps.products)
     orders = orders_before(con, the_plan.test)
     fingerprint = _fingerprint(con, as_of, horizon_days, step_days)
     registry.configure(settings)
@@ -143,10 +144,10 @@ def backtest(
     from) unless `allow_leakage`; the entry then says `leakage`."""
     con = open_live_data(settings)
     needed = outcome_end(data_period(con).last_order, as_of, horizon_days)
-    ensure_snapshots(settings, con, [as_of])
+    ensure_snapshots(settings, [as_of])
     feature_store.apply(settings)
     caps = capabilities(con)
-    labels = compute_labels(con, [as_of], horizon_days, needed, with_categories=caps.products)
+    labels = labels_on_engine(settings, con, [as_of], horizon_days, needed, caps.products)
     orders = orders_before(con, as_of)
     registry.configure(settings)
     report = {}
@@ -162,13 +163,28 @@ def backtest(
     return report
 
 
-def ensure_snapshots(settings: Settings, con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> None:
-    """Build the feature snapshots of `cutoffs` the home does not have yet."""
+def labels_on_engine(
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    cutoffs: list[date],
+    horizon_days: int,
+    read_until: date,
+    with_categories: bool,
+) -> pd.DataFrame:
+    """`training.labels.compute_labels` on the home's engine (`con`: the DuckDB one's live data)."""
+    if settings.engine == "spark":
+        from features.live_data import open_live_data_on_spark
+
+        spark = open_live_data_on_spark(settings)
+        return compute_labels_on_spark(spark, cutoffs, horizon_days, read_until, with_categories)
+    return compute_labels(con, cutoffs, horizon_days, read_until, with_categories)
+
+
+def ensure_snapshots(settings: Settings, cutoffs: list[date]) -> None:
+    """Build the feature snapshots of `cutoffs` the home does not have yet (on the home's engine)."""
     missing = sorted(set(cutoffs) - set(settings.feature_snapshots.dates()))
     if missing:
-        build_snapshots(
-            con, check_cutoffs(missing, data_period(con)), settings.snapshots_dir, capabilities(con)
-        )
+        build_features.build(settings, missing)
 
 
 def orders_before(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:

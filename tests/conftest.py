@@ -48,6 +48,17 @@ def redis_server(tmp_path: Path):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def java() -> None:
+    """Spark's Java (Debian's openjdk-17-jre-headless): CI must have it, elsewhere its tests skip."""
+    import os
+
+    if shutil.which("java") is None:
+        if os.environ.get("CI"):
+            pytest.fail("java is not installed; CI must install openjdk-17-jre-headless (.ci/run)")
+        pytest.skip("java is not installed (Debian: apt-get install openjdk-17-jre-headless)")
+
+
 @pytest.fixture
 def fresh_cj_home(cj_slice_home: Settings, tmp_path: Path) -> Settings:
     """A private, writable copy of the imported slice."""

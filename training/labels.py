@@ -29,13 +29,18 @@ runs over the same orders could differ in the last bits, and a model trained on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from features.errors import InputError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 #: Growth (see the module docstring): orders at least this many times the previous window's ...
 GROWTH_ORDERS_RATIO = 1.5
@@ -118,7 +123,7 @@ def label_sql(
            CAST(a.orders_next IS NULL AS INTEGER) AS churn,
            greatest(coalesce(a.spend_next, 0.0), 0.0) AS value,
            CASE WHEN b.orders_prev IS NOT NULL THEN CAST({grows} AS INTEGER) END AS growth,
-           (epoch(a.first_next) - epoch(e.as_of)) / 86400.0 AS days_to_next_order,
+           (epoch_us(a.first_next) - epoch_us(e.as_of)) / CAST(86400000000 AS DOUBLE) AS days_to_next_order,
            coalesce(b.spend_prev, 0.0) AS spend_prev
     FROM eligible e
     LEFT JOIN ahead a USING (as_of, customer_id)
@@ -163,19 +168,46 @@ def compute_labels(
     Raises:
         InputError: a cutoff's horizon reaches past `read_until` (its label is not known yet).
     """
+    return _labels(lambda sql: con.execute(sql).df(), cutoffs, horizon_days, read_until, with_categories)
+
+
+def compute_labels_on_spark(
+    spark: SparkSession,
+    cutoffs: list[date],
+    horizon_days: int,
+    read_until: date,
+    with_categories: bool,
+) -> pd.DataFrame:
+    """`compute_labels` run by Spark (the same query, `features.data.dialects.to_spark`) over the
+    views `features.spark_session.register_canonical_views` made."""
+    from features.data.dialects import to_spark
+
+    return _labels(
+        lambda sql: spark.sql(to_spark(sql)).toPandas(), cutoffs, horizon_days, read_until, with_categories
+    )
+
+
+def _labels(
+    frame_of: Callable[[str], pd.DataFrame],
+    cutoffs: list[date],
+    horizon_days: int,
+    read_until: date,
+    with_categories: bool,
+) -> pd.DataFrame:
     late = [d for d in cutoffs if d + timedelta(days=horizon_days) > read_until]
     if late:
         raise InputError(
             f"cutoff {late[0]} + {horizon_days} days ends after {read_until}: its outcome is not known yet"
         )
     has_departments = with_categories and bool(
-        con.execute("SELECT EXISTS (SELECT 1 FROM products WHERE department IS NOT NULL)").fetchall()[0][0]
+        len(frame_of("SELECT 1 AS found FROM products WHERE department IS NOT NULL LIMIT 1"))
     )
     breadth = "department" if has_departments else "category"
-    frame = con.execute(label_sql(cutoffs, horizon_days, read_until, with_categories, breadth)).df()
+    frame = frame_of(label_sql(cutoffs, horizon_days, read_until, with_categories, breadth))
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
         "datetime64[us, UTC]"
     )
+    frame["churn"] = frame["churn"].astype("int32")
     # NaN, not pandas' NA, for "no growth label": every reader of labels takes them as float arrays.
     frame["growth"] = frame["growth"].astype("float64")
     return frame

@@ -8,7 +8,6 @@ mode in this process (Java 17 from Debian; CI installs it).
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -24,7 +23,7 @@ from features.settings import Settings
 from pipelines import build_features
 from tests.conftest import copy_home
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("java")]
 
 #: Several cutoffs, so one pass computes more than one (and the files must be split by cutoff).
 CJ_CUTOFFS = [date(2017, 3, 5), date(2017, 9, 3), date(2017, 10, 1), date(2018, 1, 2)]
@@ -43,14 +42,6 @@ COUNTS = {
         )
     )
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def java() -> None:
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("java is not installed; CI must install openjdk-17-jre-headless (.ci/run)")
-        pytest.skip("java is not installed (Debian: apt-get install openjdk-17-jre-headless)")
 
 
 def on(engine: str, settings: Settings, target: Path) -> Settings:
