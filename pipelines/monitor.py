@@ -38,9 +38,9 @@ from monitoring.reference import PREDICTION, ChampionReference, load_reference
 from monitoring.thresholds import Thresholds, load_thresholds
 from monitoring.workspace import MonitoringWorkspace
 from pipelines.home_lock import writes_home
+from pipelines.train import labels_on_engine
 from tiering import load_policy
 from training import registry
-from training.labels import compute_labels
 from training.models import SPECS
 
 #: Optional thresholds file of a home (see `monitoring.thresholds`).
@@ -168,7 +168,7 @@ def matured_outcomes(
     matured = [d for d in tiers.dates() if d <= as_of and d + timedelta(days=horizon) <= known_until]
     if not matured:
         return {}
-    labels = compute_labels(con, matured, horizon, known_until, with_categories=capabilities(con).products)
+    labels = labels_on_engine(settings, con, matured, horizon, known_until, capabilities(con).products)
     orders = con.execute("SELECT customer_id, ordered_at, amount FROM orders").df()
     result = {}
     for day in matured:

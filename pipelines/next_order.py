@@ -24,10 +24,9 @@ from features.live_data import open_live_data
 from features.settings import Settings
 from features.snapshots import capabilities, data_period
 from pipelines.home_lock import writes_home
-from pipelines.train import ensure_snapshots, orders_before
+from pipelines.train import ensure_snapshots, labels_on_engine, orders_before
 from training import registry
 from training.backtest_plan import plan
-from training.labels import compute_labels
 from training.next_order import LABEL, bgnbd_answers, fit_next_order, next_order_metrics
 
 #: Examples come from the churn feature service: every model's service holds every feature view.
@@ -60,8 +59,8 @@ def train_next_order(
     the_plan = plan(period.first_order.date(), as_of, horizon_days, step_days)
     ensure_snapshots(settings, the_plan.all_cutoffs)
     feature_store.apply(settings)
-    labels = compute_labels(
-        con, the_plan.all_cutoffs, horizon_days, as_of, with_categories=capabilities(con).products
+    labels = labels_on_engine(
+        settings, con, the_plan.all_cutoffs, horizon_days, as_of, capabilities(con).products
     )
     frame = feature_store.training_frame(settings, labels, SERVICE)
     names = [c for c in frame.columns if c in FEATURES_BY_NAME and frame[c].notna().any()]

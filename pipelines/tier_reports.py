@@ -236,13 +236,14 @@ def policy_backtest(
     from features.live_data import open_live_data
     from features.snapshots import data_period
     from pipelines.score import tier_snapshot
+    from pipelines.train import labels_on_engine
     from training import registry
-    from training.labels import compute_labels, outcome_end
+    from training.labels import outcome_end
     from training.run import leakage_message, trained_after
 
     con = open_live_data(settings)
     needed = outcome_end(data_period(con).last_order, as_of, horizon_days, "policy backtest")
-    outcome = compute_labels(con, [as_of], horizon_days, needed, with_categories=False)[
+    outcome = labels_on_engine(settings, con, [as_of], horizon_days, needed, with_categories=False)[
         ["customer_id", "churn", "value"]
     ]
     registry.configure(settings)
