@@ -11,7 +11,16 @@ report) lives in `tiering.reports`. This package imports `features` and `trainin
 `monitoring` or `pipelines`, and touches no files but the YAML it is asked to read.
 """
 
-from tiering.assign import assign_tiers, percentile, policy_scores, required_columns, rfmp_components
+from tiering.assign import (
+    assign_tiers,
+    percentile,
+    percentile_of_ranks,
+    policy_scores,
+    required_columns,
+    rfmp_components,
+    rfmp_score,
+    share_floors,
+)
 from tiering.overrides import Override, apply_overrides, load_overrides
 from tiering.policy import PRESETS, Policy, Tier, Weights, load_policy, parse_policy
 from tiering.retention import apply_retention
@@ -30,8 +39,11 @@ __all__ = [
     "load_policy",
     "parse_policy",
     "percentile",
+    "percentile_of_ranks",
     "policy_scores",
     "required_columns",
     "rfmp_components",
+    "rfmp_score",
     "risk_flags",
+    "share_floors",
 ]

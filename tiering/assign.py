@@ -30,6 +30,8 @@ reactivation score, rated Dormant customers above Platinum ones).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -70,11 +72,16 @@ def percentile(values: pd.Series) -> pd.Series:
     A single known value gets 1. A missing value gets 0: a customer without the component (no growth
     potential, because not active) earns nothing from it and moves no one else's rank.
     """
-    known = values.notna()
-    count = int(known.sum())
+    return percentile_of_ranks(values.rank(method="average"), int(values.notna().sum()))
+
+
+def percentile_of_ranks(ranks: pd.Series, count: int) -> pd.Series:
+    """`percentile` from the values' average ranks (1 = lowest, ties share their mean rank, NaN for a
+    missing value) among `count` known values: so an engine that ranks the values elsewhere (Spark,
+    over customers no one process holds) gets the same percentiles."""
     if count <= 1:
-        return pd.Series(np.where(known, 1.0, 0.0), index=values.index)
-    return ((values.rank(method="average") - 1) / (count - 1)).fillna(0.0)
+        return pd.Series(np.where(ranks.notna(), 1.0, 0.0), index=ranks.index)
+    return ((ranks - 1) / (count - 1)).fillna(0.0)
 
 
 def raw_rfmp_components(frame: pd.DataFrame, classic: bool = False) -> pd.DataFrame:
@@ -114,12 +121,44 @@ def policy_scores(frame: pd.DataFrame, policy: Policy, classic: bool = False) ->
     """
     if policy.scoring == "value":
         return frame[VALUE_COLUMN[classic]].astype(float)
-    components = rfmp_components(frame, classic)
+    return rfmp_score(rfmp_components(frame, classic), policy)
+
+
+def rfmp_score(components: pd.DataFrame, policy: Policy) -> pd.Series:
+    """The weighted RFMP score from the components' percentile ranks (recency, frequency, monetary,
+    potential), however they were ranked."""
     return sum(weight * components[name] for name, weight in policy.rfmp_weights.as_dict().items())
 
 
+def share_floors(policy: Policy, count: int, smallest: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The score each share band of `policy` starts at, best band first, over the `count` customers
+    reaching the value tiers: a customer is in band k when exactly k floors are above their score,
+    which is the band their rank by score gives (see `assign_tiers`; ties share the better band).
+
+    Args:
+        policy: A policy cutting by share.
+        count: Customers reaching the value tiers.
+        smallest: Their scores at the given 0-based positions of the ascending order; called once. An
+            engine that cannot sort all scores in one place answers it with exact order statistics.
+
+    Returns:
+        One floor per band boundary: +inf for a band of no one, -inf for one beyond the last customer.
+    """
+    cumulative = np.cumsum([tier.share for tier in policy.value_tiers[:-1]])
+    sizes = np.floor(cumulative * count + 0.5).astype(np.int64)
+    inside = (sizes >= 1) & (sizes <= count)
+    floors = np.where(sizes < 1, np.inf, -np.inf)
+    if inside.any():
+        floors[inside] = smallest(count - sizes[inside])
+    return floors
+
+
 def assign_tiers(
-    frame: pd.DataFrame, policy: Policy, classic: bool = False, scores: np.ndarray | None = None
+    frame: pd.DataFrame,
+    policy: Policy,
+    classic: bool = False,
+    scores: np.ndarray | None = None,
+    floors: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Each customer's tier under `policy`, from predictions (default) or history (`classic=True`).
 
@@ -148,6 +187,9 @@ def assign_tiers(
         classic: Score by history instead of model outputs.
         scores: Policy scores computed elsewhere (one per row), e.g. RFMP percentiles taken against
             another population (`tiering.reference`); default: `policy_scores(frame)`.
+        floors: For a policy cutting by share, the band floors (`share_floors`) over a population
+            `frame` is a part of (batch scoring on Spark tiers each partition against all
+            customers); default: over `frame`'s customers reaching the value tiers.
 
     Returns:
         A new frame in the input's row order: customer_id, tier, tier_rank (0 = best), score (the
@@ -166,7 +208,7 @@ def assign_tiers(
     days = data.days_since_last_order.to_numpy()
     tier_index = _states(data, policy)
     active = tier_index < 0
-    band, tier_index[active] = _value_tiers(score[active], days[active], policy)
+    band, tier_index[active] = _value_tiers(score[active], days[active], policy, floors)
     tiers = np.array(policy.tier_names, dtype=object)
     rule = np.empty(len(frame), dtype=object)
     rule[active] = _value_rules(band, tier_index[active], days[active], policy, classic)
@@ -215,17 +257,18 @@ def _states(data: pd.DataFrame, policy: Policy) -> np.ndarray:
     return index
 
 
-def _value_tiers(score: np.ndarray, days: np.ndarray, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-    """(band, tier) indexes of the customers reaching the value tiers (see `assign_tiers`)."""
+def _value_tiers(
+    score: np.ndarray, days: np.ndarray, policy: Policy, floors: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(band, tier) indexes of the customers reaching the value tiers (see `assign_tiers`): a
+    customer's band is the number of band floors above their score."""
     tiers = policy.value_tiers
-    if policy.cut_by_share:
-        cumulative = np.cumsum([tier.share for tier in tiers[:-1]])
-        sizes = np.floor(cumulative * len(score) + 0.5)
-        position = pd.Series(score).rank(method="min", ascending=False).to_numpy() - 1
-        band = np.searchsorted(sizes, position, side="right")
-    else:
+    if not policy.cut_by_share:
         floors = np.array([tier.min_value for tier in tiers[:-1]], dtype=float)
-        band = np.searchsorted(-floors, -score, side="left")
+    elif floors is None:
+        ordered = np.sort(score)
+        floors = share_floors(policy, len(score), lambda positions: ordered[positions])
+    band = np.searchsorted(-np.asarray(floors, dtype=float), -score, side="left")
     caps = np.array([_cap(tier) for tier in tiers])
     allowed = (days[:, None] <= caps[None, :]) & (np.arange(len(tiers))[None, :] >= band[:, None])
     allowed[:, -1] |= ~allowed.any(axis=1)

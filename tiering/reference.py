@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tiering.assign import assign_tiers, raw_rfmp_components
+from tiering.assign import assign_tiers, raw_rfmp_components, share_floors
 from tiering.policy import Policy
 
 
@@ -49,10 +49,8 @@ class TierReference:
         if not policy.cut_by_share:
             return cls(policy, classic, components)
         value_names = {tier.name for tier in policy.value_tiers}
-        active = np.sort(assigned.score[assigned.tier.isin(value_names)].to_numpy())[::-1]
-        shares = np.cumsum([tier.share for tier in policy.value_tiers[:-1]])
-        sizes = np.floor(shares * len(active) + 0.5).astype(int)
-        floors = [float(active[size - 1]) if size >= 1 else np.inf for size in sizes]
+        active = np.sort(assigned.score[assigned.tier.isin(value_names)].to_numpy())
+        floors = share_floors(policy, len(active), lambda positions: active[positions]).tolist()
         tiers = list(policy.tiers)
         for index, floor in zip(_value_positions(policy)[:-1], floors, strict=True):
             tiers[index] = tiers[index].model_copy(update={"share": None, "min_value": floor})
