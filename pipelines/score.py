@@ -28,8 +28,8 @@ from tiering import Policy, apply_overrides, apply_retention, assign_tiers, load
 from tiering.risk import risk_flags
 from training import champions as champion_models
 from training import offers, registry
-from training.next_order import OUTPUTS, expected_dates
-from training.personas import champion_personas
+from training.next_order import OUTPUTS, NextOrderModel, expected_dates
+from training.personas import PersonaModel, champion_personas
 
 #: The columns of the previous snapshot that retention reads.
 RETENTION_COLUMNS = ["customer_id", "tier", "below_since", "change"]
@@ -83,7 +83,8 @@ def tier_snapshot(
 ) -> tuple[date, pd.DataFrame, dict[str, int]]:
     """The tier snapshot `score` writes, computed without writing anything: its date, the snapshot
     and the champions' versions. Retention reads the tier history before `as_of`; `with_offers=False`
-    leaves the offers out (a tier backtest needs only tiers)."""
+    leaves the offers out (a tier backtest needs only tiers). Always in this process (DuckDB and
+    pandas): `tier_rows` over one partition holding every customer."""
     features_at = settings.feature_snapshots
     as_of = features_at.choose(as_of)
     policy = load_policy(policy_name)
@@ -92,53 +93,181 @@ def tier_snapshot(
     with ThreadPoolExecutor(max_workers=2) as pool:
         reading = pool.submit(features_at.read, as_of)
         reading_previous = pool.submit(previous_snapshot, tiers, as_of, RETENTION_COLUMNS)
-        registry.configure(settings)
-        champions = champion_models.load_champions()
+        run = scoring_run(settings, as_of, policy, classic, overrides)
         features, previous = reading.result(), reading_previous.result()
-    scored = champion_models.predict(champions, features)
-    scored[HISTORY_COLUMNS] = features[HISTORY_COLUMNS]
-    assigned = assign_tiers(scored, policy, classic=classic)
-    kept = apply_retention(assigned, previous, as_of, policy=policy)
-    kept = _event_reasons(settings, kept, tiers, as_of)
+    snapshot = tier_rows(run, features, previous)
+    if with_offers:
+        snapshot = with_offer_columns(snapshot, offer_columns(settings, snapshot, policy, as_of))
+    return as_of, snapshot, run.models.champions.versions
+
+
+@dataclass(frozen=True)
+class ScoringModels:
+    """Every model scoring reads, loaded once per run (on Spark: on the driver, then shipped to the
+    workers), so every customer of a snapshot is scored by the same versions.
+
+    Attributes:
+        champions: The three champions (predictions, intervals, reasons).
+        next_order: The champion next-order model, or None before one was trained.
+        personas: The champion persona model with staff's names, or None before the first fit.
+        excluded_views: Feature views never given as reasons (`TIERWISE_REASONS_EXCLUDE`).
+    """
+
+    champions: champion_models.Champions
+    next_order: NextOrderModel | None
+    personas: PersonaModel | None
+    excluded_views: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """What scoring a customer reads besides their own rows: the date, the policy and mode, the
+    models, the overrides in force and the tier changes order events made since the previous snapshot.
+
+    Attributes:
+        overrides: `tiering.load_overrides` of the home's (or the given) overrides file, or None.
+        order_changes: Customer id to the order event that moved them (`_order_changes`).
+    """
+
+    as_of: date
+    policy: Policy
+    classic: bool
+    models: ScoringModels
+    overrides: pd.DataFrame | None
+    order_changes: dict[str, dict]
+
+
+@dataclass(frozen=True)
+class Population:
+    """What tiering one customer reads from all customers, when a partition holds only some of them:
+    the share cuts' band floors over the customers reaching the value tiers (`tiering.share_floors`;
+    None when the policy cuts by `min_value`) and the high-value cut of the risk flags
+    (`tiering.risk.high_value_cut`). RFMP scores, percentile ranks among all customers, come per
+    customer beside the partition's rows."""
+
+    floors: np.ndarray | None
+    value_cut: float
+
+
+def scoring_run(
+    settings: Settings, as_of: date, policy: Policy, classic: bool, overrides: Path | None = None
+) -> ScoringRun:
+    """Load what a scoring run at `as_of` reads besides the customers (models from the home's
+    registry, which this configures)."""
+    from serving.config import ServeConfig
+
+    registry.configure(settings)
+    found = registry.load_next_order()
+    models = ScoringModels(
+        champion_models.load_champions(),
+        None if found is None else found[0],
+        champion_personas(settings),
+        ServeConfig.from_env().reason_excluded_views,
+    )
     overrides_path = overrides or _default_overrides(settings)
-    if overrides_path is not None:
-        kept = apply_overrides(kept, load_overrides(overrides_path), as_of, policy=policy)
+    return ScoringRun(
+        as_of,
+        policy,
+        classic,
+        models,
+        None if overrides_path is None else load_overrides(overrides_path),
+        _order_changes(settings, settings.tier_snapshots(policy.name, classic), as_of),
+    )
+
+
+def predictions(models: ScoringModels, features: pd.DataFrame) -> pd.DataFrame:
+    """The champions' predictions (with intervals) for each row of `features`, and the history
+    columns tiering reads beside them."""
+    scored = champion_models.predict(models.champions, features)
+    scored[HISTORY_COLUMNS] = features[HISTORY_COLUMNS]
+    return scored
+
+
+def tier_rows(
+    run: ScoringRun,
+    features: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    scores: np.ndarray | None = None,
+    population: Population | None = None,
+) -> pd.DataFrame:
+    """The tier snapshot's rows (all but the offers) of the customers in `features`: predictions,
+    tier after retention, order events and overrides, reasons, next-order answers, persona, risk
+    flags. Row by row, given what comes from all customers.
+
+    Args:
+        run: The run (`scoring_run`).
+        features: Feature snapshot rows, one per customer.
+        previous: The previous tier snapshot's `RETENTION_COLUMNS` (rows of other customers are ignored),
+            or None.
+        scores: Policy scores per row of `features` ranked among all customers (RFMP); default:
+            `tiering.policy_scores` over `features`.
+        population: Band floors and high-value cut over all customers; default: over `features`.
+            Without both, `features` must hold every customer (the DuckDB path).
+    """
+    policy, as_of = run.policy, run.as_of
+    scored = predictions(run.models, features)
+    floors = None if population is None else population.floors
+    assigned = assign_tiers(scored, policy, classic=run.classic, scores=scores, floors=floors)
+    kept = apply_retention(assigned, previous, as_of, policy=policy)
+    kept = _name_order_changes(kept, run.order_changes)
+    if run.overrides is not None:
+        kept = apply_overrides(kept, run.overrides, as_of, policy=policy)
     intervals = [
         c
         for c in scored.columns
         if c.endswith(("_low", "_high")) and c.rsplit("_", 1)[0] in PREDICTION_COLUMNS
     ]
     snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS, *intervals]], kept)
-    snapshot = _beside(snapshot, _reasons(champions, features, scored))
-    snapshot = _beside(snapshot, _next_order(features, as_of))
-    snapshot = _beside(snapshot, _personas(settings, features))
-    if with_offers:
-        snapshot = _beside(snapshot, _offers(settings, snapshot, policy, as_of))
-    snapshot["risk_flags"] = risk_flags(snapshot).to_numpy()
+    snapshot = _beside(snapshot, _reasons(run.models, features, scored))
+    snapshot = _beside(snapshot, _next_order(run.models.next_order, features, as_of))
+    snapshot = _beside(snapshot, _personas(run.models.personas, features))
+    snapshot["risk_flags"] = risk_flags(snapshot, None if population is None else population.value_cut)
     snapshot["as_of"] = pd.Timestamp(as_of, tz="UTC")
-    snapshot["horizon_days"] = champions.horizon_days
-    snapshot["policy"] = policy.name + (" (classic)" if classic else "")
-    for name, version in champions.versions.items():
+    snapshot["horizon_days"] = run.models.champions.horizon_days
+    snapshot["policy"] = policy.name + (" (classic)" if run.classic else "")
+    for name, version in run.models.champions.versions.items():
         snapshot[MODELS[name].version_column] = version
-    return as_of, snapshot, champions.versions
+    return snapshot
 
 
-def _event_reasons(
-    settings: Settings, kept: pd.DataFrame, tiers: DatedSnapshots, as_of: date
-) -> pd.DataFrame:
-    """Tier changes an order event made since the previous snapshot, named in the reason: the
-    service moved the customer when the order came (`serving.events`), and the batch keeps the
-    change with what caused it ("order web-1 on 2017-12-05 moved Dormant → Silver at once: ...")."""
+#: The snapshot's offer columns (`training.offers.joined`), before the risk flags.
+OFFER_COLUMNS = ["offers", "offer_reasons"]
+
+
+def with_offer_columns(snapshot: pd.DataFrame, offered: pd.DataFrame) -> pd.DataFrame:
+    """`snapshot` with the offer columns of `offered` (customer_id and `OFFER_COLUMNS`, the same
+    customers in the same order) in their place, before the risk flags."""
+    if not np.array_equal(snapshot.customer_id.to_numpy(), offered.customer_id.to_numpy()):
+        raise ValueError("offers: not the snapshot's customers in its order")
+    at = snapshot.columns.get_loc("risk_flags")
+    return pd.concat(
+        [
+            snapshot.iloc[:, :at].reset_index(drop=True),
+            offered[OFFER_COLUMNS].reset_index(drop=True),
+            snapshot.iloc[:, at:].reset_index(drop=True),
+        ],
+        axis=1,
+    )
+
+
+def _order_changes(settings: Settings, tiers: DatedSnapshots, as_of: date) -> dict[str, dict]:
+    """Tier changes order events made since the previous snapshot, by customer: the service moved
+    the customer when the order came (`serving.events`)."""
     if not settings.events_path.exists():
-        return kept
+        return {}
     from features.data.event_log import EventLog
 
     earlier = [day for day in tiers.dates() if day < as_of]
     log = EventLog(settings.events_path)
     try:
-        changes = log.tier_changes_by_orders(earlier[-1] if earlier else None, as_of)
+        return log.tier_changes_by_orders(earlier[-1] if earlier else None, as_of)
     finally:
         log.close()
+
+
+def _name_order_changes(kept: pd.DataFrame, changes: dict[str, dict]) -> pd.DataFrame:
+    """Name the order event in the reason of a tier change it made ("order web-1 on 2017-12-05 moved
+    Dormant → Silver at once: ..."), so the batch keeps the change with what caused it."""
     if not changes:
         return kept
     kept = kept.copy()
@@ -150,17 +279,14 @@ def _event_reasons(
     return kept
 
 
-def _reasons(
-    champions: champion_models.Champions, features: pd.DataFrame, scored: pd.DataFrame
-) -> pd.DataFrame:
+def _reasons(models: ScoringModels, features: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     """Each model's top reasons per customer, the sentences the API gives (" | "-joined in
     `<model>_reasons`), with the same exclusions (`TIERWISE_REASONS_EXCLUDE`); none where the model
     does not answer (growth of a lapsed customer). So staff and a CRM read the why beside the tier."""
-    from serving.config import ServeConfig
     from serving.predictor import TOP_REASONS
     from training.reasons import reasons
 
-    excluded = ServeConfig.from_env().reason_excluded_views
+    champions, excluded = models.champions, models.excluded_views
     frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
     for name, matrix in champion_models.matrices(champions, features).items():
         explained = reasons(champions.bundles[name], matrix, TOP_REASONS, excluded_views=excluded)
@@ -182,17 +308,16 @@ REASON_COLUMNS = {name: f"{name}_reasons" for name in MODELS}
 NEXT_ORDER_COLUMNS = [*OUTPUTS, "expected_next_order_date"]
 
 
-def _next_order(features: pd.DataFrame, as_of: date) -> pd.DataFrame:
+def _next_order(model: NextOrderModel | None, features: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Each customer's P(order within 7 and 30 days) and expected next-order date from the champion
-    next-order model (registry configured by the caller)."""
+    next-order model (null columns before one was trained)."""
     frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
-    found = registry.load_next_order()
-    if found is None:
+    if model is None:
         for column in OUTPUTS:
             frame[column] = pd.Series(np.nan, index=frame.index, dtype="float64")
         frame["expected_next_order_date"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
         return frame
-    answers = found[0].predict(features).reset_index(drop=True)
+    answers = model.predict(features).reset_index(drop=True)
     frame[list(OUTPUTS)] = answers[list(OUTPUTS)].to_numpy()
     frame["expected_next_order_date"] = expected_dates(
         pd.Timestamp(as_of, tz="UTC"), frame.expected_next_order_days
@@ -200,10 +325,9 @@ def _next_order(features: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return frame
 
 
-def _personas(settings: Settings, features: pd.DataFrame) -> pd.DataFrame:
+def _personas(model: PersonaModel | None, features: pd.DataFrame) -> pd.DataFrame:
     """Each customer's persona id and name from the champion persona model (`tierwise personas fit`);
     null columns before personas were first fitted."""
-    model = champion_personas(settings)
     frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
     if model is None:
         frame["persona_id"] = pd.array([None] * len(frame), dtype="Int64")
@@ -215,7 +339,7 @@ def _personas(settings: Settings, features: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _offers(settings: Settings, snapshot: pd.DataFrame, policy: Policy, as_of: date) -> pd.DataFrame:
+def offer_columns(settings: Settings, snapshot: pd.DataFrame, policy: Policy, as_of: date) -> pd.DataFrame:
     """Each customer's top offers and their reasons (`training.offers`) as text columns; null columns
     for data without products."""
     from features.live_data import open_live_data
