@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,6 +42,8 @@ DRIVER_MEMORY_ENV = "TIERWISE_SPARK_DRIVER_MEMORY"
 DEFAULT_DRIVER_MEMORY = "6g"
 
 LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
+#: The folder holding Tierwise's packages, which local Python workers import.
+CODE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def spark_session(settings: Settings) -> SparkSession:
@@ -63,6 +66,9 @@ def spark_session(settings: Settings) -> SparkSession:
             .config("spark.local.dir", str(scratch))
             .config("spark.ui.enabled", "false")
         )
+        # Python workers (the pandas steps) run this Python with this code, not whatever is on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.config("spark.executorEnv.PYTHONPATH", str(CODE_ROOT))
     builder = builder.config("spark.ui.showConsoleProgress", "false").config(
         "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
     )
