@@ -7,6 +7,9 @@ each customer's next-order answers (`training.next_order`), persona (`training.p
 offers (`training.offers`). The snapshot
 `data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
 date is scored again.
+
+`tier_rows` computes the rows of any set of customers, given what they need from all customers
+(`Population`); here it runs once over everyone, on Spark once per partition (`pipelines.spark_scoring`).
 """
 
 from __future__ import annotations
@@ -62,7 +65,12 @@ def score(
     output: Path | None = None,
 ) -> ScoreReport:
     """Score and tier every customer of the feature snapshot at `as_of` (default: the latest) and write
-    the dated tier snapshot (and `output`, if given)."""
+    the dated tier snapshot (and `output`, if given). With `settings.engine == "spark"` Spark computes
+    it partition by partition (`pipelines.spark_scoring`)."""
+    if settings.engine == "spark":
+        from pipelines import spark_scoring
+
+        return spark_scoring.score(settings, as_of, policy_name, classic, overrides, output)
     as_of, snapshot, versions = tier_snapshot(settings, as_of, policy_name, classic, overrides)
     path = write_frame_atomically(
         snapshot, settings.tier_snapshots(load_policy(policy_name).name, classic).path(as_of)

@@ -224,6 +224,14 @@ def assign_tiers(
     )
 
 
+def reaches_value_tiers(frame: pd.DataFrame, policy: Policy, classic: bool = False) -> np.ndarray:
+    """Whether each customer is in no lifecycle state tier, so reaches the value tiers (the customers
+    share cuts count); row by row. `frame` as for `assign_tiers`."""
+    columns = required_columns(policy, classic)
+    require_columns(frame, columns, "customer frame")
+    return _states(_numbers(frame, columns), policy) < 0
+
+
 def _numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The numeric input columns as floats, with missing and out-of-range values refused."""
     data = pd.DataFrame(index=frame.index)
