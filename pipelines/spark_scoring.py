@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import LongType
 
 from features.dated_snapshots import DatedSnapshots
 from features.files import write_atomically
@@ -69,6 +70,8 @@ SCORE = "tierwise_score"
 AS_OF = "tierwise_as_of"
 RFMP = ("recency", "frequency", "monetary", "potential")
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+#: Lets Spark read nanosecond times (pandas writes them; Spark refuses them otherwise) as numbers.
+NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 
 
 @writes_home
@@ -100,8 +103,9 @@ def score(
     features = spark.read.parquet(str(features_at.path(as_of)))
     customers = features.count()
     parts = partitions or max(spark.sparkContext.defaultParallelism, -(-customers // CUSTOMERS_PER_PARTITION))
-    shuffle_partitions = spark.conf.get(SHUFFLE_PARTITIONS)
+    restore = {key: spark.conf.get(key) for key in (SHUFFLE_PARTITIONS, NANOS_AS_LONG)}
     spark.conf.set(SHUFFLE_PARTITIONS, str(parts))  # the ranks' and joins' shuffles too
+    spark.conf.set(NANOS_AS_LONG, "true")  # a previous snapshot written by pandas (`_with_previous`)
     shipped = spark.sparkContext.broadcast(run)
     inputs = _population_inputs(features.repartition(parts, "customer_id"), shipped, run).persist()
     cached = [inputs]
@@ -126,7 +130,8 @@ def score(
         for frame in cached:
             frame.unpersist()
         shipped.unpersist()
-        spark.conf.set(SHUFFLE_PARTITIONS, shuffle_partitions)
+        for key, value in restore.items():
+            spark.conf.set(key, value)
     if output is not None:
         _export(path, output)
     label = policy.name + (" (classic)" if classic else "")
@@ -209,14 +214,19 @@ def _rfmp_scores(inputs: DataFrame, run: ScoringRun, parts: int) -> DataFrame:
 
 
 def _with_previous(features: DataFrame, tiers: DatedSnapshots, as_of: date) -> DataFrame:
-    """`features` with the previous tier snapshot's retention columns beside each customer's row."""
+    """`features` with the previous tier snapshot's retention columns beside each customer's row,
+    whichever engine wrote it."""
     previous = tiers.previous(as_of)
     if previous is None:
         return features
     path = tiers.path(previous)
     present = set(pq.read_schema(path).names)
     columns = [column for column in RETENTION_COLUMNS if column in present]
-    frame = features.sparkSession.read.parquet(str(path)).select(
+    frame = features.sparkSession.read.parquet(str(path))
+    if "below_since" in columns and isinstance(frame.schema["below_since"].dataType, LongType):
+        # written by the DuckDB path: nanoseconds since 1970 (whole days: nothing below a microsecond)
+        frame = frame.withColumn("below_since", F.timestamp_micros(F.floor(F.col("below_since") / 1000)))
+    frame = frame.select(
         *[F.col(c).alias(c if c == "customer_id" else PREVIOUS + c) for c in columns],
         F.lit(True).alias(PREVIOUS + "present"),
     )

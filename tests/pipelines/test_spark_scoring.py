@@ -110,3 +110,16 @@ def test_two_partitions_give_the_snapshot_of_one(features_home, tmp_path):
         snapshots.append(pd.read_parquet(report.path))
     pd.testing.assert_frame_equal(snapshots[1], snapshots[0], check_exact=True)
     assert snapshots[0].tier.nunique() == 4
+
+
+def test_spark_retains_tiers_against_a_snapshot_duckdb_wrote(features_home, tmp_path):
+    """Switching engines keeps the tier history: Spark reads the previous snapshot pandas wrote."""
+    duck, mixed = (
+        on("duckdb", features_home, tmp_path / "duck"),
+        on("duckdb", features_home, tmp_path / "mixed"),
+    )
+    for day in DATES:
+        expected = score(duck, day, "lifecycle")
+    score(mixed, EARLIER, "lifecycle")
+    actual = score(dataclasses.replace(mixed, engine="spark"), SERVE_AS_OF, "lifecycle")
+    assert_same_snapshot(expected.path, actual.path)
