@@ -6,9 +6,9 @@ days), Parquet timestamps are written as microseconds like DuckDB's (Spark's def
 month folders of partitioned tables stay text (`month=2017-01` is not a number or a date).
 
 `settings.spark_master` picks the cluster: `local[*]` (this machine's cores, the default) or a
-cluster's URL (`spark://host:7077`, `yarn`, `k8s://...`). Everything else Spark reads from its own
-configuration (`SPARK_CONF_DIR`/`spark-defaults.conf`), which wins over nothing set here but the
-settings below that the SQL depends on.
+cluster's URL (`spark://host:7077`, `yarn`, `k8s://...`). Everything else comes from Spark's own
+configuration (`SPARK_CONF_DIR`/`spark-defaults.conf`); only `REQUIRED_CONF`, which the SQL depends
+on, is always set here, and in local mode the driver's memory, scratch folder and Python.
 """
 
 from __future__ import annotations

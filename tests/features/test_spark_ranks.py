@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,15 +10,7 @@ from features.settings import Settings
 from features.spark_ranks import average_ranks, distinct_values, smallest
 from features.spark_session import spark_session
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def java() -> None:
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("java is not installed; CI must install openjdk-17-jre-headless (.ci/run)")
-        pytest.skip("java is not installed (Debian: apt-get install openjdk-17-jre-headless)")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("java")]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ so the second is retained against the first. Times are compared to the microseco
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -24,18 +23,10 @@ from pipelines import build_features, spark_scoring
 from pipelines.score import score
 from tests.conftest import SERVE_AS_OF, copy_home
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("java")]
 
 EARLIER = date(2017, 11, 5)
 DATES = [EARLIER, SERVE_AS_OF]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def java() -> None:
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("java is not installed; CI must install openjdk-17-jre-headless (.ci/run)")
-        pytest.skip("java is not installed (Debian: apt-get install openjdk-17-jre-headless)")
 
 
 @pytest.fixture(scope="module")
