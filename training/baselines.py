@@ -9,11 +9,14 @@
   to come back up, which is much of what "grows against their own past" measures).
 
 Each baseline is a score where higher means "more of the label" (more churn, more value, more growth).
-BTYD models are fitted on the orders before the cutoff only.
+The BTYD models read the customers' recency, tenure, order count and spend at the cutoff from the
+feature snapshot (`BtydBaseline`), not the raw orders, so the service can answer from them with the
+online features it already reads (`training.fallback`); nothing after the cutoff is read.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import date
 
 import numpy as np
@@ -22,6 +25,8 @@ import pandas as pd
 from training import btyd
 
 WEEK = 7.0
+#: The features the BTYD baselines read (all in the `rfm` view, so in every feature service).
+BTYD_FEATURES = ("days_since_last_order", "tenure_days", "orders_lifetime", "spend_lifetime")
 
 
 def quintile(values: pd.Series) -> np.ndarray:
@@ -37,32 +42,90 @@ def rfm_churn_score(features: pd.DataFrame) -> np.ndarray:
     return recency_bad + frequency_bad + monetary_bad
 
 
-def btyd_scores(orders: pd.DataFrame, customers: pd.Series, cutoff: date, horizon_days: int) -> pd.DataFrame:
-    """BG/NBD P(no order in the horizon) and BG/NBD × Gamma-Gamma expected spend for `customers`.
+def btyd_summary(features: pd.DataFrame) -> pd.DataFrame:
+    """The BTYD inputs, in weeks, from a customer's features at the cutoff.
+
+    frequency = orders − 1, recency = first to last order, T = first order to the cutoff, and
+    monetary_value = mean order amount (over every order: the features do not keep the first
+    order's amount apart). Orders count one by one, with their times, where `btyd.rfm_summary`
+    counts purchase days.
 
     Args:
-        orders: Columns `customer_id`, `ordered_at` (UTC), `amount`; orders after the cutoff are ignored.
+        features: Columns `BTYD_FEATURES`, one row per customer with an order before the cutoff.
     """
-    as_of = pd.Timestamp(cutoff, tz="UTC")
-    summary = btyd.rfm_summary(orders, as_of, period_days=WEEK).reindex(customers.to_numpy())
-    f, r, t = summary["frequency"], summary["recency"], summary["T"]
-    params = btyd.fit_bgnbd(f, r, t)
-    weeks = horizon_days / WEEK
-    p_none = btyd.prob_no_purchase(params, weeks, f, r, t)
-    purchases = btyd.expected_purchases(params, weeks, f, r, t)
-    repeaters = summary[summary["frequency"] > 0]
-    spend_params = btyd.fit_gamma_gamma(repeaters["frequency"], repeaters["monetary_value"].clip(lower=0.01))
-    spend = btyd.expected_average_spend(spend_params, f, summary["monetary_value"].clip(lower=0.01))
+    tenure = features["tenure_days"].to_numpy(dtype=float)
+    orders = features["orders_lifetime"].to_numpy(dtype=float)
     return pd.DataFrame(
-        {"p_no_order": p_none, "expected_value": np.asarray(purchases) * np.asarray(spend)},
-        index=summary.index,
+        {
+            "frequency": orders - 1,
+            "recency": (tenure - features["days_since_last_order"].to_numpy(dtype=float)) / WEEK,
+            "T": tenure / WEEK,
+            "monetary_value": features["spend_lifetime"].to_numpy(dtype=float) / orders,
+        },
+        index=features.index,
     )
+
+
+@dataclass(frozen=True)
+class BtydBaseline:
+    """BG/NBD and Gamma-Gamma parameters fitted at a cutoff, and the horizon they answer for."""
+
+    bgnbd: btyd.BgNbdParams
+    gamma_gamma: btyd.GammaGammaParams
+    horizon_days: int
+
+    @classmethod
+    def fit(cls, features: pd.DataFrame, horizon_days: int) -> BtydBaseline:
+        """Fit both models on the customers of `features` (columns `BTYD_FEATURES`)."""
+        summary = btyd_summary(features)
+        repeaters = summary[summary["frequency"] > 0]
+        return cls(
+            btyd.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"]),
+            btyd.fit_gamma_gamma(repeaters["frequency"], repeaters["monetary_value"].clip(lower=0.01)),
+            horizon_days,
+        )
+
+    def scores(self, features: pd.DataFrame) -> pd.DataFrame:
+        """BG/NBD P(no order in the horizon) (`p_no_order`) and BG/NBD × Gamma-Gamma expected spend in
+        it (`expected_value`) per row of `features` (columns `BTYD_FEATURES`)."""
+        summary = btyd_summary(features)
+        f, r, t = summary["frequency"], summary["recency"], summary["T"]
+        weeks = self.horizon_days / WEEK
+        purchases = btyd.expected_purchases(self.bgnbd, weeks, f, r, t)
+        spend = btyd.expected_average_spend(self.gamma_gamma, f, summary["monetary_value"].clip(lower=0.01))
+        return pd.DataFrame(
+            {
+                "p_no_order": btyd.prob_no_purchase(self.bgnbd, weeks, f, r, t),
+                "expected_value": np.asarray(purchases) * np.asarray(spend),
+            },
+            index=features.index,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "bgnbd": asdict(self.bgnbd),
+            "gamma_gamma": asdict(self.gamma_gamma),
+            "horizon_days": self.horizon_days,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BtydBaseline:
+        return cls(
+            btyd.BgNbdParams(**data["bgnbd"]),
+            btyd.GammaGammaParams(**data["gamma_gamma"]),
+            int(data["horizon_days"]),
+        )
+
+
+def btyd_scores(test: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """`BtydBaseline.scores` of the test rows, fitted on them (the cutoff's customers)."""
+    return BtydBaseline.fit(test, horizon_days).scores(test)
 
 
 def churn_baselines(
     test: pd.DataFrame, orders: pd.DataFrame, cutoff: date, horizon_days: int
 ) -> dict[str, np.ndarray]:
-    btyd_frame = btyd_scores(orders, test["customer_id"], cutoff, horizon_days)
+    btyd_frame = btyd_scores(test, horizon_days)
     return {
         "recency": test["days_since_last_order"].to_numpy(),
         "rfm_quintiles": rfm_churn_score(test),
@@ -73,7 +136,7 @@ def churn_baselines(
 def value_baselines(
     test: pd.DataFrame, orders: pd.DataFrame, cutoff: date, horizon_days: int
 ) -> dict[str, np.ndarray]:
-    btyd_frame = btyd_scores(orders, test["customer_id"], cutoff, horizon_days)
+    btyd_frame = btyd_scores(test, horizon_days)
     return {
         "last_horizon_spend": test["spend_prev"].to_numpy(),
         "btyd_expected_value": btyd_frame["expected_value"].to_numpy(),
