@@ -3,45 +3,73 @@
 The service and `tierwise score` both call `predict` (or `matrices` and the bundles' own
 `predict_and_explain`), so an answer over HTTP and a row of the batch snapshot come from the same
 arithmetic on the same features. Which column each model's prediction lands in comes from the model
-table (`features.model_table`).
+table (`features.model_table`). A model without a champion is answered by its servable baseline
+(`training.fallback`), or not at all (null) when no baseline gives its output; `sources` says which.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from features.errors import InputError
 from features.model_table import MODEL_NAMES, MODELS
 from training.bundle import ModelBundle
+from training.fallback import Fallback
 from training.labels import is_active
 from training.models import SPECS
 
 
 @dataclass(frozen=True)
 class Champions:
-    """The three champion bundles and their registry versions."""
+    """What answers each model: its champion bundle (`bundles`, `versions`), else its servable
+    baseline (`fallbacks`), else nothing (`unanswered`: trained, no champion, no baseline gives its
+    output). `run_ids` holds the run of each champion and of each fallback's version."""
 
     bundles: dict[str, ModelBundle]
     versions: dict[str, int]
     run_ids: dict[str, str]
+    fallbacks: dict[str, Fallback] = field(default_factory=dict)
+    unanswered: tuple[str, ...] = ()
 
     @property
     def horizon_days(self) -> int:
-        return next(iter(self.bundles.values())).horizon_days
+        return next(iter([*self.bundles.values(), *self.fallbacks.values()])).horizon_days
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Per model, what answers it: `champion v3`, `baseline: btyd_p_no_order`, or `none`."""
+        found = {name: f"champion v{version}" for name, version in self.versions.items()}
+        found |= {name: fallback.source for name, fallback in self.fallbacks.items()}
+        found |= {name: "none" for name in self.unanswered}
+        return {name: found[name] for name in MODEL_NAMES if name in found}
 
 
 def load_champions(names: list[str] | None = None) -> Champions:
-    """Load the champion of each model from the configured MLflow registry (see `training.registry`)."""
+    """Load what answers each model from the configured MLflow registry (see `training.registry`).
+
+    Raises:
+        InputError: a model was never trained.
+    """
     from training import registry
 
-    bundles, versions, run_ids = {}, {}, {}
+    bundles, versions, run_ids, fallbacks, unanswered = {}, {}, {}, {}, []
     for name in names or MODEL_NAMES:
-        bundle, info = registry.load_bundle(name)
-        bundles[name], versions[name], run_ids[name] = bundle, info.version, info.run_id
-    return Champions(bundles, versions, run_ids)
+        if registry.champion(name) is not None:
+            bundle, info = registry.load_bundle(name)
+            bundles[name], versions[name], run_ids[name] = bundle, info.version, info.run_id
+        elif (found := registry.load_fallback(name)) is not None:
+            fallbacks[name], run_ids[name] = found[0], found[1].run_id
+        elif registry.versions(name):
+            unanswered.append(name)
+        else:
+            raise InputError(f"{name} has no champion yet: run `tierwise train --model {name}`")
+    if not bundles and not fallbacks:
+        raise InputError(f"no model has a champion or a baseline to answer for it: {', '.join(unanswered)}")
+    return Champions(bundles, versions, run_ids, fallbacks, tuple(unanswered))
 
 
 def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +88,22 @@ def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
         interval = bundle.predict_interval(matrix)
         if interval is not None:
             out[f"{output}_low"], out[f"{output}_high"] = interval
+    for name, values in stand_ins(champions, features).items():
+        out[MODELS[name].output] = values
+        if not SPECS[name].is_classifier:  # a value model's interval: no baseline gives one
+            out[f"{MODELS[name].output}_low"] = out[f"{MODELS[name].output}_high"] = np.nan
     return out
+
+
+def stand_ins(champions: Champions, features: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.ndarray]:
+    """The answers of the models without a champion: their baseline's (`Fallback.predict`), NaN
+    where no baseline answers or the model does not speak for the customer (`answered`)."""
+    days = features["days_since_last_order"]
+    result = {
+        name: answered(name, fallback.predict(features), days, fallback.horizon_days)
+        for name, fallback in champions.fallbacks.items()
+    }
+    return result | {name: np.full(len(days), np.nan) for name in champions.unanswered}
 
 
 def answered(

@@ -3,9 +3,9 @@
 A challenger is tested on the newest matured cutoff (the run's test cutoff, whose horizon has just
 ended). It becomes champion only if, on that cutoff, its primary metric beats the champion's *and*
 the best baseline's: a model that ranks customers no better than days-since-last-order or BG/NBD
-is not worth serving in place of one that does. The first model of a name is promoted whatever
-its baselines say (there is nothing else to serve yet); the reason records it when a baseline was
-better, and `tierwise monitor` grades it against the baselines from then on.
+is not worth serving in place of one that does. The first model of a name must beat the best
+baseline too: one that does not is registered but not promoted, and until a version wins, the
+service and batch scoring answer from the model's servable baseline (`training.fallback`).
 """
 
 from __future__ import annotations
@@ -36,10 +36,15 @@ def decide_promotion(
     best_name, best = _best_baseline(baseline_metrics or {}, metric)
     current = registry.champion(spec.name)
     if current is None:
-        note = (
-            f"; the {best_name} baseline was better ({best:.4f})" if best_name and candidate <= best else ""
+        if best_name and candidate <= best:
+            return False, (
+                f"no champion yet, and {metric} {candidate:.4f} does not beat the {best_name} baseline "
+                f"({best:.4f}, {best - candidate:.4f} better)"
+            )
+        against = (
+            f", and {metric} {candidate:.4f} beats the {best_name} baseline ({best:.4f})" if best_name else ""
         )
-        return True, f"no champion yet{note}"
+        return True, f"no champion yet{against}"
     if current.tags.get("test_cutoff") == str(test_cutoff) and "test_metric" in current.tags:
         incumbent = float(current.tags["test_metric"])
     else:

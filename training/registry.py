@@ -26,6 +26,7 @@ from features.settings import Settings
 from training.bundle import ModelBundle
 
 if TYPE_CHECKING:
+    from training.fallback import Fallback
     from training.next_order import NextOrderModel
     from training.personas import PersonaModel
     from training.uplift import UpliftModel
@@ -41,6 +42,9 @@ PERSONAS_FILE = "personas.json"
 NEXT_ORDER = "next_order"
 NEXT_ORDER_FILE = "next_order.json"
 HISTORY_TAG = "champion_history"
+FALLBACK_FILE = "fallback.json"
+#: The version tag naming the baseline stored with it (`FALLBACK_FILE` in its run).
+FALLBACK_TAG = "serving_baseline"
 #: Tables and columns of the embedded store that hold artifact locations (MLflow 3's SQL schema).
 ARTIFACT_COLUMNS = {
     "experiments": ("artifact_location",),
@@ -235,6 +239,34 @@ def load_frame(run_id: str, artifact_file: str) -> pd.DataFrame:
                 f"run {run_id} has no artifact {artifact_file}: retrain the model ({exc})"
             ) from None
         return pd.read_parquet(local)
+
+
+def load_run_text(run_id: str, artifact_file: str) -> str:
+    """A text artifact logged by `log_text` in run `run_id`."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{_run_artifacts(run_id)}/{artifact_file}", dst_path=tmp
+        )
+        return Path(local).read_text()
+
+
+def log_fallback(fallback: Fallback) -> None:
+    """Log a model's servable baseline in the active run (`FALLBACK_FILE`); the version registered
+    from the run names it in its tag `FALLBACK_TAG`."""
+    log_text(fallback.to_json(), FALLBACK_FILE)
+
+
+def load_fallback(name: str) -> tuple[Fallback, VersionInfo] | None:
+    """The servable baseline stored with the newest version of `name` — what answers for the model
+    while it has no champion — or None (never trained, or no baseline gives its output)."""
+    from training.fallback import Fallback
+
+    found = versions(name)
+    if not found or FALLBACK_TAG not in found[0].tags:
+        return None
+    return Fallback.from_json(load_run_text(found[0].run_id, FALLBACK_FILE)), found[0]
 
 
 def log_run_metrics(run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:

@@ -21,6 +21,7 @@ from features.feature_repo import PROJECT
 from training import evaluate, metrics, registry
 from training.backtest_plan import VALID_SHARE, BacktestPlan, is_validation_customer
 from training.bundle import ModelBundle
+from training.fallback import fit_fallback
 from training.fit import TrainingData, fit_bundle
 from training.intervals import ValueInterval, coverage_report, fit_interval
 from training.model_card import model_card
@@ -177,6 +178,10 @@ def train_model(
         "feast.feature_service": spec.name,
         "data_fingerprint": fingerprint,
     }
+    fallback = fit_fallback(spec.name, test.frame, horizon)  # what answers while there is no champion
+    if fallback is not None:
+        registry.log_fallback(fallback)
+        tags[registry.FALLBACK_TAG] = fallback.baseline
     top = importance["feature"].head(8).tolist()
     examples = {k: len(v.frame) for k, v in parts.items()}
     card = model_card(spec, the_plan, examples, test_metrics, baseline_metrics, top, fingerprint)
