@@ -102,7 +102,9 @@ def monitor(
     drift_by_reference: dict[tuple[int, int], DriftResult] = {}
     test_cutoffs: list[date] = []
     pages: dict[int, Path] = {}  # one drift report shared by several models is drawn once
-    for name in model_names or list(MODEL_NAMES):
+    # A model answered by its baseline (no champion yet) has no training reference to be watched against.
+    watched = model_names or [name for name in MODEL_NAMES if registry.champion(name) is not None]
+    for name in watched:
         spec, entry = SPECS[name], MODELS[name]
         reference = load_reference(spec)
         if reference.test_cutoff is not None:

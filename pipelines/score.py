@@ -1,8 +1,9 @@
 """`tierwise score`: every customer's predictions and tier at a date, as a dated snapshot.
 
 Features come from the snapshot file Feast's offline store serves for that date, predictions from
-the champions (`training.champions.predict`, the service's own arithmetic), tiers from the policy core
-(`tiering`), with retention against the previous snapshot and manual overrides, and beside them
+the champions (`training.champions.predict`, the service's own arithmetic: a model without a
+champion is answered by its baseline there too, and `<model>_source` says which), tiers from the
+policy core (`tiering`), with retention against the previous snapshot and manual overrides, and beside them
 each customer's next-order answers (`training.next_order`), persona (`training.personas`) and
 offers (`training.offers`). The snapshot
 `data/tiers/<policy>/<date>.parquet` is written atomically and rewritten identically when the same
@@ -47,6 +48,7 @@ class ScoreReport:
     customers: int
     tier_counts: dict[str, int]
     model_versions: dict[str, int]
+    model_sources: dict[str, str]
 
 
 def previous_snapshot(snapshots: DatedSnapshots, as_of: date, columns: list[str]) -> pd.DataFrame | None:
@@ -71,14 +73,16 @@ def score(
         from pipelines import spark_scoring
 
         return spark_scoring.score(settings, as_of, policy_name, classic, overrides, output)
-    as_of, snapshot, versions = tier_snapshot(settings, as_of, policy_name, classic, overrides)
+    as_of, snapshot, champions = tier_snapshot(settings, as_of, policy_name, classic, overrides)
     path = write_frame_atomically(
         snapshot, settings.tier_snapshots(load_policy(policy_name).name, classic).path(as_of)
     )
     if output is not None:
         write_frame_atomically(snapshot, output)
     counts = snapshot["tier"].value_counts().to_dict()
-    return ScoreReport(as_of, snapshot["policy"].iloc[0], path, len(snapshot), counts, versions)
+    return ScoreReport(
+        as_of, snapshot["policy"].iloc[0], path, len(snapshot), counts, champions.versions, champions.sources
+    )
 
 
 def tier_snapshot(
@@ -88,11 +92,12 @@ def tier_snapshot(
     classic: bool = False,
     overrides: Path | None = None,
     with_offers: bool = True,
-) -> tuple[date, pd.DataFrame, dict[str, int]]:
+) -> tuple[date, pd.DataFrame, champion_models.Champions]:
     """The tier snapshot `score` writes, computed without writing anything: its date, the snapshot
-    and the champions' versions. Retention reads the tier history before `as_of`; `with_offers=False`
-    leaves the offers out (a tier backtest needs only tiers). Always in this process (DuckDB and
-    pandas): `tier_rows` over one partition holding every customer."""
+    and what answered each model (`Champions`: versions and sources). Retention reads the tier
+    history before `as_of`; `with_offers=False` leaves the offers out (a tier backtest needs only
+    tiers). Always in this process (DuckDB and pandas): `tier_rows` over one partition holding every
+    customer."""
     features_at = settings.feature_snapshots
     as_of = features_at.choose(as_of)
     policy = load_policy(policy_name)
@@ -106,7 +111,7 @@ def tier_snapshot(
     snapshot = tier_rows(run, features, previous)
     if with_offers:
         snapshot = with_offer_columns(snapshot, offer_columns(settings, snapshot, policy, as_of))
-    return as_of, snapshot, run.models.champions.versions
+    return as_of, snapshot, run.models.champions
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,8 @@ def tier_rows(
     snapshot["policy"] = policy.name + (" (classic)" if run.classic else "")
     for name, version in run.models.champions.versions.items():
         snapshot[MODELS[name].version_column] = version
+    for name, source in run.models.champions.sources.items():
+        snapshot[f"{name}_source"] = source
     return snapshot
 
 
@@ -296,6 +303,8 @@ def _reasons(models: ScoringModels, features: pd.DataFrame, scored: pd.DataFrame
 
     champions, excluded = models.champions, models.excluded_views
     frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+    for name in champions.sources:  # a model answered by its baseline has no reasons
+        frame[REASON_COLUMNS[name]] = pd.array([None] * len(frame), dtype="string")
     for name, matrix in champion_models.matrices(champions, features).items():
         explained = reasons(champions.bundles[name], matrix, TOP_REASONS, excluded_views=excluded)
         answered = scored[MODELS[name].output].notna().to_numpy()

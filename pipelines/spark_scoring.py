@@ -135,7 +135,10 @@ def score(
     if output is not None:
         _export(path, output)
     label = policy.name + (" (classic)" if classic else "")
-    return ScoreReport(as_of, label, path, sum(counts.values()), counts, run.models.champions.versions)
+    champions = run.models.champions
+    return ScoreReport(
+        as_of, label, path, sum(counts.values()), counts, champions.versions, champions.sources
+    )
 
 
 def _population_inputs(features: DataFrame, shipped, run: ScoringRun) -> DataFrame:

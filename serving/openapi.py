@@ -50,6 +50,11 @@ _PREDICTION = {
         ]
     },
     "model_versions": {"churn": 3, "customer_value": 2, "growth_potential": 2},
+    "model_sources": {
+        "churn": "champion v3",
+        "customer_value": "champion v2",
+        "growth_potential": "champion v2",
+    },
     "features_as_of": "2017-12-03",
 }
 #: A working request and answer per route.

@@ -81,6 +81,7 @@ class Predictor:
         next_order = found[0] if found else None
         names = sorted(
             {n for b in champions.bundles.values() for n in b.feature_names}
+            | {n for f in champions.fallbacks.values() for n in f.feature_names}
             | set(HISTORY_COLUMNS)
             | set(personas.features if personas else [])
             | set(next_order.feature_names if next_order else [])
@@ -101,13 +102,14 @@ class Predictor:
             return ReloadResult(fresh.champions.versions != before, fresh.champions.versions)
 
     def is_stale(self) -> bool:
-        """Whether a champion alias moved or a newer tier snapshot exists since the last load."""
+        """Whether a champion alias moved (or a model answered by its baseline got a champion) or a
+        newer tier snapshot exists since the last load."""
         from training import registry
 
         live = self.live
-        for name, version in live.champions.versions.items():
+        for name in live.champions.sources:
             current = registry.champion(name)
-            if current is not None and current.version != version:
+            if current is not None and current.version != live.champions.versions.get(name):
                 return True
         snapshots = self.settings.tier_snapshots(live.lookup.policy.name).dates()
         return bool(snapshots) and snapshots[-1] != live.lookup.as_of
@@ -178,6 +180,9 @@ class Predictor:
             explained = explain(bundle, matrix, TOP_REASONS, contributions, self.reason_excluded_views)
             # No reasons for a prediction that is not answered (growth of a lapsed customer).
             reasons[name] = [[] if np.isnan(p) else r for p, r in zip(predicted, explained, strict=True)]
+        for name, predicted in champion_models.stand_ins(live.champions, columns).items():
+            predictions[MODELS[name].output] = predicted
+            reasons[name] = [[] for _ in customer_ids]  # a baseline's answer has no per-feature reasons
         churn = predictions["churn_probability"]
         value = predictions["expected_value"]
         growth = predictions["growth_potential"]
@@ -186,13 +191,13 @@ class Predictor:
         personas = _personas(live, customer_ids, columns, use_snapshot)
         offers = [_offers(live.lookup, customer, use_snapshot) for customer in customer_ids]
         next_order = _next_order(live, columns, as_of, len(customer_ids))
-        versions = live.champions.versions
+        versions, sources = live.champions.versions, live.champions.sources
         return [
             {
                 "customer_id": customer,
                 "status": "ok",
-                "churn_probability": float(churn[i]),
-                "expected_value": float(value[i]),
+                "churn_probability": _optional(churn[i]),
+                "expected_value": _optional(value[i]),
                 "expected_value_interval": (
                     [float(intervals["expected_value"][0][i]), float(intervals["expected_value"][1][i])]
                     if "expected_value" in intervals
@@ -210,6 +215,7 @@ class Predictor:
                 "risk_flags": flags[i],
                 "reasons": {name: reasons[name][i] for name in reasons},
                 "model_versions": versions,
+                "model_sources": sources,
                 "features_as_of": as_of[i],
             }
             for i, customer in enumerate(customer_ids)
@@ -281,6 +287,7 @@ class Predictor:
             "risk_flags": flags,
             "reasons": {},
             "model_versions": live.champions.versions,
+            "model_sources": live.champions.sources,
             "features_as_of": None,
         }
 

@@ -175,7 +175,21 @@ class Prediction(BaseModel):
     reasons: dict[str, list[Reason]] = Field(
         default_factory=dict, description="Per model, the features that moved its prediction most."
     )
-    model_versions: dict[str, int] = Field(default_factory=dict, examples=[{"churn": 3, "customer_value": 2}])
+    model_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="Registry version of each champion that answered (models without one are absent).",
+        examples=[{"churn": 3, "customer_value": 2}],
+    )
+    model_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Per model, what answered its field: `champion v3`; `baseline: btyd_p_no_order` (or "
+            "`baseline: btyd_expected_value`) while the model has no champion because its first version "
+            "did not beat that baseline — no reasons and no value interval then; `none` when no "
+            "baseline gives the model's output (its field is null)."
+        ),
+        examples=[{"churn": "baseline: btyd_p_no_order", "customer_value": "champion v2"}],
+    )
     features_as_of: date | None = Field(None, description="Date of the feature snapshot the answer used.")
     error: str | None = Field(None, description="For not_found: what was missing.")
 
@@ -189,8 +203,14 @@ class PredictBatchResponse(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    version: int
-    run_id: str
+    version: int | None = Field(description="The champion's registry version; null without a champion.")
+    run_id: str | None = Field(
+        description="The champion's training run, or the run whose baseline answers for the model."
+    )
+    source: str = Field(
+        description="What answers the model: `champion v3`, `baseline: btyd_p_no_order`, or `none`.",
+        examples=["champion v3"],
+    )
 
 
 class VersionResponse(BaseModel):

@@ -241,10 +241,11 @@ class Tierwise:
             models=[
                 {
                     "name": name,
-                    "version": live.champions.versions[name],
-                    "run_id": live.champions.run_ids[name],
+                    "version": live.champions.versions.get(name),
+                    "run_id": live.champions.run_ids.get(name),
+                    "source": source,
                 }
-                for name in live.champions.bundles
+                for name, source in live.champions.sources.items()
             ],
             policy=live.lookup.policy.name,
             features_as_of=live.lookup.as_of,

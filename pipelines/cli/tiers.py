@@ -51,7 +51,7 @@ def score_command(
     )
     for tier, count in report.tier_counts.items():
         out.print(f"  {tier:<10} {count:>10,}  {count / report.customers:6.1%}")
-    out.print("models: " + ", ".join(f"{k} v{v}" for k, v in report.model_versions.items()))
+    out.print("models: " + ", ".join(f"{k} {source}" for k, source in report.model_sources.items()))
 
 
 @tiers_app.command("report")
