@@ -49,6 +49,7 @@ def test_predict_answers_a_customer_with_predictions_tier_flags_and_reasons(clie
     assert 0 <= body["churn_probability"] <= 1 and body["expected_value"] >= 0
     assert body["horizon_days"] == 28 and body["features_as_of"] == SERVE_AS_OF.isoformat()
     assert set(body["model_versions"]) == {"churn", "customer_value", "growth_potential"}
+    assert body["model_sources"] == {k: f"champion v{v}" for k, v in body["model_versions"].items()}
     assert len(body["reasons"]["churn"]) == 3
 
 
@@ -115,6 +116,7 @@ def test_score_features_refuses_an_unknown_feature_by_name(client):
 def test_version_reports_the_live_models_and_snapshots(client):
     body = client.get("/admin/version").json()
     assert {m["name"] for m in body["models"]} == {"churn", "customer_value", "growth_potential"}
+    assert all(m["source"] == f"champion v{m['version']}" for m in body["models"])
     assert body["policy"] == "lifecycle" and body["tiers_as_of"] == SERVE_AS_OF.isoformat()
 
 
