@@ -149,11 +149,25 @@ def build_snapshots(
     """
     caps = caps or capabilities(con)
     customers = int(con.execute("SELECT count(*) FROM customers").fetchall()[0][0])
-    per_pass = max(1, rows_per_pass // max(1, customers))
     folder.mkdir(parents=True, exist_ok=True)
+    return in_passes(
+        cutoffs, customers, rows_per_pass, lambda chosen: _build_pass(con, chosen, folder, caps), on_progress
+    )
+
+
+def in_passes(
+    cutoffs: list[date],
+    customers: int,
+    rows_per_pass: int,
+    build_pass: Callable[[list[date]], dict[date, int]],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[date, int]:
+    """`build_pass` over consecutive groups of `cutoffs`, as many per group as fit in `rows_per_pass`
+    customer rows (one at least); the rows per cutoff of all passes. The passes of either engine."""
+    per_pass = max(1, rows_per_pass // max(1, customers))
     rows: dict[date, int] = {}
     for first in range(0, len(cutoffs), per_pass):
-        rows |= _build_pass(con, cutoffs[first : first + per_pass], folder, caps)
+        rows |= build_pass(cutoffs[first : first + per_pass])
         if on_progress:
             on_progress(len(rows), len(cutoffs))
     return rows

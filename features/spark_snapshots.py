@@ -18,7 +18,14 @@ from pyspark.sql import functions as F
 from features.customer_features import DataCapabilities, spark_sql
 from features.data.dialects import to_spark
 from features.dated_snapshots import DatedSnapshots
-from features.snapshots import PERIOD_SQL, ROWS_PER_PASS, DataPeriod, capabilities_from, period_from
+from features.snapshots import (
+    PERIOD_SQL,
+    ROWS_PER_PASS,
+    DataPeriod,
+    capabilities_from,
+    in_passes,
+    period_from,
+)
 from features.spark_files import write_file_per_key
 
 #: Column that splits a pass's rows into one folder per cutoff (dropped from the files).
@@ -46,14 +53,14 @@ def build_snapshots(
     `features.snapshots.build_snapshots` does (same passes, same files). Returns rows per cutoff."""
     caps = caps or capabilities(spark)
     customers = spark.table("customers").count()
-    per_pass = max(1, rows_per_pass // max(1, customers))
     folder.mkdir(parents=True, exist_ok=True)
-    rows: dict[date, int] = {}
-    for first in range(0, len(cutoffs), per_pass):
-        rows |= _build_pass(spark, cutoffs[first : first + per_pass], folder, caps)
-        if on_progress:
-            on_progress(len(rows), len(cutoffs))
-    return rows
+    return in_passes(
+        cutoffs,
+        customers,
+        rows_per_pass,
+        lambda chosen: _build_pass(spark, chosen, folder, caps),
+        on_progress,
+    )
 
 
 def _build_pass(
