@@ -315,9 +315,10 @@ def _expressions(caps: DataCapabilities) -> dict[str, str]:
     return exprs
 
 
-def feature_sql(caps: DataCapabilities) -> str:
+def feature_sql(caps: DataCapabilities, ordered: bool = True) -> str:
     """The query computing every catalog feature for every (customer, cutoff); columns:
-    `customer_id`, `event_timestamp` (the cutoff), then the features in catalog order."""
+    `customer_id`, `event_timestamp` (the cutoff), then the features in catalog order, sorted by
+    cutoff and customer unless `ordered` is False (a writer that sorts each cutoff's file itself)."""
     exprs = _expressions(caps)
     ctes = _orders_sql()
     joins = [
@@ -346,7 +347,9 @@ def feature_sql(caps: DataCapabilities) -> str:
     select = ",\n        ".join(columns)
     return (
         f"WITH {ctes}\nSELECT o.customer_id, o.as_of AS event_timestamp,\n        {select}\n"
-        f"FROM order_features o\n    " + "\n    ".join(joins) + "\nORDER BY event_timestamp, customer_id"
+        f"FROM order_features o\n    "
+        + "\n    ".join(joins)
+        + ("\nORDER BY event_timestamp, customer_id" if ordered else "")
     )
 
 
@@ -373,6 +376,8 @@ def habit_profile_sql(caps: DataCapabilities) -> str:
 
 
 def spark_sql(caps: DataCapabilities) -> str:
-    """The same query in Spark SQL (`features.data.dialects.to_spark`); raises if a construct has no
-    Spark equivalent. The derived tables come from `features.data.derived.spark_sql`."""
-    return to_spark(feature_sql(caps))
+    """The same query in Spark SQL (`features.data.dialects.to_spark`), without the final sort: Spark
+    writes each cutoff's file sorted by customer (`features.spark_files`), and a global ORDER BY would
+    make it sample the query's result first, which runs the whole query twice. Raises if a construct
+    has no Spark equivalent. The derived tables come from `features.data.derived.spark_sql`."""
+    return to_spark(feature_sql(caps, ordered=False))

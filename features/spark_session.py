@@ -41,6 +41,10 @@ REQUIRED_CONF = {
 DRIVER_MEMORY_ENV = "TIERWISE_SPARK_DRIVER_MEMORY"
 DEFAULT_DRIVER_MEMORY = "6g"
 
+#: Shuffle partitions per core in local mode. Spark's default of 200 was made for clusters: on one
+#: machine each shuffle then writes and schedules 200 small tasks per stage.
+LOCAL_SHUFFLE_PARTITIONS_PER_CORE = 4
+
 LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
 #: The folder holding Tierwise's packages, which local Python workers import.
 CODE_ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +67,9 @@ def spark_session(settings: Settings) -> SparkSession:
         scratch.mkdir(parents=True, exist_ok=True)
         builder = (
             builder.config("spark.driver.memory", os.environ.get(DRIVER_MEMORY_ENV, DEFAULT_DRIVER_MEMORY))
+            .config(
+                "spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS_PER_CORE * (os.cpu_count() or 1))
+            )
             .config("spark.local.dir", str(scratch))
             .config("spark.ui.enabled", "false")
         )
