@@ -2,16 +2,21 @@
 
 `bench_service` loads it with the same requests as the real service, in the same run, so the real
 service's throughput and latency are read as ratios to what BentoML itself manages on this machine.
+`/raw` is the fastest path BentoML has: an `async` handler returning constant bytes (the size of a
+Tierwise answer) as a ready response; `/predict` returns a pydantic model through BentoML's output.
 """
 
 from __future__ import annotations
 
 import bentoml
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from serving.config import ServeConfig
 
 CONFIG = ServeConfig.from_env()
+#: About the size of one customer's answer with its reasons.
+RAW_BODY = b'{"customer_id":"0","padding":"' + b"x" * 1600 + b'"}'
 
 
 class Request(BaseModel):
@@ -32,3 +37,7 @@ class Trivial:
     @bentoml.api(route="/predict", input_spec=Request, output_spec=Answer)
     async def predict(self, customer_id: str) -> Answer:
         return Answer(customer_id=customer_id, churn_probability=0.5)
+
+    @bentoml.api(route="/raw", input_spec=Request, output_spec=Answer)
+    async def raw(self, customer_id: str) -> Response:
+        return Response(RAW_BODY, media_type="application/json")

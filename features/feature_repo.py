@@ -25,6 +25,9 @@ ENTITY = "customer"
 JOIN_KEY = "customer_id"
 #: The push source order events write through (`features.event_features`).
 PUSH_SOURCE = "customer_events"
+#: The feature view of whole answers per customer (`features.online_answers`), and its features.
+ANSWER_VIEW = "customer_answers"
+ANSWER_FIELDS = ("answer", "answer_key")
 #: Which views each model's feature service reads (all of them today; the place to narrow one).
 SERVICE_VIEWS: dict[str, tuple[str, ...]] = {model: VIEWS for model in MODEL_NAMES}
 #: A snapshot older than this is not joined to an entity row (Feast's point-in-time TTL).
@@ -65,8 +68,9 @@ def write_store_config(settings: Settings) -> Path:
     return repo
 
 
-def definitions(snapshots_dir: Path) -> list:
-    """Entity, feature views and feature services over the snapshot folder."""
+def definitions(snapshots_dir: Path, answers_dir: Path) -> list:
+    """Entity, feature views and feature services over the snapshot folder, and the answers view over
+    the published answers (`serving.answers`)."""
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
     from feast.data_format import ParquetFormat
     from feast.types import Float64, String
@@ -105,6 +109,25 @@ def definitions(snapshots_dir: Path) -> list:
         )
         for view in VIEWS
     }
+    # Whole answers, computed from the views above by the service's own code; not a model's input.
+    answers = FeatureView(
+        name=ANSWER_VIEW,
+        entities=[customer],
+        ttl=SNAPSHOT_TTL,
+        schema=[
+            Field(name="answer", dtype=String, description="The service's JSON answer for the customer."),
+            Field(name="answer_key", dtype=String, description="What the answer was computed from."),
+        ],
+        source=FileSource(
+            name="customer_answer_files",
+            path=str(answers_dir / "*.parquet"),
+            file_format=ParquetFormat(),
+            timestamp_field="event_timestamp",
+            description="Answers published by scoring, one file per date.",
+        ),
+        online=True,
+        tags={"team": "tierwise"},
+    )
     services = [
         FeatureService(
             name=model,
@@ -113,4 +136,4 @@ def definitions(snapshots_dir: Path) -> list:
         )
         for model in MODEL_NAMES
     ]
-    return [customer, *views.values(), *services]
+    return [customer, *views.values(), answers, *services]

@@ -52,9 +52,12 @@ def _open(settings: Settings, config: dict) -> FeatureStore:
 def apply(settings: Settings) -> FeatureStore:
     """Register the entity, views and feature services; idempotent. Also writes `feature_store.yaml`,
     so Feast's own CLI (`feast -c <home>/feature_repo ...`) works on the home."""
+    from features.online_answers import ensure_answer_files
+
     write_store_config(settings)
     store = open_store(settings)
-    store.apply(definitions(settings.snapshots_dir))
+    store.apply(definitions(settings.snapshots_dir, settings.answers_dir))
+    ensure_answer_files(settings.answers_dir)
     return store
 
 

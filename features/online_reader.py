@@ -29,6 +29,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -151,20 +152,7 @@ class _SqliteRows:
             f"SELECT entity_key, feature_name, value_text, event_ts FROM {table} WHERE entity_key IN ({{keys}})"
             for table in tables
         )
-        self._local = threading.local()  # one connection per serving thread
-
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection to the current database file. `materialize` switches dates by
-        renaming a new file over the old one; a connection keeps reading the file it opened, so one
-        whose file was replaced is reopened, and each query reads one date whole."""
-        current = os.stat(self._path).st_ino
-        opened = getattr(self._local, "opened", None)
-        if opened is None or opened[0] != current:
-            if opened is not None:
-                opened[1].close()
-            opened = (current, sqlite3.connect(f"file:{self._path}?mode=ro", uri=True))
-            self._local.opened = opened
-        return opened[1]
+        self._file = ReadOnlyFile(self._path)
 
     def read(self, keys: list, wanted: list[str]) -> OnlineRows:
         serialized = [self._serialize(key) for key in keys]
@@ -172,7 +160,7 @@ class _SqliteRows:
         sql = self._sql.format(keys=",".join("?" * len(slot)))
         texts: dict[str, list] = {name: [None] * len(slot) for name in wanted}
         stamps: list[int | None] = [None] * len(slot)
-        for key, name, text, stamp in self._connection().execute(sql, list(slot) * self._tables):
+        for key, name, text, stamp in self._file.connection().execute(sql, list(slot) * self._tables):
             at = slot[key]
             if text is not None and (stamps[at] is None or stamp < stamps[at]):
                 stamps[at] = stamp
@@ -191,3 +179,24 @@ class _SqliteRows:
             else:
                 columns[name] = [None if column[at] is None else float(column[at]) for at in order]
         return OnlineRows(columns, found, as_of)
+
+
+class ReadOnlyFile:
+    """Read-only connections to a SQLite file that may be replaced by a rename, one per thread."""
+
+    def __init__(self, path: str | Path):
+        self.path = path
+        self._local = threading.local()  # one connection per serving thread
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection to the current database file. `materialize` switches dates by
+        renaming a new file over the old one; a connection keeps reading the file it opened, so one
+        whose file was replaced is reopened, and each query reads one date whole."""
+        current = os.stat(self.path).st_ino
+        opened = getattr(self._local, "opened", None)
+        if opened is None or opened[0] != current:
+            if opened is not None:
+                opened[1].close()
+            opened = (current, sqlite3.connect(f"file:{self.path}?mode=ro", uri=True))
+            self._local.opened = opened
+        return opened[1]

@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 
 from features.catalog import VIEWS
 from features.errors import InputError
-from features.feature_repo import JOIN_KEY, view_name
+from features.feature_repo import ANSWER_FIELDS, ANSWER_VIEW, JOIN_KEY, view_name
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -269,11 +269,11 @@ def _insert(db: sqlite3.Connection, view: _View, rows: Iterator[tuple], customer
     per = max(1, ROWS_PER_STATEMENT // width) * width
     flat = itertools.chain.from_iterable(rows)
     whole = itertools.islice(flat, customers * width // per * per * 5)
-    db.executemany(_upsert(view.table, per), zip(*[whole] * (per * 5), strict=True))
-    db.executemany(_upsert(view.table, 1), zip(*[flat] * 5, strict=True))
+    db.executemany(upsert_statement(view.table, per), zip(*[whole] * (per * 5), strict=True))
+    db.executemany(upsert_statement(view.table, 1), zip(*[flat] * 5, strict=True))
 
 
-def _upsert(table: str, rows: int) -> str:
+def upsert_statement(table: str, rows: int) -> str:
     """Feast's own statement (`SqliteOnlineStore.online_write_batch`, no vector or numeric columns)
     for `rows` rows."""
     quoted = '"' + table.replace('"', '""') + '"'
@@ -304,7 +304,8 @@ def _sqlite_rows(
 
 
 def load_redis(store: FeatureStore, parquet: pq.ParquetFile, rows: int, progress: Progress | None) -> int:
-    """Write the snapshot into the store's Redis, one `HSET` per customer with all views.
+    """Write the snapshot into the store's Redis, one `HSET` per customer with all views, after an
+    `HDEL` of the customer's stored answer (computed from the features being replaced).
 
     Unlike Feast's write, a stored row with a newer timestamp is overwritten too: a load makes the
     snapshot live, like the SQLite swap (Feast's `skip_dedup` mode writes the same way).
@@ -321,10 +322,16 @@ def load_redis(store: FeatureStore, parquet: pq.ParquetFile, rows: int, progress
         raise InputError(f"the bulk load writes to one Redis server, not {online.type}/{online.redis_type}")
     layout = _Layout(store)
     project = store.config.project.encode()
-    fields = [[_bulk(_mmh3(f"{view.name}:{name}")) for name, _ in view.features] for view in layout.views]
-    stamp_fields = [_bulk(f"_ts:{view.name}".encode()) for view in layout.views]
-    expire = b"" if not online.key_ttl_seconds else _bulk(str(online.key_ttl_seconds).encode())
+    fields = [
+        [redis_bulk(_mmh3(f"{view.name}:{name}")) for name, _ in view.features] for view in layout.views
+    ]
+    stamp_fields = [redis_bulk(f"_ts:{view.name}".encode()) for view in layout.views]
+    expire = b"" if not online.key_ttl_seconds else redis_bulk(str(online.key_ttl_seconds).encode())
     client = store._get_provider().online_store._get_client(online)
+    # The customer's stored answer goes with the features it was computed from (`features.online_answers`).
+    answer_fields = redis_answer_fields(store)
+    unanswer = b"*%d\r\n$4\r\nHDEL\r\n" % (2 + len(answer_fields)) if answer_fields else b""
+    answer_fields_packed = b"".join(map(redis_bulk, answer_fields))
 
     def packed() -> Iterator[list[bytes]]:
         for keys, batch in layout.batches(parquet, rows):
@@ -339,24 +346,39 @@ def load_redis(store: FeatureStore, parquet: pq.ParquetFile, rows: int, progress
                 fields, stamp_fields, _encoded_views(layout, batch, False), strict=True
             ):
                 for field, column in zip(view_fields, columns, strict=True):
-                    pieces.append(column.cells([field + _bulk(p) for p in column.protos]))
-                pieces.append(map([stamp_field + _bulk(p) for p in stamp_protos].__getitem__, at))
+                    pieces.append(column.cells([field + redis_bulk(p) for p in column.protos]))
+                pieces.append(map([stamp_field + redis_bulk(p) for p in stamp_protos].__getitem__, at))
             head = b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * len(pieces))
             yield [
-                head
-                + _bulk(key + project)
+                (unanswer + redis_bulk(key + project) + answer_fields_packed if unanswer else b"")
+                + head
+                + redis_bulk(key + project)
                 + body
-                + (b"*3\r\n$6\r\nEXPIRE\r\n" + _bulk(key + project) + expire if expire else b"")
+                + (b"*3\r\n$6\r\nEXPIRE\r\n" + redis_bulk(key + project) + expire if expire else b"")
                 for key, body in zip(keys, map(b"".join, zip(*pieces, strict=True)), strict=True)
             ]
 
     total, done = parquet.metadata.num_rows, 0
     for commands in _ahead(packed()):
-        _send(client, commands, 2 if expire else 1)
+        send_redis(client, commands, 1 + bool(expire) + bool(unanswer))
         done += len(commands)
         if progress:
             progress(done, total)
     return done
+
+
+def redis_answer_fields(store: FeatureStore) -> list[bytes]:
+    """The Redis hash fields of a customer's stored answer (`features.online_answers`): its two
+    features and its timestamp; none in a home registered before answers existed."""
+    from feast.errors import FeatureViewNotFoundException
+    from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
+
+    try:
+        view = store.get_feature_view(ANSWER_VIEW)
+    except FeatureViewNotFoundException:
+        return []
+    name = compute_versioned_name(view, store.config.registry.enable_online_feature_view_versioning)
+    return [_mmh3(f"{name}:{field}") for field in ANSWER_FIELDS] + [f"_ts:{name}".encode()]
 
 
 def _ahead(items: Iterator[T]) -> Iterator[T]:
@@ -371,12 +393,12 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
             yield item
 
 
-def _bulk(data: bytes) -> bytes:
+def redis_bulk(data: bytes) -> bytes:
     """A Redis protocol bulk string."""
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-def _send(client, commands: list[bytes], replies_each: int) -> None:
+def send_redis(client, commands: list[bytes], replies_each: int) -> None:
     """Send packed commands in bursts on one connection and check every reply; on any error the
     connection is dropped, so no unread reply is left for its next user."""
     pool = client.connection_pool

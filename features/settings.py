@@ -94,6 +94,12 @@ class Settings:
         return self.data_dir / "features" / "customer"
 
     @property
+    def answers_dir(self) -> Path:
+        """The service's answers as scoring published them, one Parquet file per date
+        (`serving.answers`; Feast's offline source of the answers view)."""
+        return self.data_dir / "answers"
+
+    @property
     def feature_snapshots(self) -> DatedSnapshots:
         """The feature snapshots as dated files (list, choose, previous, read)."""
         from features.dated_snapshots import DatedSnapshots

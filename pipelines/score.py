@@ -16,7 +16,7 @@ date is scored again.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from features.dated_snapshots import DatedSnapshots
+from features.errors import InputError
 from features.files import write_frame_atomically
 from features.model_table import MODELS, PREDICTION_COLUMNS
 from features.settings import Settings
@@ -49,6 +50,9 @@ class ScoreReport:
     tier_counts: dict[str, int]
     model_versions: dict[str, int]
     model_sources: dict[str, str]
+    #: Answers stored for the service (`serving.answers`), or why none were.
+    answers: int = 0
+    answers_note: str | None = None
 
 
 def previous_snapshot(snapshots: DatedSnapshots, as_of: date, columns: list[str]) -> pd.DataFrame | None:
@@ -68,21 +72,59 @@ def score(
 ) -> ScoreReport:
     """Score and tier every customer of the feature snapshot at `as_of` (default: the latest) and write
     the dated tier snapshot (and `output`, if given). With `settings.engine == "spark"` Spark computes
-    it partition by partition (`pipelines.spark_scoring`)."""
+    it partition by partition (`pipelines.spark_scoring`). Scoring the latest snapshot with the
+    served policy also stores every customer's answer for the service (`publish_answers`)."""
     if settings.engine == "spark":
         from pipelines import spark_scoring
 
-        return spark_scoring.score(settings, as_of, policy_name, classic, overrides, output)
-    as_of, snapshot, champions = tier_snapshot(settings, as_of, policy_name, classic, overrides)
-    path = write_frame_atomically(
-        snapshot, settings.tier_snapshots(load_policy(policy_name).name, classic).path(as_of)
-    )
-    if output is not None:
-        write_frame_atomically(snapshot, output)
-    counts = snapshot["tier"].value_counts().to_dict()
-    return ScoreReport(
-        as_of, snapshot["policy"].iloc[0], path, len(snapshot), counts, champions.versions, champions.sources
-    )
+        report = spark_scoring.score(settings, as_of, policy_name, classic, overrides, output)
+    else:
+        as_of, snapshot, champions = tier_snapshot(settings, as_of, policy_name, classic, overrides)
+        path = write_frame_atomically(
+            snapshot, settings.tier_snapshots(load_policy(policy_name).name, classic).path(as_of)
+        )
+        if output is not None:
+            write_frame_atomically(snapshot, output)
+        counts = snapshot["tier"].value_counts().to_dict()
+        report = ScoreReport(
+            as_of,
+            snapshot["policy"].iloc[0],
+            path,
+            len(snapshot),
+            counts,
+            champions.versions,
+            champions.sources,
+        )
+    answers, note = publish_answers(settings, load_policy(policy_name), classic, report.as_of)
+    return replace(report, answers=answers, answers_note=note)
+
+
+def publish_answers(settings: Settings, policy: Policy, classic: bool, as_of: date) -> tuple[int, str | None]:
+    """Store every customer's answer at `as_of` for the service (`serving.answers.publish`), when the
+    service answers from this snapshot: the served policy (`TIERWISE_POLICY`), not classic, the
+    latest feature snapshot, and the online store holding it. Returns how many were stored, or 0
+    and why none were."""
+    from features import feature_store
+    from features.feature_repo import ANSWER_VIEW
+    from serving import answers
+    from serving.config import ServeConfig
+    from serving.predictor import Predictor
+
+    served = ServeConfig.from_env()
+    if classic or policy.name != served.policy:
+        return 0, f"answers not stored: the service answers with the {served.policy} policy"
+    if as_of != settings.feature_snapshots.dates()[-1]:
+        return 0, "answers not stored: the service answers from the latest snapshot"
+    if not (settings.feature_repo_dir / "registry.db").exists():
+        return 0, "answers not stored: no online store yet (`tierwise features materialize`)"
+    store = feature_store.open_store(settings)
+    if ANSWER_VIEW not in {view.name for view in store.list_feature_views()}:
+        feature_store.apply(settings)  # a home registered before answers existed gets the view (idempotent)
+    try:
+        predictor = Predictor(settings, policy.name, served.reason_excluded_views)
+        return answers.publish(settings, predictor, as_of).answers, None
+    except InputError as exc:
+        return 0, f"answers not stored: {exc}"
 
 
 def tier_snapshot(

@@ -72,11 +72,11 @@ class Guard:
             logger.warning(
                 "tierwise: %s %s refused %s (request %s)", scope["method"], scope["path"], status, request_id
             )
-            await _answer(send, status, code, message, request_id, bearer=status == 401)
+            await error_answer(send, status, code, message, request_id, bearer=status == 401)
             return
         body = await _read_body(receive, self.config.max_body_bytes)
         if body is None:
-            await _answer(
+            await error_answer(
                 send,
                 413,
                 "body_too_large",
@@ -202,7 +202,9 @@ def _with_error_shape(send: Send, request_id: str, path: str) -> Send:
             status = start["status"]
             error, field = _error_text(b"".join(chunks), status)
             logger.info("tierwise: %s answered %s (request %s): %s", path, status, request_id, error)
-            await _answer(send, status, STATUS_CODES.get(status, "error"), error, request_id, field=field)
+            await error_answer(
+                send, status, STATUS_CODES.get(status, "error"), error, request_id, field=field
+            )
             return
         await send(message)
 
@@ -230,7 +232,7 @@ def _error_text(body: bytes, status: int) -> tuple[str, str | None]:
     return "; ".join([message, *problems])[:500], (fields[0] if fields else None)
 
 
-async def _answer(
+async def error_answer(
     send: Send,
     status: int,
     code: str,
@@ -238,17 +240,20 @@ async def _answer(
     request_id: str,
     bearer: bool = False,
     field: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
+    """Send an error answer in the service's shape (`error`, `code`, `request_id`, maybe `field`)."""
     content = {"error": message, "code": code, "request_id": request_id}
     if field is not None:
         content["field"] = field
     body = json.dumps(content).encode()
-    headers = [
+    sent = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode()),
+        *(headers or []),
     ]
     if bearer:
-        headers.append((b"www-authenticate", b'Bearer realm="tierwise"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+        sent.append((b"www-authenticate", b'Bearer realm="tierwise"'))
+    await send({"type": "http.response.start", "status": status, "headers": sent})
     await send({"type": "http.response.body", "body": body})

@@ -6,7 +6,8 @@ log and the customers' imported orders, commits the accepted ones to the event l
 acknowledgement waits for that commit), and then applies every pending event: the touched
 customers' features are recomputed by the batch feature query (`features.event_features`) and
 pushed to the online store through the Feast push source, so the next `predict` answers from them,
-with the tier the policy and retention give (`TierLookup.retier`).
+with the tier the policy and retention give (`TierLookup.retier`); their new answers are stored
+(`serving.answers`) before the request is acknowledged.
 
 A process that dies after the commit and before the push leaves the events pending; the next start
 applies them (`apply_pending`). Applying twice is harmless: features are recomputed from the set of
@@ -164,7 +165,7 @@ class OrderEvents:
             return []
         last_order = {event.customer_id: event.order_id for event in pending}
         changes = []
-        for answer in predictor.predict_ids(customers):
+        for answer in predictor.refresh_answers(customers):
             customer = answer["customer_id"]
             tier = answer.get("tier")
             if tier is None or tier == before.get(customer):
@@ -183,6 +184,18 @@ class OrderEvents:
 
     @staticmethod
     def _tiers(predictor: Predictor | None, customers: list[str]) -> dict[str, str | None]:
+        """Each customer's tier before the events: from the stored answer where it is current, else
+        computed."""
         if predictor is None:
             return {}
-        return {a["customer_id"]: a.get("tier") for a in predictor.predict_ids(customers)}
+        tiers: dict[str, str | None] = {}
+        missing = []
+        for customer in customers:
+            stored = predictor.stored_answer(customer)
+            if stored is None:
+                missing.append(customer)
+            else:
+                tiers[customer] = json.loads(stored).get("tier")
+        if missing:
+            tiers |= {a["customer_id"]: a.get("tier") for a in predictor.predict_ids(missing)}
+        return tiers

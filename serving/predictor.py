@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -19,9 +19,12 @@ import pandas as pd
 
 from features.catalog import FEATURES_BY_NAME
 from features.errors import InputError
+from features.feature_store import snapshot_timestamp
 from features.model_table import MODELS
+from features.online_answers import OnlineAnswers
 from features.online_reader import OnlineFeatureReader
 from features.settings import Settings
+from serving.answers import answer_json, answer_key
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
@@ -45,6 +48,11 @@ class Live:
     loaded_at: datetime
     personas: PersonaModel | None = None
     next_order: NextOrderModel | None = None
+    next_order_version: int | None = None
+    #: The stored answers (`serving.answers`), or None in a home registered before they existed.
+    answers: OnlineAnswers | None = None
+    #: What this set's answers are computed from (`serving.answers.answer_key`).
+    answer_key: str = ""
 
 
 @dataclass
@@ -86,8 +94,19 @@ class Predictor:
             | set(personas.features if personas else [])
             | set(next_order.feature_names if next_order else [])
         )
-        reader = OnlineFeatureReader(open_store(self.settings), names)
-        return Live(champions, reader, lookup, datetime.now(UTC), personas, next_order)
+        store = open_store(self.settings)
+        live = Live(
+            champions,
+            OnlineFeatureReader(store, names),
+            lookup,
+            datetime.now(UTC),
+            personas,
+            next_order,
+            found[1].version if found else None,
+            _online_answers(store),
+        )
+        tier_snapshot = self.settings.tier_snapshots(lookup.policy.name).path(lookup.as_of)
+        return replace(live, answer_key=answer_key(live, self.reason_excluded_views, tier_snapshot))
 
     def reload(self) -> ReloadResult:
         """Load the current champions and latest tier snapshot; keep serving the old set if that fails."""
@@ -114,9 +133,47 @@ class Predictor:
         snapshots = self.settings.tier_snapshots(live.lookup.policy.name).dates()
         return bool(snapshots) and snapshots[-1] != live.lookup.as_of
 
+    def stored_answer(self, customer_id: str) -> bytes | None:
+        """The customer's stored answer (`serving.answers`) if it was computed from what is live now."""
+        return self.stored_answers([customer_id])[0]
+
+    def stored_answers(self, customer_ids: Sequence[str]) -> list[bytes | None]:
+        """`stored_answer` of each customer, in one read."""
+        live = self.live
+        if live.answers is None:
+            return [None] * len(customer_ids)
+        return [
+            found[1] if found is not None and found[0] == live.answer_key else None
+            for found in live.answers.read(customer_ids)
+        ]
+
+    def refresh_answers(self, customer_ids: Sequence[str]) -> list[dict]:
+        """Compute the customers' answers from their features now and store them (order events)."""
+        live = self.live
+        answers = self._predict(live, customer_ids, False)
+        if live.answers is not None:
+            by_day: dict[date, list[tuple[str, bytes]]] = {}
+            for answer in answers:
+                if answer["status"] == "ok" and answer["features_as_of"] is not None:
+                    by_day.setdefault(answer["features_as_of"], []).append(
+                        (answer["customer_id"], answer_json(answer))
+                    )
+            for day, rendered in by_day.items():
+                live.answers.write(rendered, live.answer_key, snapshot_timestamp(day))
+        return answers
+
+    def answers(
+        self, customer_ids: Sequence[str], columns: Mapping[str, list], as_of: list[date | None]
+    ) -> list[dict]:
+        """Answers of customers whose features are given (as the online reader returns them, dated
+        `as_of`), with their snapshot tiers, personas and offers: what `predict` answers for them."""
+        return self._answer(self.live, list(customer_ids), columns, as_of, use_snapshot=True)
+
     def predict_ids(self, customer_ids: Sequence[str], new_customers: bool = False) -> list[dict]:
         """One answer per id, in order: `ok`, `cold_start` (only if `new_customers`) or `not_found`."""
-        live = self.live
+        return self._predict(self.live, customer_ids, new_customers)
+
+    def _predict(self, live: Live, customer_ids: Sequence[str], new_customers: bool) -> list[dict]:
         rows = live.reader.read(customer_ids)
         answers: list[dict] = [{} for _ in customer_ids]
         found = np.flatnonzero(rows.found)
@@ -290,6 +347,17 @@ class Predictor:
             "model_sources": live.champions.sources,
             "features_as_of": None,
         }
+
+
+def _online_answers(store) -> OnlineAnswers | None:
+    """The store's answers, or None if the home was registered before answers existed (the service
+    opens the store read-only: `tierwise features apply` registers the view)."""
+    from feast.errors import FeatureViewNotFoundException
+
+    try:
+        return OnlineAnswers(store)
+    except FeatureViewNotFoundException:
+        return None
 
 
 def _personas(

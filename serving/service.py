@@ -5,10 +5,12 @@ models, the Feast online store and the latest tier snapshot once, at start-up, a
 nothing is trained and no raw order is read per request. Every failure has an explicit answer:
 404 for an unknown customer, 400/422 naming the field for a bad body, 503 with the reason when the
 models or the feature store are unavailable (BentoML's own error handler would hide the reason of a
-5xx, so the API returns those responses itself), and 429 (BentoML's answer) when more requests are in flight than
-`max_concurrency` — excess load is shed, not queued. The handlers are plain functions, so BentoML runs
-them in its worker thread and the event loop stays free to count (and refuse) arriving requests; an
-`async` handler doing CPU work would hold the loop and let requests pile up unseen.
+5xx, so the API returns those responses itself), and 429 with `Retry-After` when more
+requests are in flight than `max_concurrency` (`serving.admission`) — excess load is shed, not
+queued. `predict` and `predict_batch` are `async`: a stored answer (`serving.answers`) is one read,
+done on the event loop, and only an answer that must be computed goes to a worker thread, so the
+loop stays free to count (and refuse) arriving requests. The other handlers compute, so they are
+plain functions that BentoML runs in its worker thread.
 
 Endpoints: POST /predict, /predict_batch, /score_features, /orders (order events, see
 `serving.events`), /reload; GET /admin/version; BentoML's own
@@ -23,6 +25,7 @@ import threading
 import uuid
 from typing import Any
 
+import anyio.to_thread
 import bentoml
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -31,6 +34,8 @@ from starlette.responses import JSONResponse, Response
 from features.errors import InputError
 from features.settings import Settings
 from serving.access import Guard
+from serving.admission import Admission
+from serving.answers import answer_json
 from serving.config import ServeConfig
 from serving.openapi import ApiDocument
 from serving.schemas import (
@@ -52,7 +57,11 @@ admin = FastAPI(title="Tierwise admin", description="Which models are live.")
 def _json(answer: BaseModel) -> Response:
     """The answer as a ready JSON response: BentoML's own output path (a streaming response built
     from the output spec) cost more per request than computing the prediction itself."""
-    return Response(answer.model_dump_json(), media_type="application/json")
+    return _body(answer.model_dump_json().encode())
+
+
+def _body(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 def _error(status: int, message: str, code: str, **fields: Any) -> JSONResponse:
@@ -89,7 +98,8 @@ def _load_failure(exc: BaseException) -> str:
 @bentoml.service(
     name="tierwise",
     workers=CONFIG.workers,
-    traffic={"timeout": CONFIG.timeout_seconds, "max_concurrency": CONFIG.max_concurrency},
+    # No BentoML `max_concurrency`: `serving.admission` bounds requests in flight (and says why).
+    traffic={"timeout": CONFIG.timeout_seconds},
 )
 @bentoml.asgi_app(admin, path="/admin")
 class Tierwise:
@@ -141,31 +151,54 @@ class Tierwise:
         return self.predictor is not None
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=Prediction)
-    def predict(self, customer_id: str, new_customer: bool = False) -> Any:
-        """One customer's predictions, tier, risk flags and reasons (404 if the id has no features)."""
-        answers = self._answers(lambda p: p.predict_ids([customer_id], new_customer))
+    async def predict(self, customer_id: str, new_customer: bool = False) -> Any:
+        """One customer's predictions, tier, risk flags and reasons (404 if the id has no features).
+
+        The stored answer, when it is current (`serving.answers`), is one read of the online store,
+        done here on the event loop: a thread hand-off would cost more than the read. Otherwise the
+        answer is computed from the features in a worker thread, so the loop stays free to count and
+        shed arriving requests (`max_concurrency` bounds those in flight either way)."""
+        stored = self._answers(lambda p: p.stored_answer(customer_id))
+        if stored is not None:
+            return stored if isinstance(stored, JSONResponse) else _body(stored)
+        answers = await anyio.to_thread.run_sync(
+            self._answers, lambda p: p.predict_ids([customer_id], new_customer)
+        )
         if isinstance(answers, JSONResponse):
             return answers
         answer = answers[0]
         if answer["status"] == "not_found":
             return _error(404, answer["error"], "not_found", customer_id=customer_id)
-        return _json(Prediction.model_validate(answer))
+        return _body(answer_json(answer))
 
     @bentoml.api(route="/predict_batch", input_spec=PredictBatchRequest, output_spec=PredictBatchResponse)
-    def predict_batch(self, customer_ids: list[str], new_customers: bool = False) -> Any:
-        """Up to `max_batch` customers; each item has its own status, so one unknown id fails nothing."""
+    async def predict_batch(self, customer_ids: list[str], new_customers: bool = False) -> Any:
+        """Up to `max_batch` customers; each item has its own status, so one unknown id fails nothing.
+        Stored answers are read in one go, as in `predict`; the others are computed in a thread."""
         if len(customer_ids) > self.config.max_batch:
             return self._too_many("customer_ids", len(customer_ids), "ids", "too_many_ids")
-        answers = self._answers(lambda p: p.predict_ids(customer_ids, new_customers))
-        if isinstance(answers, JSONResponse):
-            return answers
-        statuses = [a["status"] for a in answers]
-        return _json(
-            PredictBatchResponse(
-                predictions=[Prediction.model_validate(a) for a in answers],
-                found=statuses.count("ok"),
-                cold_start=statuses.count("cold_start"),
-                not_found=statuses.count("not_found"),
+        stored = self._answers(lambda p: p.stored_answers(customer_ids))
+        if isinstance(stored, JSONResponse):
+            return stored
+        missing = [i for i, body in enumerate(stored) if body is None]
+        statuses = ["ok"] * len(customer_ids)
+        if missing:
+            wanted = [customer_ids[i] for i in missing]
+            answers = await anyio.to_thread.run_sync(
+                self._answers, lambda p: p.predict_ids(wanted, new_customers)
+            )
+            if isinstance(answers, JSONResponse):
+                return answers
+            for i, answer in zip(missing, answers, strict=True):
+                stored[i], statuses[i] = answer_json(answer), answer["status"]
+        # PredictBatchResponse's JSON, with each item's bytes as `predict` returns them.
+        return _body(
+            b'{"predictions":[%b],"found":%d,"cold_start":%d,"not_found":%d}'
+            % (
+                b",".join(stored),
+                statuses.count("ok"),
+                statuses.count("cold_start"),
+                statuses.count("not_found"),
             )
         )
 
@@ -260,7 +293,8 @@ class Tierwise:
             422, f"{field}: {count} {noun}, at most {self.config.max_batch} per call", code, field=field
         )
 
-    def _answers(self, work: Any) -> list[dict] | JSONResponse:
+    def _answers(self, work: Any) -> Any:
+        """`work(predictor)`, or the error answer its failure calls for."""
         if self.predictor is None:
             return _unavailable(f"models or feature store unavailable: {self.load_error}")
         try:
@@ -304,6 +338,7 @@ class Tierwise:
                 logger.exception("tierwise: periodic reload check failed; trying again later")
 
 
+Tierwise.add_asgi_middleware(Admission, limit=-(-CONFIG.max_concurrency // CONFIG.workers))  # per worker
 Tierwise.add_asgi_middleware(Guard)
 Tierwise.add_asgi_middleware(
     ApiDocument, generated=lambda: Tierwise.openapi_spec.asdict(), version=lambda: _package_version()

@@ -20,9 +20,9 @@ FORBIDDEN = {
     "monitoring": {"pipelines", "serving"},
     "pipelines": set(),
 }
-#: The one module that talks to MLflow, and the two that may touch Feast's private internals (its online layout).
+#: The one module that talks to MLflow, and the three that may touch Feast's private internals (its online layout).
 MLFLOW_MODULE = "training/registry.py"
-FEAST_ADAPTERS = ("features/online_reader.py", "features/online_writer.py")
+FEAST_ADAPTERS = ("features/online_reader.py", "features/online_writer.py", "features/online_answers.py")
 FEAST_PRIVATE_NAMES = ("_get_provider", "_get_db_path", "compute_table_id", "_mmh3")
 
 

@@ -222,6 +222,15 @@ class EventLog:
         )
         return {change["customer_id"]: change for change in changes}
 
+    def customers_ordering_since(self, day: date) -> set[str]:
+        """Customers with a logged order on or after `day` (UTC): their online features are newer
+        than a snapshot of `day`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT customer_id FROM events WHERE ordered_at >= ?", (day.isoformat(),)
+            ).fetchall()
+        return {customer for (customer,) in rows}
+
     def quarantined(self) -> list[dict]:
         """Refused events, oldest first: when, from where, why, and the body as sent."""
         return self._records("SELECT * FROM quarantine ORDER BY seq")

@@ -52,6 +52,7 @@ def score_command(
     for tier, count in report.tier_counts.items():
         out.print(f"  {tier:<10} {count:>10,}  {count / report.customers:6.1%}")
     out.print("models: " + ", ".join(f"{k} {source}" for k, source in report.model_sources.items()))
+    out.print(report.answers_note or f"answers: {report.answers:,} stored for the service")
 
 
 @tiers_app.command("report")

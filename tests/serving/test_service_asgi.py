@@ -73,6 +73,24 @@ def test_a_batch_reports_each_item_so_one_unknown_id_fails_nothing(client, known
     assert (body["found"], body["not_found"], body["cold_start"]) == (3, 1, 0)
 
 
+def test_predict_returns_the_stored_answer_and_a_batch_the_same_bytes_per_item(client, served_home, known):
+    from serving.predictor import Predictor
+    from serving.schemas import PredictBatchResponse, Prediction
+
+    predictor = Predictor(served_home)
+    stored = predictor.stored_answer(known[0])
+    assert stored is not None and client.post("/predict", json={"customer_id": known[0]}).content == stored
+    ids = [known[0], "nobody-123", known[1]]
+    computed = predictor.predict_ids(ids)
+    expected = PredictBatchResponse(
+        predictions=[Prediction.model_validate(a) for a in computed], found=2, cold_start=0, not_found=1
+    )
+    assert (
+        client.post("/predict_batch", json={"customer_ids": ids}).content
+        == expected.model_dump_json().encode()
+    )
+
+
 def test_too_many_ids_are_refused_naming_the_field(client):
     response = client.post("/predict_batch", json={"customer_ids": [str(i) for i in range(1001)]})
     assert response.status_code == 422

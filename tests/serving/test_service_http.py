@@ -119,18 +119,27 @@ def test_health_version_and_openapi_over_http(api):
     assert "/predict" in api.get("/docs.json").json()["paths"]
 
 
-def test_requests_beyond_the_concurrency_limit_are_shed_not_queued(api, batch):
-    from concurrent.futures import ThreadPoolExecutor
+def test_requests_beyond_the_concurrency_limit_are_shed_not_queued(url, batch):
+    """A burst of batches, each with ids answered from stored answers and new ids answered in a
+    thread: the requests beyond the limit are refused at once, with `Retry-After`."""
+    import asyncio
 
-    body = {"customer_ids": batch.customer_id.head(100).tolist()}
+    known = batch.customer_id.head(50).tolist()
+    body = {"customer_ids": [*known, *(f"new-{i}" for i in range(50))], "new_customers": True}
 
-    def call(_: int) -> int:
-        return api.post("/predict_batch", json=body, timeout=120).status_code
+    async def burst() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        limits = httpx.Limits(max_connections=6 * MAX_CONCURRENCY)
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as client:
+            return await asyncio.gather(
+                *(client.post("/predict_batch", json=body) for _ in range(6 * MAX_CONCURRENCY))
+            )
 
-    with ThreadPoolExecutor(max_workers=6 * MAX_CONCURRENCY) as pool:
-        statuses = list(pool.map(call, range(6 * MAX_CONCURRENCY)))
+    answers = asyncio.run(burst())
+    statuses = [r.status_code for r in answers]
     assert set(statuses) <= {200, 429}
     assert statuses.count(429) > 0 and statuses.count(200) >= MAX_CONCURRENCY
+    assert all(r.headers["retry-after"] == "1" for r in answers if r.status_code == 429)
 
 
 def test_a_new_champion_is_served_after_reload(api, served_copy, batch):
