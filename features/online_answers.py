@@ -125,7 +125,8 @@ class OnlineAnswers:
 
     def write(self, answers: Sequence[tuple[str, bytes]], key: str, at: datetime) -> None:
         """Store (customer id, answer JSON) pairs under `key`, dated `at` (the features' date), each
-        customer whole: on SQLite in one transaction, on Redis one `HSET` per customer."""
+        customer whole: on SQLite in one transaction, where an answer dated later (an order event's,
+        stored while scoring published) is kept; on Redis one `HSET` per customer."""
         if not answers:
             return
         if self.sqlite:
@@ -148,7 +149,7 @@ class OnlineAnswers:
         with closing(sqlite3.connect(self._path, timeout=BUSY_TIMEOUT, isolation_level=None)) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(upsert_statement(self._table, 1), rows)
+                db.executemany(upsert_statement(self._table, 1, newer_only=True), rows)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -273,9 +273,9 @@ def _insert(db: sqlite3.Connection, view: _View, rows: Iterator[tuple], customer
     db.executemany(upsert_statement(view.table, 1), zip(*[flat] * 5, strict=True))
 
 
-def upsert_statement(table: str, rows: int) -> str:
+def upsert_statement(table: str, rows: int, newer_only: bool = False) -> str:
     """Feast's own statement (`SqliteOnlineStore.online_write_batch`, no vector or numeric columns)
-    for `rows` rows."""
+    for `rows` rows; with `newer_only`, a stored row dated later than the new one is kept."""
     quoted = '"' + table.replace('"', '""') + '"'
     return (
         f"INSERT INTO {quoted} (entity_key, feature_name, value, value_text, event_ts, created_ts) VALUES "
@@ -283,6 +283,7 @@ def upsert_statement(table: str, rows: int) -> str:
         + " ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
         "value = excluded.value, value_text = excluded.value_text, event_ts = excluded.event_ts, "
         "created_ts = excluded.created_ts"
+        + (f" WHERE excluded.event_ts >= {quoted}.event_ts" if newer_only else "")
     )
 
 

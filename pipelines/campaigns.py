@@ -146,6 +146,12 @@ def launch(
             for name, entry in MODELS.items()
             if entry.version_column in snapshot and len(snapshot)
         },
+        # What answered each model, a baseline included (a model without a champion has no version).
+        "model_sources": {
+            name: str(snapshot[f"{name}_source"].iloc[0])
+            for name in MODELS
+            if f"{name}_source" in snapshot and len(snapshot)
+        },
         "groups": {"treatment": int((~held_out).sum()), "control": int(held_out.sum())},
         "targeting": targeting,
     }

@@ -73,7 +73,12 @@ def run(
         day, count = build_features.apply_and_materialize(settings)
     console.print(f"features: online store ({settings.online_store}) holds {count:,} customers as of {day}")
 
-    untrained = models_without_champion(settings)
+    untrained = models_without_champion(settings, retrain_every, cutoffs[-1])
+    for name in sorted(set(MODEL_NAMES) - set(untrained) - set(models_with_champion(settings))):
+        console.print(
+            f"train: {name} has no champion (its versions lost to their baseline, which answers for it); "
+            "not retrained until due (`--retrain-every`) or `tierwise train`"
+        )
     due = {} if retrain_every is None else models_due(settings, retrain_every, cutoffs[-1])
     for name, trained_as_of in due.items():
         console.print(
@@ -184,11 +189,27 @@ def _print_monitoring(console: Console, report: monitor.MonitorReport) -> None:
     console.print(f"monitor: {report.overview}", markup=False, highlight=False, soft_wrap=True)
 
 
-def models_without_champion(settings: Settings) -> list[str]:
+def models_without_champion(settings: Settings, every: timedelta | None, today: date) -> list[str]:
+    """Models to train for want of a champion: never trained, or (with `every`) their newest version
+    was trained on data `every` or more before `today`. A model whose version lost to its baseline is
+    answered by that baseline and not retrained on every run (which would register a version a day)."""
     from training import registry
 
     registry.configure(settings)
-    return [name for name in MODEL_NAMES if registry.champion(name) is None]
+    wanted = []
+    for name in MODEL_NAMES:
+        if registry.champion(name) is None:
+            found = registry.versions(name)  # newest first
+            if not found or _stale(found[0], every, today) is not None:
+                wanted.append(name)
+    return wanted
+
+
+def models_with_champion(settings: Settings) -> list[str]:
+    from training import registry
+
+    registry.configure(settings)
+    return [name for name in MODEL_NAMES if registry.champion(name) is not None]
 
 
 def models_due(settings: Settings, every: timedelta, today: date) -> dict[str, date]:

@@ -150,19 +150,20 @@ def plant_campaign(
 def _churn_risk(
     settings: Settings, history: pd.DataFrame, as_of: date, recency: np.ndarray
 ) -> tuple[np.ndarray, str]:
-    """Each customer's churn risk at the launch, as a real launch records it: the churn champion's
-    prediction on the features of that day when the home has one, else recency (days / 365, capped)."""
+    """Each customer's churn risk at the launch, as a real launch records it: what answers churn in the
+    home (its champion, or the baseline a first version lost to) on the features of that day; recency
+    (days / 365, capped) only when nothing answers churn."""
     from pipelines import build_features
     from training import champions, registry
 
     registry.configure(settings)
-    if registry.champion("churn") is None:
-        return np.minimum(recency / 365.0, 1.0), "recency / 365 (no churn champion in the home)"
+    churn = champions.load_champions(["churn"]) if registry.versions("churn") else None
+    if churn is None or churn.sources["churn"] == "none":
+        return np.minimum(recency / 365.0, 1.0), "recency / 365 (nothing answers churn in the home)"
     features = build_features.features_at(settings, as_of)
     rows = history[["customer_id"]].astype(str).merge(features, on="customer_id", how="left")
-    churn = champions.load_champions(["churn"])
     predicted = champions.predict(churn, rows)["churn_probability"]
-    return predicted.to_numpy(dtype=float), f"churn champion v{churn.versions['churn']}"
+    return predicted.to_numpy(dtype=float), f"churn {churn.sources['churn']}"
 
 
 def _history(settings: Settings, as_of: date) -> pd.DataFrame:

@@ -108,7 +108,6 @@ def publish(
     parquet = pq.ParquetFile(settings.feature_snapshots.path(as_of))
     names = live.reader.feature_names
     _check_online_date(predictor, parquet, as_of)
-    skip = _customers_with_newer_events(settings, as_of)
     stamp = snapshot_timestamp(as_of)
     schema = ANSWER_FILE_SCHEMA
     written = skipped = 0
@@ -117,7 +116,8 @@ def publish(
         nonlocal written, skipped
         with pq.ParquetWriter(partial, schema, compression="zstd") as out:
             for batch in parquet.iter_batches(batch_size=chunk_rows, columns=[JOIN_KEY, *names]):
-                ids, columns = _rows(batch, names, skip)
+                # Asked again per chunk: events keep arriving while a large publish runs.
+                ids, columns = _rows(batch, names, _customers_with_newer_events(settings, as_of))
                 skipped += batch.num_rows - len(ids)
                 if not ids:
                     continue

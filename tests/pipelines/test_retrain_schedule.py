@@ -8,7 +8,7 @@ import pytest
 
 from features.errors import InputError
 from pipelines.cli.app import parse_period
-from pipelines.full_run import champion_horizon, models_due
+from pipelines.full_run import champion_horizon, models_due, models_without_champion
 from tests.conftest import TRAIN_AS_OF, TRAIN_HORIZON
 
 
@@ -35,3 +35,21 @@ def test_champions_are_due_once_their_training_data_is_that_old(trained_home):
 @pytest.mark.slow
 def test_a_due_champion_is_retrained_on_its_own_horizon(trained_home):
     assert champion_horizon(trained_home[0], "churn") == TRAIN_HORIZON
+
+
+@pytest.mark.slow
+def test_a_model_that_lost_to_its_baseline_is_retrained_only_when_due(baseline_home):
+    settings, _ = baseline_home
+    every = timedelta(days=14)
+    assert models_without_champion(settings, None, TRAIN_AS_OF + timedelta(days=60)) == []
+    assert models_without_champion(settings, every, TRAIN_AS_OF + timedelta(days=13)) == []
+    assert models_without_champion(settings, every, TRAIN_AS_OF + timedelta(days=14)) == ["churn"]
+
+
+@pytest.mark.slow
+def test_a_home_never_trained_trains_every_model(fresh_cj_home):
+    assert models_without_champion(fresh_cj_home, None, TRAIN_AS_OF) == [
+        "churn",
+        "customer_value",
+        "growth_potential",
+    ]

@@ -4,6 +4,7 @@ the batch, and every answer says so; once a version beats the baseline, it answe
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date
 
 import numpy as np
@@ -108,3 +109,27 @@ def test_a_version_that_beats_the_baseline_becomes_champion_and_answers(baseline
     answer = served.predict_ids([customer])[0]
     assert answer["model_sources"]["churn"] == f"champion v{better.version}"
     assert answer["model_versions"]["churn"] == better.version and len(answer["reasons"]["churn"]) == 3
+
+
+def test_the_tier_report_and_a_campaign_record_name_the_baseline_that_answers_churn(baseline_home, tmp_path):
+    from pipelines import campaigns, tier_reports
+    from tests.pipelines.test_campaigns import CAMPAIGN
+
+    settings = copy_home(baseline_home[0], tmp_path / "home")
+    page = tier_reports.html_report(settings, "lifecycle", SERVE_AS_OF).read_text()
+    assert f"churn {SOURCE}" in page
+    (settings.home / "campaigns").mkdir()
+    (settings.home / "campaigns" / "reactivate.yaml").write_text(CAMPAIGN)
+    launch = campaigns.launch(settings, "reactivate", SERVE_AS_OF)
+    record = json.loads((launch.folder / "launch.json").read_text())
+    assert record["model_sources"]["churn"] == SOURCE and "churn" not in record["model_versions"]
+
+
+def test_a_planted_campaign_records_churn_risk_from_the_baseline_that_answers_churn(baseline_home, tmp_path):
+    from pipelines import campaigns
+    from pipelines.plant_campaign import plant_campaign
+
+    settings = copy_home(baseline_home[0], tmp_path / "home")
+    plant_campaign(settings, SERVE_AS_OF, window_days=28, seed=1)
+    folder = campaigns.campaigns_dir(settings) / "planted" / SERVE_AS_OF.isoformat()
+    assert json.loads((folder / "truth.json").read_text())["churn_probability"] == f"churn {SOURCE}"

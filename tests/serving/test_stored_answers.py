@@ -73,6 +73,16 @@ def test_predict_serves_a_stored_answer_only_while_its_key_is_the_live_one(serve
     assert predictor.stored_answer(customer) is None
 
 
+def test_an_answer_dated_later_is_kept_when_an_older_one_is_written_after_it(served):
+    """An order event's answer stored while scoring publishes the snapshot's answers survives it."""
+    answers = OnlineAnswers(feature_store.open_store(served))
+    customer = customers_of(served)[0]
+    day = pd.Timestamp(SERVE_AS_OF, tz="UTC").to_pydatetime()
+    answers.write([(customer, b'{"from": "event"}')], "key", day + timedelta(days=3))
+    answers.write([(customer, b'{"from": "snapshot"}')], "key", day)
+    assert answers.read([customer]) == [("key", b'{"from": "event"}')]
+
+
 def test_answers_of_other_models_are_not_served_until_scoring_stores_new_ones(served):
     from pipelines import train
     from tests.conftest import TRAIN_AS_OF, TRAIN_HORIZON

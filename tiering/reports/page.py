@@ -39,7 +39,21 @@ from tiering.risk import AT_RISK_CHURN
 #: Value tiers, from the best, that count as top tiers (as the default `top_tier_at_risk` alert rule).
 TOP_RANKS = 2
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
-MODEL_COLUMNS = {entry.version_column: entry.name for entry in MODEL_TABLE}
+
+
+def model_sources(snapshot: pd.DataFrame) -> dict[str, str]:
+    """What answered each model in a tier snapshot, in words: `churn champion v3`, or `churn baseline:
+    btyd_p_no_order` for a model without a champion (`<model>_source`; older snapshots only have
+    `<model>_version`)."""
+    found = {}
+    for entry in MODEL_TABLE:
+        if not len(snapshot):
+            break
+        if f"{entry.name}_source" in snapshot:
+            found[entry.name] = f"{entry.name} {snapshot[f'{entry.name}_source'].iloc[0]}"
+        elif entry.version_column in snapshot:
+            found[entry.name] = f"{entry.name} v{int(snapshot[entry.version_column].iloc[0])}"
+    return found
 
 
 def at_risk_history(
@@ -259,11 +273,7 @@ def _header(
         ("Top-tier customers at risk", at_risk),
         ("Alerts", f"{len(alerts)}" + (f" ({critical} critical)" if critical else "")),
     ]
-    models = ", ".join(
-        f"{label} v{int(current[column].iloc[0])}"
-        for column, label in MODEL_COLUMNS.items()
-        if column in current and len(current)
-    )
+    models = ", ".join(model_sources(current).values())
     facts = [f"Policy <b>{html.escape(policy.name)}</b>"]
     facts.append(f"previous snapshot {previous_as_of}" if previous_as_of else "no previous snapshot")
     if models:
