@@ -76,9 +76,61 @@ def build_on_both(settings: Settings, tmp_path: Path, cutoffs: list[date]) -> tu
     return duck, spark
 
 
-def test_spark_writes_the_same_snapshots_as_duckdb_on_complete_journey(cj_slice_home, tmp_path):
-    duck, spark = build_on_both(cj_slice_home, tmp_path, CJ_CUTOFFS)
-    assert_same_snapshots(duck, spark, CJ_CUTOFFS)
+def assert_same_derived_tables(duck_version: Path, spark_version: Path) -> None:
+    from features.data.schema import DERIVED_TABLES
+
+    for name, table in DERIVED_TABLES.items():
+        assert {p.suffix for p in (spark_version / name).iterdir()} == {".parquet"}, name
+        key = list(table.key)
+        want = pq.read_table(duck_version / name).to_pandas().sort_values(key, ignore_index=True)
+        got = pq.read_table(spark_version / name).to_pandas().sort_values(key, ignore_index=True)
+        assert list(got.columns) == list(want.columns) == table.column_names
+        assert len(got) == len(want), name
+        for column in want.columns:
+            if want[column].dtype.kind == "f":
+                np.testing.assert_allclose(
+                    got[column], want[column], rtol=1e-9, atol=0, err_msg=f"{name}.{column}"
+                )
+            else:
+                assert got[column].tolist() == want[column].tolist(), f"{name}.{column}"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltOnBoth:
+    """The slice's snapshots of `CJ_CUTOFFS`, built once on each engine (each in its own copy of the
+    home), and the rows per cutoff each build reported."""
+
+    duck: Settings
+    spark: Settings
+    duck_rows: dict[date, int]
+    spark_rows: dict[date, int]
+
+
+@pytest.fixture(scope="module")
+def cj_on_both(cj_slice_home, tmp_path_factory) -> BuiltOnBoth:
+    """Read-only: a test that builds again works on a copy (`on`)."""
+    folder = tmp_path_factory.mktemp("cj_on_both")
+    duck, spark = on("duckdb", cj_slice_home, folder / "duck"), on("spark", cj_slice_home, folder / "spark")
+    return BuiltOnBoth(
+        duck, spark, build_features.build(duck, CJ_CUTOFFS), build_features.build(spark, CJ_CUTOFFS)
+    )
+
+
+@pytest.fixture(scope="module")
+def spark_import(cj_slice_dir, tmp_path_factory) -> Settings:
+    """The slice imported on the Spark engine (its derived tables written by Spark), as
+    `cj_slice_home` is the slice imported on DuckDB. Read-only."""
+    from pipelines.import_data import import_completejourney
+
+    home = tmp_path_factory.mktemp("spark_import") / "home"
+    settings = dataclasses.replace(Settings.resolve(home), engine="spark")
+    import_completejourney(settings, cj_slice_dir)
+    return settings
+
+
+def test_spark_writes_the_same_snapshots_as_duckdb_on_complete_journey(cj_on_both):
+    assert cj_on_both.spark_rows == cj_on_both.duck_rows
+    assert_same_snapshots(cj_on_both.duck, cj_on_both.spark, CJ_CUTOFFS)
 
 
 def test_spark_gives_the_same_nulls_as_duckdb_on_orders_only_data(orders_only_home, tmp_path):
@@ -96,19 +148,25 @@ def test_spark_writes_the_same_snapshots_as_duckdb_on_a_seeded_synthetic_shop(tm
     assert_same_snapshots(duck, spark, cutoffs)
 
 
-def test_a_rebuilt_spark_snapshot_replaces_the_file_and_leaves_no_staging_behind(cj_slice_home, tmp_path):
-    spark = on("spark", cj_slice_home, tmp_path / "spark")
-    first = build_features.build(spark, CJ_CUTOFFS[2:3])
-    again = build_features.build(spark, CJ_CUTOFFS[2:3])
-    assert again == first
-    assert sorted(p.name for p in spark.snapshots_dir.iterdir()) == [f"{CJ_CUTOFFS[2]}.parquet"]
+def test_a_rebuilt_spark_snapshot_replaces_the_file_and_leaves_no_staging_behind(cj_on_both, tmp_path):
+    spark = on("spark", cj_on_both.spark, tmp_path / "spark")
+    cutoff = CJ_CUTOFFS[2]
+    first = spark.feature_snapshots.path(cutoff).stat().st_ino
+    again = build_features.build(spark, [cutoff])
+    assert again == {cutoff: cj_on_both.spark_rows[cutoff]}
+    assert spark.feature_snapshots.path(cutoff).stat().st_ino != first
+    assert sorted(p.name for p in spark.snapshots_dir.iterdir()) == [f"{c}.parquet" for c in CJ_CUTOFFS]
 
 
-@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
-def test_spark_writes_the_same_derived_tables_as_duckdb(cj_slice_home, tmp_path, zone):
+def test_an_import_on_spark_writes_the_same_derived_tables_as_one_on_duckdb(cj_slice_home, spark_import):
+    """In UTC, the time zone a shop has unless its import names one."""
+    on_duckdb = DataStore(cj_slice_home.data_dir).live_version()
+    assert_same_derived_tables(on_duckdb, DataStore(spark_import.data_dir).live_version())
+
+
+def test_spark_writes_the_same_derived_tables_as_duckdb_in_a_shop_time_zone(cj_slice_home, tmp_path):
     from features.data.derived import write_derived_tables
     from features.data.duck import connect
-    from features.data.schema import DERIVED_TABLES
     from features.data.shop import record_time_zone
     from features.live_data import open_live_data_on_spark
     from features.spark_derived import write_derived_tables as write_on_spark
@@ -117,31 +175,13 @@ def test_spark_writes_the_same_derived_tables_as_duckdb(cj_slice_home, tmp_path,
     duck_version, spark_version = tmp_path / "duck", tmp_path / "spark"
     for version in (duck_version, spark_version):
         shutil.copytree(live, version)
-        record_time_zone(version, zone)
+        record_time_zone(version, "America/New_York")
     write_derived_tables(connect(), duck_version)
     write_on_spark(open_live_data_on_spark(cj_slice_home), spark_version)
-    for name, table in DERIVED_TABLES.items():
-        assert {p.suffix for p in (spark_version / name).iterdir()} == {".parquet"}, name
-        key = list(table.key)
-        want = pq.read_table(duck_version / name).to_pandas().sort_values(key, ignore_index=True)
-        got = pq.read_table(spark_version / name).to_pandas().sort_values(key, ignore_index=True)
-        assert list(got.columns) == list(want.columns) == table.column_names
-        assert len(got) == len(want), name
-        for column in want.columns:
-            if want[column].dtype.kind == "f":
-                np.testing.assert_allclose(
-                    got[column], want[column], rtol=1e-9, atol=0, err_msg=f"{name}.{column}"
-                )
-            else:
-                assert got[column].tolist() == want[column].tolist(), f"{name}.{column}"
+    assert_same_derived_tables(duck_version, spark_version)
 
 
-def test_an_import_on_spark_gives_the_same_features_as_one_on_duckdb(cj_slice_dir, tmp_path):
-    from pipelines.import_data import import_completejourney
-
-    homes = {}
-    for engine in ("duckdb", "spark"):
-        homes[engine] = dataclasses.replace(Settings.resolve(tmp_path / engine), engine=engine)
-        import_completejourney(homes[engine], cj_slice_dir)
-        build_features.build(homes[engine], CJ_CUTOFFS[2:3])
-    assert_same_snapshots(homes["duckdb"], homes["spark"], CJ_CUTOFFS[2:3])
+def test_an_import_on_spark_gives_the_same_features_as_one_on_duckdb(spark_import, cj_on_both, tmp_path):
+    spark = on("spark", spark_import, tmp_path / "spark")
+    build_features.build(spark, CJ_CUTOFFS[2:3])
+    assert_same_snapshots(cj_on_both.duck, spark, CJ_CUTOFFS[2:3])
