@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 
 from features.settings import Settings
 from pipelines import build_features, spark_scoring
-from pipelines.score import score
+from pipelines.score import ScoreReport, score
 from tests.conftest import SERVE_AS_OF, copy_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("java")]
@@ -41,6 +42,25 @@ def features_home(served_home, tmp_path_factory) -> Settings:
 
 def on(engine: str, settings: Settings, target: Path) -> Settings:
     return dataclasses.replace(copy_home(settings, target), engine=engine)
+
+
+ScoredBoth = Callable[[str, str], tuple[Settings, list[ScoreReport]]]
+
+
+@pytest.fixture(scope="module")
+def scored(features_home, tmp_path_factory) -> ScoredBoth:
+    """`scored(engine, policy)`: a copy of `features_home` on `engine` with both dates scored under
+    `policy`, and the two reports; each pair is scored once per module. Read-only: a test that scores
+    again works on a copy (`on`)."""
+    done: dict[tuple[str, str], tuple[Settings, list[ScoreReport]]] = {}
+
+    def scored_on(engine: str, policy: str) -> tuple[Settings, list[ScoreReport]]:
+        if (engine, policy) not in done:
+            home = on(engine, features_home, tmp_path_factory.mktemp(f"{engine}_{policy}") / "home")
+            done[engine, policy] = home, [score(home, day, policy) for day in DATES]
+        return done[engine, policy]
+
+    return scored_on
 
 
 def unit_free(field: pa.Field) -> pa.DataType:
@@ -70,20 +90,13 @@ def assert_same_snapshot(expected_path: Path, actual_path: Path) -> None:
 
 
 @pytest.mark.parametrize("policy", ["lifecycle", "rfmp"])
-def test_spark_writes_the_same_tier_snapshots_as_duckdb(features_home, tmp_path, policy):
-    duck, spark = (
-        on("duckdb", features_home, tmp_path / "duck"),
-        on("spark", features_home, tmp_path / "spark"),
-    )
-    for day in DATES:
-        expected, actual = score(duck, day, policy), score(spark, day, policy)
-        assert actual.path == spark.tier_snapshots(policy).path(day)
-        assert (actual.customers, actual.tier_counts, actual.policy) == (
-            expected.customers,
-            expected.tier_counts,
-            expected.policy,
-        )
-        assert_same_snapshot(expected.path, actual.path)
+def test_spark_writes_the_same_tier_snapshots_as_duckdb(scored, policy):
+    duck, expected = scored("duckdb", policy)
+    spark, actual = scored("spark", policy)
+    for day, want, got in zip(DATES, expected, actual, strict=True):
+        assert got.path == spark.tier_snapshots(policy).path(day)
+        assert (got.customers, got.tier_counts, got.policy) == (want.customers, want.tier_counts, want.policy)
+        assert_same_snapshot(want.path, got.path)
     later = pd.read_parquet(spark.tier_snapshots(policy).path(SERVE_AS_OF))
     assert later.previous_tier.notna().mean() > 0.9  # retained against the first date
     assert later.offers.notna().any() and later.persona.notna().all() and later.p_order_7d.notna().all()
@@ -103,14 +116,17 @@ def test_two_partitions_give_the_snapshot_of_one(features_home, tmp_path):
     assert snapshots[0].tier.nunique() == 4
 
 
-def test_spark_retains_tiers_against_a_snapshot_duckdb_wrote(features_home, tmp_path):
+def only_the_first_date_of(duck: Settings, target: Path) -> Settings:
+    """A copy of a home DuckDB scored on both dates, on the Spark engine, as it was before its second
+    scoring (scoring writes nothing but the dated snapshot)."""
+    mixed = on("spark", duck, target)
+    mixed.tier_snapshots("lifecycle").path(SERVE_AS_OF).unlink()
+    return mixed
+
+
+def test_spark_retains_tiers_against_a_snapshot_duckdb_wrote(scored, tmp_path):
     """Switching engines keeps the tier history: Spark reads the previous snapshot pandas wrote."""
-    duck, mixed = (
-        on("duckdb", features_home, tmp_path / "duck"),
-        on("duckdb", features_home, tmp_path / "mixed"),
-    )
-    for day in DATES:
-        expected = score(duck, day, "lifecycle")
-    score(mixed, EARLIER, "lifecycle")
-    actual = score(dataclasses.replace(mixed, engine="spark"), SERVE_AS_OF, "lifecycle")
-    assert_same_snapshot(expected.path, actual.path)
+    duck, expected = scored("duckdb", "lifecycle")
+    mixed = only_the_first_date_of(duck, tmp_path / "mixed")
+    actual = score(mixed, SERVE_AS_OF, "lifecycle")
+    assert_same_snapshot(expected[1].path, actual.path)
