@@ -56,10 +56,20 @@ def write_text_atomically(text: str, path: Path) -> Path:
 
 
 def write_frame_atomically(frame: pd.DataFrame, path: Path) -> Path:
-    """Write `frame` as CSV when `path` ends in `.csv`, else Parquet, in one rename (folders created)."""
+    """Write `frame` as CSV when `path` ends in `.csv`, else Parquet, in one rename (folders created).
+
+    Parquet times are stored in microseconds, whatever the frame's unit (pandas' nanoseconds, a
+    date's milliseconds), as DuckDB writes the feature snapshots and Spark writes its tier snapshots:
+    one schema whichever engine wrote a file. A part below the microsecond is dropped.
+    """
     if Path(path).suffix.lower() == ".csv":
         return write_atomically(path, lambda partial: frame.to_csv(partial, index=False))
-    return write_atomically(path, lambda partial: frame.to_parquet(partial, index=False))
+    return write_atomically(
+        path,
+        lambda partial: frame.to_parquet(
+            partial, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
+        ),
+    )
 
 
 def fsync_path(path: Path) -> None:

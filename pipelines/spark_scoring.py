@@ -18,7 +18,7 @@ Offers (`training.offers`, a DuckDB job on order lines) are computed after the S
 existing DuckDB code on the driver's machine, from three columns of every customer (customer, tier,
 persona), and joined in by Spark; `with_offers=False` leaves them out. The snapshot is one file renamed
 into place (`features.spark_files`), rows in customer order like the DuckDB path's; timestamps are
-written in microseconds (Spark writes no nanoseconds), with the same values.
+written in microseconds, as the DuckDB path writes them (`features.files.write_frame_atomically`).
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import LongType
 
 from features.dated_snapshots import DatedSnapshots
 from features.files import write_atomically
@@ -70,8 +69,6 @@ SCORE = "tierwise_score"
 AS_OF = "tierwise_as_of"
 RFMP = ("recency", "frequency", "monetary", "potential")
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
-#: Lets Spark read nanosecond times (pandas writes them; Spark refuses them otherwise) as numbers.
-NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 
 
 @writes_home
@@ -103,9 +100,8 @@ def score(
     features = spark.read.parquet(str(features_at.path(as_of)))
     customers = features.count()
     parts = partitions or max(spark.sparkContext.defaultParallelism, -(-customers // CUSTOMERS_PER_PARTITION))
-    restore = {key: spark.conf.get(key) for key in (SHUFFLE_PARTITIONS, NANOS_AS_LONG)}
+    restore = spark.conf.get(SHUFFLE_PARTITIONS)
     spark.conf.set(SHUFFLE_PARTITIONS, str(parts))  # the ranks' and joins' shuffles too
-    spark.conf.set(NANOS_AS_LONG, "true")  # a previous snapshot written by pandas (`_with_previous`)
     shipped = spark.sparkContext.broadcast(run)
     inputs = _population_inputs(features.repartition(parts, "customer_id"), shipped, run).persist()
     cached = [inputs]
@@ -130,8 +126,7 @@ def score(
         for frame in cached:
             frame.unpersist()
         shipped.unpersist()
-        for key, value in restore.items():
-            spark.conf.set(key, value)
+        spark.conf.set(SHUFFLE_PARTITIONS, restore)
     if output is not None:
         _export(path, output)
     label = policy.name + (" (classic)" if classic else "")
@@ -222,18 +217,32 @@ def _with_previous(features: DataFrame, tiers: DatedSnapshots, as_of: date) -> D
     previous = tiers.previous(as_of)
     if previous is None:
         return features
-    path = tiers.path(previous)
-    present = set(pq.read_schema(path).names)
-    columns = [column for column in RETENTION_COLUMNS if column in present]
-    frame = features.sparkSession.read.parquet(str(path))
-    if "below_since" in columns and isinstance(frame.schema["below_since"].dataType, LongType):
-        # written by the DuckDB path: nanoseconds since 1970 (whole days: nothing below a microsecond)
-        frame = frame.withColumn("below_since", F.timestamp_micros(F.floor(F.col("below_since") / 1000)))
+    frame = _read_retention(features.sparkSession, tiers.path(previous))
     frame = frame.select(
-        *[F.col(c).alias(c if c == "customer_id" else PREVIOUS + c) for c in columns],
+        *[F.col(c).alias(c if c == "customer_id" else PREVIOUS + c) for c in frame.columns],
         F.lit(True).alias(PREVIOUS + "present"),
     )
     return features.join(frame, "customer_id", "left")
+
+
+def _read_retention(spark: SparkSession, path: Path) -> DataFrame:
+    """The retention columns (`RETENTION_COLUMNS`) the tier snapshot at `path` has.
+
+    Both engines write times in microseconds. Snapshots the DuckDB path wrote before it did hold
+    nanoseconds, which Spark refuses to read (in any column of the file): of such a file only the
+    retention columns are read, by pyarrow on the driver, their times cut to microseconds (dates:
+    nothing is lost), and handed to Spark.
+    """
+    schema = pq.read_schema(path)
+    columns = [column for column in RETENTION_COLUMNS if column in schema.names]
+    if not any(pa.types.is_timestamp(field.type) and field.type.unit == "ns" for field in schema):
+        return spark.read.parquet(str(path)).select(*columns)
+    table = pq.read_table(path, columns=columns)
+    micros = [
+        pa.field(f.name, pa.timestamp("us", f.type.tz)) if pa.types.is_timestamp(f.type) else f
+        for f in table.schema
+    ]
+    return spark.createDataFrame(table.cast(pa.schema(micros)))
 
 
 def _rows(

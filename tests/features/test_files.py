@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from features.data.store import DataStore
@@ -39,6 +41,24 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path
         write_frame_atomically(pd.DataFrame({"a": [object()]}), target)
     assert pd.read_parquet(target).a.tolist() == [1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiers.parquet"]
+
+
+def test_parquet_times_are_written_in_microseconds_whatever_the_frames_unit(tmp_path: Path):
+    """As DuckDB and Spark write them: one schema whichever engine wrote a snapshot."""
+    frame = pd.DataFrame(
+        {
+            "at": pd.to_datetime(["2017-10-01 12:00:00.123456789"], utc=True),
+            "day": pd.Series([pd.Timestamp("2017-10-01")]).astype("datetime64[ms]"),
+            "since": pd.Series([pd.NaT], dtype="datetime64[ns]"),
+        }
+    )
+    path = write_frame_atomically(frame, tmp_path / "tiers.parquet")
+    assert [field.type for field in pq.read_schema(path)] == [
+        pa.timestamp("us", "UTC"),
+        pa.timestamp("us"),
+        pa.timestamp("us"),
+    ]
+    assert pd.read_parquet(path)["at"].tolist() == [pd.Timestamp("2017-10-01 12:00:00.123456", tz="UTC")]
 
 
 def test_written_files_are_readable_by_other_users(tmp_path: Path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from features.errors import InputError
@@ -62,6 +64,14 @@ def test_a_later_snapshot_knows_each_customers_previous_tier(scored_home):
         "held",
         "override",
     }
+
+
+def test_tier_snapshots_store_their_times_in_microseconds(scored_home):
+    """As Spark writes tier snapshots and DuckDB the feature snapshots: one schema for both engines."""
+    path = score(scored_home, date(2017, 12, 3)).path
+    times = {f.name: f.type for f in pq.read_schema(path) if pa.types.is_timestamp(f.type)}
+    assert {"below_since", "expected_next_order_date", "as_of"} <= set(times)
+    assert {kind.unit for kind in times.values()} == {"us"}
 
 
 def test_classic_tiers_are_written_beside_the_predictive_ones(scored_home):
