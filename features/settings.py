@@ -26,6 +26,26 @@ ENGINE_ENV = "TIERWISE_ENGINE"
 SPARK_MASTER_ENV = "TIERWISE_SPARK_MASTER"
 #: Engines of the heavy batch steps: DuckDB embedded in the process, or Apache Spark.
 ENGINES = ("duckdb", "spark")
+TRAIN_SAMPLE_ENV = "TIERWISE_TRAIN_SAMPLE"
+TRAIN_SAMPLE_SEED_ENV = "TIERWISE_TRAIN_SAMPLE_SEED"
+
+
+def parse_share(text: str, variable: str) -> float | None:
+    """A share written `0.1` or `10%`, as a fraction; None for an empty text or a share of 1 (all).
+
+    Raises:
+        ValueError: not a number, or outside (0, 1], naming `variable`.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        share = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise ValueError(f"{variable}={text!r}: expected a share such as 0.1 or 10%") from None
+    if not 0 < share <= 1:
+        raise ValueError(f"{variable}={text!r}: the share must be above 0 and at most 1 (100%)")
+    return None if share == 1 else share
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,13 @@ class Settings:
         mlflow_uri: MLflow tracking URI; None for the embedded store in `mlruns/`.
         engine: Engine of the heavy batch steps: "duckdb" (embedded, default) or "spark".
         spark_master: Spark's master URL when `engine` is "spark" (`local[*]`: this machine's cores).
+        train_sample: Share of customers a training run learns from at each cutoff (0.1 = 10%), or
+            None for all (the default). The same customers are in at every cutoff: those whose hash
+            of `train_sample_seed` and id falls below the share (`training.labels.CustomerSample`).
+            The test cutoff is sampled too, so memory stays bounded at any scale. For data too
+            large to train on in full (10M customers); its measured cost in accuracy is in the
+            README.
+        train_sample_seed: Which sample: the same seed and data give the same customers.
     """
 
     home: Path = REPO_ROOT
@@ -47,6 +74,8 @@ class Settings:
     mlflow_uri: str | None = None
     engine: str = "duckdb"
     spark_master: str = "local[*]"
+    train_sample: float | None = None
+    train_sample_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.online_store not in ONLINE_STORES:
@@ -55,6 +84,8 @@ class Settings:
             )
         if self.engine not in ENGINES:
             raise ValueError(f"engine {self.engine!r}: expected one of {', '.join(ENGINES)}")
+        if self.train_sample is not None and not 0 < self.train_sample <= 1:
+            raise ValueError(f"train_sample {self.train_sample!r}: expected a share above 0 and at most 1")
 
     @classmethod
     def resolve(
@@ -62,7 +93,9 @@ class Settings:
     ) -> Settings:
         """Settings for an explicit home, else `TIERWISE_HOME`, else the repository; the online store
         from the argument, else `TIERWISE_ONLINE_STORE` (Redis address: `TIERWISE_REDIS`); the engine
-        from the argument, else `TIERWISE_ENGINE` (Spark's master: `TIERWISE_SPARK_MASTER`)."""
+        from the argument, else `TIERWISE_ENGINE` (Spark's master: `TIERWISE_SPARK_MASTER`); the
+        training sample from `TIERWISE_TRAIN_SAMPLE` (`0.1` or `10%`; unset: every customer) and its
+        seed from `TIERWISE_TRAIN_SAMPLE_SEED` (default 0)."""
         chosen = home or os.environ.get(HOME_ENV) or REPO_ROOT
         return cls(
             home=Path(chosen).expanduser().resolve(),
@@ -71,6 +104,8 @@ class Settings:
             mlflow_uri=os.environ.get(MLFLOW_ENV) or None,
             engine=engine or os.environ.get(ENGINE_ENV) or "duckdb",
             spark_master=os.environ.get(SPARK_MASTER_ENV) or "local[*]",
+            train_sample=parse_share(os.environ.get(TRAIN_SAMPLE_ENV, ""), TRAIN_SAMPLE_ENV),
+            train_sample_seed=_integer(os.environ.get(TRAIN_SAMPLE_SEED_ENV, "0"), TRAIN_SAMPLE_SEED_ENV),
         )
 
     @property
@@ -139,3 +174,10 @@ class Settings:
     def artifacts_dir(self) -> Path:
         """Where the embedded MLflow keeps run artifacts (models, plots, model cards)."""
         return self.mlruns_dir / "artifacts"
+
+
+def _integer(text: str, variable: str) -> int:
+    try:
+        return int(text.strip() or "0")
+    except ValueError:
+        raise ValueError(f"{variable}={text!r}: expected a whole number") from None

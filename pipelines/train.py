@@ -1,8 +1,11 @@
 """`tierwise train` and `tierwise backtest`: bring the data, then let `training.run` do each model.
 
 Loads what a run needs — the live order data, feature snapshots at the plan's cutoffs, labels, the
-orders the baselines read — and hands each model's labelled examples (from Feast's point-in-time join)
-to `training.run`.
+orders the baselines read — and hands each model's labelled examples to `training.run`, read one
+cutoff at a time from the snapshots (`features.feature_store.training_frames`: Feast's point-in-time
+join, as a lookup per snapshot date) and split as they come, so memory holds the examples once.
+With `Settings.train_sample`, every cutoff keeps a seeded share of its customers (the same
+customers at each), the test cutoff too, so memory stays bounded whatever the number of customers.
 """
 
 from __future__ import annotations
@@ -23,17 +26,27 @@ from pipelines import build_features
 from pipelines.home_lock import writes_home
 from training import registry
 from training.backtest_plan import plan
-from training.labels import compute_labels, compute_labels_on_spark, labelled, outcome_end
+from training.labels import (
+    CustomerSample,
+    compute_labels,
+    compute_labels_on_spark,
+    labelled,
+    outcome_end,
+)
 from training.models import SPECS
 from training.run import (
+    REFIT_PARTS,
+    TEST_PARTS,
     TrainResult,
     backtest_model,
     leakage_message,
     lineage_tags,
+    part_cutoffs,
     split_examples,
     train_model,
     trained_after,
 )
+from training.spec import ModelSpec
 
 #: Days ahead the models predict unless told otherwise (a quarter: the seeds' review cycle).
 DEFAULT_HORIZON_DAYS = 90
@@ -49,8 +62,13 @@ def train(
     step_days: int = 7,
     on_step: Callable[[str], None] | None = None,
     register: bool = True,
+    test_on_all: bool = False,
 ) -> list[TrainResult]:
-    """Train, evaluate, register and (if better) promote each model as of `as_of` (default: today's data)."""
+    """Train, evaluate, register and (if better) promote each model as of `as_of` (default: today's data).
+
+    With `test_on_all`, a run on a sample of customers (`Settings.train_sample`) is still tested on
+    every customer of the test cutoff (to measure what the sample costs against a run on all of them,
+    on the same rows); its refit learns from the sample there as at every other cutoff."""
     step = on_step or (lambda _: None)
     con = open_live_data(settings)
     period = data_period(con)
@@ -60,9 +78,13 @@ def train(
     ensure_snapshots(settings, the_plan.all_cutoffs)
     feature_store.apply(settings)
     caps = capabilities(con)
-    labels = labels_on_engine(settings, con, the_plan.all_cutoffs, horizon_days, as_of, caps.products)
+    # Product breadth feeds only the growth label: the query over every order line is skipped otherwise.
+    breadth = caps.products and any(SPECS[name].label == "growth" for name in model_names)
+    sample = training_sample(settings, the_plan.test if test_on_all else None)
+    labels = labels_on_engine(settings, con, the_plan.all_cutoffs, horizon_days, as_of, breadth, sample)
     orders = orders_before(con, the_plan.test)
     fingerprint = _fingerprint(con, as_of, horizon_days, step_days)
+    con.close()  # DuckDB keeps the labels query's buffers while open: 1.7 GB at a million customers
     registry.configure(settings)
     results = []
     for name in model_names:
@@ -70,10 +92,17 @@ def train(
         with registry.run(f"{name} as of {as_of}", lineage_tags(spec)):
             step(f"{name}: examples")
             # Read inside the run: Feast's MLflow integration tags it with the feature service, views
-            # and entity count. The full frame of examples is freed once it is split.
-            examples = feature_store.training_frame(settings, labelled(labels, spec.label), spec.name)
-            parts = split_examples(spec, examples, the_plan)
-            del examples
+            # and entity count. Each cutoff's examples are split as they are read; the refit's parts
+            # are read once the model is tested and its training parts are let go.
+            rows = labelled(labels, spec.label)
+
+            def read(chosen: tuple[str, ...], rows: pd.DataFrame = rows, spec: ModelSpec = spec) -> dict:
+                days = part_cutoffs(the_plan, chosen)
+                frames = feature_store.training_frames(settings, rows, spec.name, days)
+                return split_examples(spec, frames, the_plan, chosen, sample)
+
+            parts = read(TEST_PARTS)
+            registry.log_params(sample_params(sample))
             for part, context in (("train", "training"), ("test", "evaluation")):
                 registry.log_dataset(
                     parts[part].frame,
@@ -82,8 +111,20 @@ def train(
                     spec.label,
                     context,
                 )
-            results.append(train_model(spec, parts, the_plan, trials, orders, fingerprint, step, register))
-        del parts
+            results.append(
+                train_model(
+                    spec,
+                    parts,
+                    the_plan,
+                    trials,
+                    orders,
+                    fingerprint,
+                    step,
+                    register,
+                    refit_parts=lambda read=read: read(REFIT_PARTS),
+                )
+            )
+        del parts, rows
     return results
 
 
@@ -170,14 +211,31 @@ def labels_on_engine(
     horizon_days: int,
     read_until: date,
     with_categories: bool,
+    sample: CustomerSample | None = None,
 ) -> pd.DataFrame:
     """`training.labels.compute_labels` on the home's engine (`con`: the DuckDB one's live data)."""
     if settings.engine == "spark":
         from features.live_data import open_live_data_on_spark
 
         spark = open_live_data_on_spark(settings)
-        return compute_labels_on_spark(spark, cutoffs, horizon_days, read_until, with_categories)
-    return compute_labels(con, cutoffs, horizon_days, read_until, with_categories)
+        return compute_labels_on_spark(spark, cutoffs, horizon_days, read_until, with_categories, sample)
+    return compute_labels(con, cutoffs, horizon_days, read_until, with_categories, sample)
+
+
+def training_sample(settings: Settings, keep_all: date | None = None) -> CustomerSample | None:
+    """The run's customer sample (`Settings.train_sample`), keeping every customer of the cutoff
+    `keep_all` if given; None when training on all customers."""
+    if settings.train_sample is None:
+        return None
+    kept = () if keep_all is None else (keep_all,)
+    return CustomerSample(settings.train_sample, settings.train_sample_seed, kept)
+
+
+def sample_params(sample: CustomerSample | None) -> dict[str, object]:
+    """How a run sampled its customers, as MLflow parameters (share 1: every customer)."""
+    if sample is None:
+        return {"train_sample": 1.0}
+    return {"train_sample": sample.share, "train_sample_seed": sample.seed}
 
 
 def ensure_snapshots(settings: Settings, cutoffs: list[date]) -> None:

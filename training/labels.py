@@ -25,11 +25,17 @@ horizon would need one is refused.
 
 Money is summed as DECIMAL: a DuckDB float sum depends on the order its threads meet the rows, so two
 runs over the same orders could differ in the last bits, and a model trained on them could differ.
+
+A `CustomerSample` keeps a seeded share of the customers at each cutoff (for data too large to learn
+from in full): a customer is in or out by a hash of the seed and their id, so at every cutoff, in
+every run and on either engine, the same customers are in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -55,6 +61,58 @@ GROWTH_BREADTH_RATIO = 1.2
 GROWTH_BREADTH_GAIN = 2
 
 
+#: Hex digits of the customer hash compared with the share (16^12 steps: finer than any share used).
+SAMPLE_HEX_DIGITS = 12
+
+
+@dataclass(frozen=True)
+class CustomerSample:
+    """A seeded share of customers: those whose hash falls below `share`.
+
+    The hash is the MD5 of `"<seed>:<customer_id>"`, its first `SAMPLE_HEX_DIGITS` hex digits read as
+    a fraction of 16^12; DuckDB, Spark and Python compute the same digits, compared as text.
+
+    Attributes:
+        share: Fraction of customers kept, above 0 and below 1.
+        seed: Which sample; another seed draws customers independently of this one.
+        keep_all: Cutoffs whose customers are all kept (a run's test cutoff, to judge a sampled
+            model on everyone: `pipelines.train.train(test_on_all=True)`).
+    """
+
+    share: float
+    seed: int = 0
+    keep_all: tuple[date, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.share < 1:
+            raise ValueError(f"sample share {self.share!r}: expected above 0 and below 1")
+
+    @property
+    def threshold(self) -> str:
+        """The hash prefix below which a customer is in, as lower-case hex."""
+        return f"{int(self.share * 16**SAMPLE_HEX_DIGITS):0{SAMPLE_HEX_DIGITS}x}"
+
+    def contains(self, customer_ids: Sequence[str]) -> np.ndarray:
+        """Whether each customer is in the sample (at a cutoff not in `keep_all`)."""
+        prefix = f"{self.seed}:"
+        return np.array(
+            [
+                hashlib.md5((prefix + str(c)).encode()).hexdigest()[:SAMPLE_HEX_DIGITS] < self.threshold
+                for c in customer_ids
+            ],
+            dtype=bool,
+        )
+
+    def sql(self, customer: str, as_of: str) -> str:
+        """A SQL condition (DuckDB's dialect, translated for Spark) true for the rows kept."""
+        hashed = f"substr(md5(concat('{int(self.seed)}:', {customer})), 1, {SAMPLE_HEX_DIGITS})"
+        kept = f"{hashed} < '{self.threshold}'"
+        if not self.keep_all:
+            return kept
+        dates = ", ".join(f"TIMESTAMPTZ '{d.isoformat()}'" for d in self.keep_all)
+        return f"({as_of} IN ({dates}) OR {kept})"
+
+
 def _exact_sum(column: str) -> str:
     """A sum that does not depend on the order rows are added in (DECIMAL), as DOUBLE."""
     return f"CAST(sum(CAST({column} AS DECIMAL(38, 6))) AS DOUBLE)"
@@ -66,9 +124,11 @@ def label_sql(
     read_until: date,
     with_categories: bool,
     breadth: str = "department",
+    sample: CustomerSample | None = None,
 ) -> str:
     """SQL over the canonical views `orders`, `order_lines`, `products` returning one row per eligible
-    (customer, cutoff) with `churn`, `value`, `growth`, `days_to_next_order`, `spend_prev`."""
+    (customer, cutoff) with `churn`, `value`, `growth`, `days_to_next_order`, `spend_prev` (only the
+    customers in `sample` at cutoffs it samples)."""
     values = ", ".join(f"(TIMESTAMPTZ '{d.isoformat()}')" for d in cutoffs)
     until = f"TIMESTAMPTZ '{read_until.isoformat()}'"
     wider = "FALSE"
@@ -129,6 +189,7 @@ def label_sql(
     LEFT JOIN ahead a USING (as_of, customer_id)
     LEFT JOIN behind b USING (as_of, customer_id)
     {join_breadth}
+    {"" if sample is None else "WHERE " + sample.sql("e.customer_id", "e.as_of")}
     ORDER BY event_timestamp, customer_id
     """
 
@@ -161,14 +222,18 @@ def compute_labels(
     horizon_days: int,
     read_until: date,
     with_categories: bool,
+    sample: CustomerSample | None = None,
 ) -> pd.DataFrame:
     """Labels for every customer with an order before each cutoff (canonical views must be registered);
     `growth` is NaN for customers without an order in the horizon before the cutoff (see `labelled`).
+    With a `sample`, only its customers at the cutoffs it samples.
 
     Raises:
         InputError: a cutoff's horizon reaches past `read_until` (its label is not known yet).
     """
-    return _labels(lambda sql: con.execute(sql).df(), cutoffs, horizon_days, read_until, with_categories)
+    return _labels(
+        lambda sql: con.execute(sql).df(), cutoffs, horizon_days, read_until, with_categories, sample
+    )
 
 
 def compute_labels_on_spark(
@@ -177,13 +242,19 @@ def compute_labels_on_spark(
     horizon_days: int,
     read_until: date,
     with_categories: bool,
+    sample: CustomerSample | None = None,
 ) -> pd.DataFrame:
     """`compute_labels` run by Spark (the same query, `features.data.dialects.to_spark`) over the
     views `features.spark_session.register_canonical_views` made."""
     from features.data.dialects import to_spark
 
     return _labels(
-        lambda sql: spark.sql(to_spark(sql)).toPandas(), cutoffs, horizon_days, read_until, with_categories
+        lambda sql: spark.sql(to_spark(sql)).toPandas(),
+        cutoffs,
+        horizon_days,
+        read_until,
+        with_categories,
+        sample,
     )
 
 
@@ -193,6 +264,7 @@ def _labels(
     horizon_days: int,
     read_until: date,
     with_categories: bool,
+    sample: CustomerSample | None = None,
 ) -> pd.DataFrame:
     late = [d for d in cutoffs if d + timedelta(days=horizon_days) > read_until]
     if late:
@@ -203,7 +275,7 @@ def _labels(
         len(frame_of("SELECT 1 AS found FROM products WHERE department IS NOT NULL LIMIT 1"))
     )
     breadth = "department" if has_departments else "category"
-    frame = frame_of(label_sql(cutoffs, horizon_days, read_until, with_categories, breadth))
+    frame = frame_of(label_sql(cutoffs, horizon_days, read_until, with_categories, breadth, sample))
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
         "datetime64[us, UTC]"
     )

@@ -334,8 +334,33 @@ def log_dataset(frame: pd.DataFrame, name: str, source: Path, target: str, conte
         # (counts are integers here by design): for MLflow's developers, not for whoever trains.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-        dataset = mlflow.data.from_pandas(frame, source=str(source), name=name, targets=target)
+        dataset = mlflow.data.from_pandas(
+            frame, source=str(source), name=name, targets=target, digest=pandas_digest(frame)
+        )
         mlflow.log_input(dataset, context=context)
+
+
+def pandas_digest(frame: pd.DataFrame) -> str:
+    """The digest MLflow computes for a DataFrame (`mlflow.data.digest_utils.compute_pandas_digest`),
+    without its cost: MLflow finds the text columns by calling `type` on every cell of the whole frame
+    into a frame of types (at a million customers 160 s and 1.3 GB for the training examples); only
+    columns of object dtype can hold text, so only their cells are looked at, and not copied."""
+    import numpy as np
+    from mlflow.data.digest_utils import MAX_ROWS, get_normalized_md5_digest
+
+    trimmed = frame.head(MAX_ROWS)
+    text = [
+        column
+        for column in frame.columns
+        if frame[column].dtype == object and all(type(value) is str for value in frame[column])
+    ]
+    wanted = trimmed.columns[trimmed.columns.isin(text)].union(
+        trimmed.select_dtypes(include=[np.number]).columns
+    )
+    return get_normalized_md5_digest(
+        [pd.util.hash_pandas_object(trimmed[wanted]).values, np.int64(len(frame))]
+        + [str(x).encode() for x in frame.columns]
+    )
 
 
 def describe_run(text: str) -> None:

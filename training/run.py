@@ -8,7 +8,7 @@ run records goes through `training.registry`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -24,6 +24,7 @@ from training.bundle import ModelBundle
 from training.fallback import fit_fallback
 from training.fit import TrainingData, fit_bundle
 from training.intervals import ValueInterval, coverage_report, fit_interval
+from training.labels import CustomerSample
 from training.model_card import model_card
 from training.promotion import decide_promotion
 from training.spec import ModelSpec
@@ -39,6 +40,17 @@ REFERENCE_ROWS = 20_000
 REFERENCE_ARTIFACT = "reference/sample.parquet"
 IMPORTANCE_ARTIFACT = "reference/importance.parquet"
 Step = Callable[[str], None]
+#: A run's parts of the examples, and how messages name them.
+PARTS = {
+    "train": "training",
+    "valid": "validation",
+    "test": "test",
+    "refit": "refit",
+    "refit_valid": "refit validation",
+}
+#: The parts tuning, fitting and testing read; the deployed refit's parts are read after them.
+TEST_PARTS = ("train", "valid", "test")
+REFIT_PARTS = ("refit", "refit_valid")
 
 
 @dataclass
@@ -49,6 +61,9 @@ class TrainResult:
     reason: str
     test_metrics: dict[str, float]
     baseline_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The test cutoff's `customer_id`, label and the tested model's `prediction`: runs on the same
+    #: data compare on the same rows (`benchmarks/bench_train.py` measures what sampling costs).
+    test_predictions: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def lineage_tags(spec: ModelSpec) -> dict[str, str]:
@@ -56,33 +71,92 @@ def lineage_tags(spec: ModelSpec) -> dict[str, str]:
     return {"feast.project": PROJECT, "feast.feature_service": spec.name, "tierwise.model": spec.name}
 
 
-def split_examples(spec: ModelSpec, frame: pd.DataFrame, the_plan: BacktestPlan) -> dict[str, TrainingData]:
-    """The examples split into the run's five parts, each copied once from `frame` by a row mask.
+def part_cutoffs(the_plan: BacktestPlan, parts: Iterable[str]) -> list[date]:
+    """The cutoffs whose examples fall in `parts` (names of `PARTS`)."""
+    wanted = set(parts)
+    days = {the_plan.test} if "test" in wanted else set()
+    if wanted & {"train", "valid"}:
+        days |= set(the_plan.train)
+    if wanted & {"refit", "refit_valid"}:
+        days |= set(the_plan.deploy_train)
+    return sorted(days)
 
-    Masks instead of intermediate frames per period: at a million customers every copy of the
-    examples costs gigabytes. Rows without a label (growth for customers not active before the cutoff)
-    are in no part.
+
+def split_examples(
+    spec: ModelSpec,
+    frames: Iterable[pd.DataFrame],
+    the_plan: BacktestPlan,
+    parts: Iterable[str] = tuple(PARTS),
+    sample: CustomerSample | None = None,
+) -> dict[str, TrainingData]:
+    """The examples split into the run's parts (default: all five), each row copied once into its part.
+
+    Args:
+        spec: The model.
+        frames: The labelled examples (`features.feature_store.training_frame` columns), in pieces
+            (one per cutoff, as `training_frames` reads them) or one frame in a list. Each piece is
+            split as it comes and let go, so memory holds the parts and one piece, not the whole
+            set twice (at a million customers every copy of the examples costs gigabytes). The
+            parts keep the rows in the order they came.
+        the_plan: The run's cutoffs.
+        parts: Which parts to make (names of `PARTS`); rows of the others are let go.
+        sample: The run's customer sample: at its `keep_all` cutoffs (labels kept every customer
+            there for the test) the parts a model learns from keep only its customers.
+
+    Rows without a label (growth for customers not active before the cutoff) are in no part.
 
     Raises:
         InputError: a classifier's part has fewer than `MIN_CLASS_EXAMPLES` of either class.
     """
-    names = [c for c in frame.columns if c in FEATURES_BY_NAME]
+    train, refit = set(the_plan.train), set(the_plan.deploy_train)
+    # Pieces are kept column by column: each column of a part is joined and its pieces let go
+    # before the next, so joining needs one column's memory, not a second copy of the part.
+    pieces: dict[str, dict[str, list]] = {part: {} for part in parts}
+    empty: pd.DataFrame | None = None
+    for frame in frames:
+        if empty is None:
+            empty = frame.iloc[:0]
+        days = frame["event_timestamp"].dt.date
+        known = frame[spec.label].notna()  # growth: only customers active before the cutoff
+        learn, again = days.isin(train) & known, days.isin(refit) & known
+        if sample is not None and sample.keep_all:
+            outside = days.isin(sample.keep_all).to_numpy() & ~sample.contains(frame["customer_id"])
+            learn, again = learn & ~outside, again & ~outside
+        held = is_validation_customer(frame["customer_id"])
+        masks = {
+            "train": learn & ~held,
+            "valid": learn & held,
+            "test": (days == the_plan.test) & known,
+            "refit": again & ~held,
+            "refit_valid": again & held,
+        }
+        for part, mask in masks.items():
+            if part in pieces and mask.any():
+                rows = mask.to_numpy()
+                for column in frame.columns:
+                    # The array, not a Series: a Series' index would cost 8 bytes a row per column.
+                    pieces[part].setdefault(column, []).append(frame[column].array[rows])
+        del frame, masks
+    if empty is None:
+        raise InputError(f"{spec.name}: no examples to learn from")
+    names = [c for c in empty.columns if c in FEATURES_BY_NAME]
     strings = [c for c in names if FEATURES_BY_NAME[c].dtype == "string"]
-    days = frame["event_timestamp"].dt.date
-    known = frame[spec.label].notna()  # growth: only customers active before the cutoff
-    learn, refit = days.isin(set(the_plan.train)) & known, days.isin(set(the_plan.deploy_train)) & known
-    held = is_validation_customer(frame["customer_id"])
-    masks = {
-        "train": (learn & ~held, "training"),
-        "valid": (learn & held, "validation"),
-        "test": ((days == the_plan.test) & known, "test"),
-        "refit": (refit & ~held, "refit"),
-        "refit_valid": (refit & held, "refit validation"),
-    }
-    return {
-        part: _checked(spec, frame[mask.to_numpy()].reset_index(drop=True), names, strings, label)
-        for part, (mask, label) in masks.items()
-    }
+    made = {}
+    for part in list(pieces):
+        columns = pieces.pop(part)
+        if not columns:
+            joined = empty.reset_index(drop=True)
+        else:
+            # copy=False: the joined columns become the frame as they are (pandas would copy them
+            # into one block per dtype otherwise).
+            joined = pd.DataFrame({c: _joined(columns.pop(c)) for c in empty.columns}, copy=False)
+        made[part] = _checked(spec, joined, names, strings, PARTS[part])
+    return made
+
+
+def _joined(arrays: list) -> pd.Series:
+    """The pieces of one column (pandas arrays) as one Series with a fresh index."""
+    return pd.concat([pd.Series(a, copy=False) for a in arrays], ignore_index=True)
 
 
 def _checked(
@@ -108,11 +182,15 @@ def train_model(
     fingerprint: str,
     step: Step,
     register: bool = True,
+    refit_parts: Callable[[], dict[str, TrainingData]] | None = None,
 ) -> TrainResult:
     """Tune on train → validation, test once beside the baselines, refit on every cutoff up to the
     test cutoff, register the refit and promote it if it beats the champion. Call inside a run.
 
-    With `register=False` it stops after the test (a rolling-origin backtest: only the figures count)."""
+    With `register=False` it stops after the test (a rolling-origin backtest: only the figures count).
+    With `refit_parts`, `parts` needs only `TEST_PARTS`: once tested, the training and validation
+    parts are dropped from `parts` and `refit_parts()` reads the refit's, so memory never holds both
+    (at a million customers each is gigabytes)."""
     names = parts["train"].feature_names
     horizon = the_plan.horizon_days
     registry.log_params(
@@ -132,6 +210,7 @@ def train_model(
             **{f"examples_{k}": len(v.frame) for k, v in parts.items()},
         }
     )
+    examples = {k: len(v.frame) for k, v in parts.items()}
     registry.log_text("\n".join(names), "features.txt")
     step(f"{spec.name}: tuning ({trials} trials)")
     best = tune(
@@ -147,6 +226,9 @@ def train_model(
     test = parts["test"]
     prediction = evaluated.predict(test.frame)
     test_metrics = evaluate.score(spec, test.y, prediction)
+    predictions = pd.DataFrame(
+        {"customer_id": test.frame["customer_id"], spec.label: test.y, "prediction": prediction}
+    )
     baselines = spec.baselines(test.frame, orders, the_plan.test, horizon)
     baseline_metrics = {k: evaluate.rank_score(spec, test.y, v) for k, v in baselines.items()}
     registry.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
@@ -159,9 +241,20 @@ def train_model(
         test_metrics |= _interval_on_test(evaluated, parts, prediction)
     if not register:
         return TrainResult(
-            spec.name, 0, False, "evaluated only (not registered)", test_metrics, baseline_metrics
+            spec.name,
+            0,
+            False,
+            "evaluated only (not registered)",
+            test_metrics,
+            baseline_metrics,
+            predictions,
         )
     step(f"{spec.name}: refit for deployment")
+    if refit_parts is not None:
+        del parts["train"], parts["valid"]
+        parts.update(refit_parts())
+        examples |= {k: len(parts[k].frame) for k in REFIT_PARTS}
+        registry.log_params({f"examples_{k}": examples[k] for k in REFIT_PARTS})
     deployed, _ = fit_bundle(spec, parts["refit"], parts["refit_valid"], horizon, best)
     if not spec.is_classifier:
         deployed.interval = _interval(deployed, parts["refit"], parts["refit_valid"])
@@ -183,7 +276,6 @@ def train_model(
         registry.log_fallback(fallback)
         tags[registry.FALLBACK_TAG] = fallback.baseline
     top = importance["feature"].head(8).tolist()
-    examples = {k: len(v.frame) for k, v in parts.items()}
     card = model_card(spec, the_plan, examples, test_metrics, baseline_metrics, top, fingerprint)
     registry.log_text(card, "model_card.md")
     registry.describe_run(card)
@@ -194,7 +286,7 @@ def train_model(
         registry.promote(spec.name, version)
     registry.set_tags({"registered_version": version, "promoted": promoted, "promotion_reason": reason})
     registry.log_metrics({"trees": trees})
-    return TrainResult(spec.name, version, promoted, reason, test_metrics, baseline_metrics)
+    return TrainResult(spec.name, version, promoted, reason, test_metrics, baseline_metrics, predictions)
 
 
 def model_description(spec: ModelSpec, horizon_days: int) -> str:
