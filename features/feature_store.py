@@ -200,7 +200,14 @@ def training_frames(
         mask = dates == day
         rows = entity_rows.loc[mask, [JOIN_KEY, *passed]].reset_index(drop=True)
         rows.insert(1, "event_timestamp", timestamps[mask].reset_index(drop=True))
-        snapshot = pq.read_table(settings.feature_snapshots.path(day), columns=[JOIN_KEY, *names])
+        path = settings.feature_snapshots.path(day)
+        lacking = [name for name in names if name not in pq.read_schema(path).names]
+        if lacking:
+            raise InputError(
+                f"{path}: no column {', '.join(lacking[:3])}{' …' if len(lacking) > 3 else ''} (a snapshot "
+                f"from an older version); rebuild it: `tierwise features build --cutoffs {day}:{day}:1d`"
+            )
+        snapshot = pq.read_table(path, columns=[JOIN_KEY, *names])
         positions = pc.index_in(pa.array(rows[JOIN_KEY], type=pa.string()), value_set=snapshot[JOIN_KEY])
         features = snapshot.select(names).take(positions)
         del snapshot
