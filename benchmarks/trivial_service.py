@@ -2,8 +2,8 @@
 
 `bench_service` loads it with the same requests as the real service, in the same run, so the real
 service's throughput and latency are read as ratios to what BentoML itself manages on this machine.
-`/raw` is the fastest path BentoML has: an `async` handler returning constant bytes (the size of a
-Tierwise answer) as a ready response; `/predict` returns a pydantic model through BentoML's output.
+`/raw` is the fastest path BentoML has: an `async` handler returning constant bytes (1.6 KB, see
+`RAW_BODY`) as a ready response; `/predict` returns a pydantic model through BentoML's output.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from starlette.responses import Response
 from serving.config import ServeConfig
 
 CONFIG = ServeConfig.from_env()
-#: About the size of one customer's answer with its reasons.
+#: 1.6 KB, the answer size of the prototype the issue measured; a Complete Journey answer with its
+#: reasons and offers is about 3.3 KB (median), so this reference sends less than `predict` does.
 RAW_BODY = b'{"customer_id":"0","padding":"' + b"x" * 1600 + b'"}'
 
 
