@@ -61,6 +61,8 @@ class EventFeatures:
     def __post_init__(self) -> None:
         self.con = connect_in_home(self.settings)
         self.con.execute("SET threads = 1")  # a few customers' rows: more threads only add hand-offs
+        # Every event opens the same order files of the live version: parse their footers once.
+        self.con.execute("SET parquet_metadata_cache = true")
         self._version: Path | None = None
         self._caps: DataCapabilities | None = None
         self._loaded: tuple | None = None
@@ -87,9 +89,12 @@ class EventFeatures:
         self._read_history(customers)
         for table in PER_CUSTOMER:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM stored_{table}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {PRODUCTS.name} AS SELECT * FROM stored_{PRODUCTS.name}")
+        # Only the products these customers bought: the derived tables read products through their
+        # lines, and a join against the whole catalog costs more than the rest of their query.
+        products = f"SELECT * FROM stored_{PRODUCTS.name} WHERE product_id IN (SELECT product_id FROM {ORDER_LINES.name})"
         if events:
-            self._add_events(events, shop_time_zone(self._version))
+            products = self._add_events(events, shop_time_zone(self._version), products)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {PRODUCTS.name} AS {products}")
         for name in DERIVED_SQL:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {name} AS {derived_sql(name, shop_time_zone(self._version))}"
@@ -133,8 +138,9 @@ class EventFeatures:
             )
         self._loaded = key
 
-    def _add_events(self, events: Sequence[LoggedEvent], zone: str) -> None:
-        """The events' orders (and lines) as canonical rows, by the import's SQL, added to the history."""
+    def _add_events(self, events: Sequence[LoggedEvent], zone: str, products: str) -> str:
+        """The events' orders (and lines) as canonical rows, by the import's SQL, added to the history;
+        returns `products` (a query) with the attributes the events' lines describe merged in."""
         con = self.con
         now_sql = f"{sql_string(datetime.now(UTC).isoformat())}::TIMESTAMPTZ"
         for with_lines in (False, True):
@@ -152,13 +158,11 @@ class EventFeatures:
                     f"{line_rows_sql('event_typed', 'SELECT order_id FROM event_typed')}"
                 )
                 sent = {name for _, body in bodies for line in body["lines"] for name in line}
-                products = products_from_lines_sql(frozenset(sent), "event_typed")
-                if products:
-                    merged = merge_products_sql(f"SELECT * FROM stored_{PRODUCTS.name}", products)
-                    con.execute(f"CREATE OR REPLACE TEMP TABLE event_products AS {merged}")
-                    con.execute(
-                        f"CREATE OR REPLACE TEMP VIEW {PRODUCTS.name} AS SELECT * FROM event_products"
-                    )
+                described = products_from_lines_sql(frozenset(sent), "event_typed")
+                if described:
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE event_described AS {described}")
+                    products = merge_products_sql(products, "SELECT * FROM event_described")
+        return products
 
 
 def pushed_frame(features: pd.DataFrame) -> pd.DataFrame:

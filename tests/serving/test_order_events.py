@@ -111,16 +111,33 @@ def test_online_features_after_events_equal_the_batch_snapshot_of_the_same_insta
     """One definition, two executions: the features an event pushed equal the nightly build's."""
     customers = in_tier(predictor, "Dormant", 2) + sorted(predictor.live.lookup.tiers)[:3]
     events.submit([basket(f"web-{i}", c, product, 2.5 + i) for i, c in enumerate(customers)], source="test")
+    batch = assert_online_equals_batch(served, predictor, customers)
+    assert batch.orders_30d.gt(0).all()
+
+
+def test_a_new_product_an_event_describes_counts_online_as_in_the_nightly_build(served, events, predictor):
+    """An event's line may name a product the catalog lacks, with its department: breadth counts it."""
+    customers = sorted(predictor.live.lookup.tiers)[3:5]
+    line = {"product_id": "event-only-1", "quantity": 1, "amount": 4.0, "department": "EVENT AISLE"}
+    events.submit(
+        [{**basket(f"new-{i}", c, "unused"), "lines": [line]} for i, c in enumerate(customers)], source="test"
+    )
+    batch = assert_online_equals_batch(served, predictor, customers)
+    assert batch.departments_90d.gt(0).all()
+
+
+def assert_online_equals_batch(served: Settings, predictor: Predictor, customers: list[str]) -> pd.DataFrame:
+    """The customers' online features equal the nightly build's at the events' cutoff; returns the latter."""
     online = predictor.live.reader.read_frame(customers).set_index("customer_id")
     fold_events(served)
     build_features.build(served, [CUTOFF])
     batch = served.feature_snapshots.read(CUTOFF).set_index("customer_id").loc[customers, online.columns]
-    assert batch.orders_30d.gt(0).all()
     for name in online.columns:
         if online[name].dtype == object:
             assert online[name].tolist() == batch[name].where(batch[name].notna(), None).tolist(), name
         else:
             np.testing.assert_allclose(online[name], batch[name].astype(float), rtol=1e-9, err_msg=name)
+    return batch
 
 
 def test_the_nightly_import_of_orders_that_came_as_events_adds_nothing(
