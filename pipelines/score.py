@@ -15,6 +15,7 @@ date is scored again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -230,10 +231,14 @@ def scoring_run(
     )
 
 
-def predictions(models: ScoringModels, features: pd.DataFrame) -> pd.DataFrame:
+def predictions(
+    models: ScoringModels,
+    features: pd.DataFrame,
+    explain: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
+) -> pd.DataFrame:
     """The champions' predictions (with intervals) for each row of `features`, and the history
-    columns tiering reads beside them."""
-    scored = champion_models.predict(models.champions, features)
+    columns tiering reads beside them; `explain` as in `training.champions.predict`."""
+    scored = champion_models.predict(models.champions, features, explain)
     scored[HISTORY_COLUMNS] = features[HISTORY_COLUMNS]
     return scored
 
@@ -260,7 +265,8 @@ def tier_rows(
             Without both, `features` must hold every customer (the DuckDB path).
     """
     policy, as_of = run.policy, run.as_of
-    scored = predictions(run.models, features)
+    reasons = _Reasons(run.models, features)
+    scored = predictions(run.models, features, reasons.explain)
     floors = None if population is None else population.floors
     assigned = assign_tiers(scored, policy, classic=run.classic, scores=scores, floors=floors)
     kept = apply_retention(assigned, previous, as_of, policy=policy)
@@ -273,7 +279,7 @@ def tier_rows(
         if c.endswith(("_low", "_high")) and c.rsplit("_", 1)[0] in PREDICTION_COLUMNS
     ]
     snapshot = _beside(scored[["customer_id", *PREDICTION_COLUMNS, *intervals]], kept)
-    snapshot = _beside(snapshot, _reasons(run.models, features, scored))
+    snapshot = _beside(snapshot, reasons.frame(scored))
     snapshot = _beside(snapshot, _next_order(run.models.next_order, features, as_of))
     snapshot = _beside(snapshot, _personas(run.models.personas, features))
     snapshot["risk_flags"] = risk_flags(snapshot, None if population is None else population.value_cut)
@@ -336,28 +342,38 @@ def _name_order_changes(kept: pd.DataFrame, changes: dict[str, dict]) -> pd.Data
     return kept
 
 
-def _reasons(models: ScoringModels, features: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+class _Reasons:
     """Each model's top reasons per customer, the sentences the API gives (" | "-joined in
     `<model>_reasons`), with the same exclusions (`TIERWISE_REASONS_EXCLUDE`); none where the model
-    does not answer (growth of a lapsed customer). So staff and a CRM read the why beside the tier."""
-    from serving.predictor import TOP_REASONS
-    from training.reasons import reasons
+    does not answer (growth of a lapsed customer). So staff and a CRM read the why beside the tier.
 
-    champions, excluded = models.champions, models.excluded_views
-    frame = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
-    for name in champions.sources:  # a model answered by its baseline has no reasons
-        frame[REASON_COLUMNS[name]] = pd.array([None] * len(frame), dtype="string")
-    for name, matrix in champion_models.matrices(champions, features).items():
-        explained = reasons(champions.bundles[name], matrix, TOP_REASONS, excluded_views=excluded)
-        answered = scored[MODELS[name].output].notna().to_numpy()
-        frame[REASON_COLUMNS[name]] = pd.array(
-            [
-                " | ".join(r["text"] for r in rows) if ok else None
-                for rows, ok in zip(explained, answered, strict=True)
-            ],
-            dtype="string",
+    Made from the contributions each champion predicted from (`explain`, called by `predictions`),
+    so scoring runs one LightGBM pass per model, as the service does. Only the joined sentences are
+    kept between models."""
+
+    def __init__(self, models: ScoringModels, features: pd.DataFrame) -> None:
+        self.models = models
+        self.customers = features["customer_id"].to_numpy()
+        self.texts: dict[str, pd.arrays.StringArray] = {}
+
+    def explain(self, name: str, matrix: np.ndarray, contributions: np.ndarray) -> None:
+        from serving.predictor import TOP_REASONS
+        from training.reasons import reasons
+
+        bundle = self.models.champions.bundles[name]
+        explained = reasons(bundle, matrix, TOP_REASONS, contributions, self.models.excluded_views)
+        self.texts[name] = pd.array(
+            [" | ".join(r["text"] for r in rows) for rows in explained], dtype="string"
         )
-    return frame
+
+    def frame(self, scored: pd.DataFrame) -> pd.DataFrame:
+        frame = pd.DataFrame({"customer_id": self.customers})
+        for name in self.models.champions.sources:  # a model answered by its baseline has no reasons
+            frame[REASON_COLUMNS[name]] = pd.array([None] * len(frame), dtype="string")
+        for name, texts in self.texts.items():
+            answered = scored[MODELS[name].output].notna().to_numpy()
+            frame[REASON_COLUMNS[name]] = pd.Series(texts).where(answered, None).array
+        return frame
 
 
 #: Snapshot columns of each model's reasons.

@@ -9,7 +9,7 @@ table (`features.model_table`). A model without a champion is answered by its se
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,19 +72,32 @@ def load_champions(names: list[str] | None = None) -> Champions:
     return Champions(bundles, versions, run_ids, fallbacks, tuple(unanswered))
 
 
-def predict(champions: Champions, features: pd.DataFrame) -> pd.DataFrame:
+def predict(
+    champions: Champions,
+    features: pd.DataFrame,
+    explain: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
+) -> pd.DataFrame:
     """Predictions for every row of `features` (catalog feature columns; `customer_id` kept if present),
     with `<output>_low` / `<output>_high` for a model that has an 80% interval (the expected value).
-    Growth potential is NaN for customers without an order in the horizon (`answered`)."""
+    Growth potential is NaN for customers without an order in the horizon (`answered`).
+
+    With `explain`, each champion predicts from its per-feature contributions, one LightGBM pass as
+    in the service (`ModelBundle.predict_and_explain`), and `explain(name, matrix, contributions)`
+    gets them before the next model runs: a scoring run turns them into reasons without a second
+    pass, and without holding three models' contributions at once."""
     out = pd.DataFrame(index=features.index)
     if "customer_id" in features:
         out["customer_id"] = features["customer_id"]
     for name, matrix in matrices(champions, features).items():
         bundle = champions.bundles[name]
         output = MODELS[name].output
-        out[output] = answered(
-            name, bundle.predict_matrix(matrix), features["days_since_last_order"], bundle.horizon_days
-        )
+        if explain is None:
+            predicted = bundle.predict_matrix(matrix)
+        else:
+            predicted, contributions = bundle.predict_and_explain(matrix)
+            explain(name, matrix, contributions)
+            del contributions
+        out[output] = answered(name, predicted, features["days_since_last_order"], bundle.horizon_days)
         interval = bundle.predict_interval(matrix)
         if interval is not None:
             out[f"{output}_low"], out[f"{output}_high"] = interval
