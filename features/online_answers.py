@@ -36,7 +36,7 @@ from features.data.duck import sql_identifier
 from features.feature_repo import ANSWER_FIELDS, ANSWER_VIEW, JOIN_KEY
 from features.files import write_atomically
 from features.online_reader import ReadOnlyFile
-from features.online_writer import REDIS_BURST, redis_bulk, send_redis, upsert_statement
+from features.online_writer import REDIS_BURST, redis_answer_fields, redis_bulk, send_redis, upsert_statement
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -63,7 +63,7 @@ class OnlineAnswers:
 
     def __init__(self, store: FeatureStore):
         from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.infra.online_stores.helpers import compute_table_id, compute_versioned_name
+        from feast.infra.online_stores.helpers import compute_table_id
 
         config = store.config
         self._store = store
@@ -73,7 +73,6 @@ class OnlineAnswers:
             _entity_key(customer), entity_key_serialization_version=config.entity_key_serialization_version
         )
         versioning = config.registry.enable_online_feature_view_versioning
-        self._name = compute_versioned_name(self._view, versioning)
         self.sqlite = config.online_store.type == "sqlite"
         if self.sqlite:
             table = compute_table_id(config.project, self._view, versioning)
@@ -156,15 +155,15 @@ class OnlineAnswers:
                 raise
 
     def _write_redis(self, answers: Sequence[tuple[str, bytes]], key: str, at: datetime) -> None:
-        from feast.infra.online_stores.helpers import _mmh3
         from feast.utils import make_tzaware
         from google.protobuf.timestamp_pb2 import Timestamp
 
         stamp = Timestamp()
         stamp.FromDatetime(make_tzaware(at))
-        answer_field, key_field = (redis_bulk(_mmh3(f"{self._name}:{name}")) for name in ANSWER_FIELDS)
-        tail = key_field + redis_bulk(_string_proto(key)) + redis_bulk(f"_ts:{self._name}".encode())
-        tail += redis_bulk(stamp.SerializeToString())
+        answer_field, key_field, stamp_field = map(redis_bulk, redis_answer_fields(self._store))
+        tail = (
+            key_field + redis_bulk(_string_proto(key)) + stamp_field + redis_bulk(stamp.SerializeToString())
+        )
         commands = [
             b"*8\r\n$4\r\nHSET\r\n"
             + redis_bulk(self._serialize(customer) + self._project)

@@ -206,7 +206,7 @@ class Tierwise:
     def score_features(self, customer_id: str, features: dict[str, Any]) -> Any:
         """Answers for a feature vector in the request: what-if analysis, customers not in the store yet."""
         answers = self._answers(lambda p: p.score_features([(customer_id, features)]))
-        return answers if isinstance(answers, JSONResponse) else _json(Prediction.model_validate(answers[0]))
+        return answers if isinstance(answers, JSONResponse) else _body(answer_json(answers[0]))
 
     @bentoml.api(route="/orders", input_spec=OrdersRequest, output_spec=OrdersResponse)
     def orders(self, orders: list[Any]) -> Any:

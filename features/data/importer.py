@@ -23,7 +23,16 @@ import duckdb
 from features.data import write_stages
 from features.data.derived import write_derived_tables
 from features.data.duck import check_time_zone, sql_identifier, sql_string, table_sql
-from features.data.schema import ALL_TABLES, CUSTOMERS, IMPORTS, ORDER_LINES, ORDERS, PRODUCTS, QUARANTINE
+from features.data.schema import (
+    ALL_TABLES,
+    CUSTOMER_ROW_GROUP,
+    CUSTOMERS,
+    IMPORTS,
+    ORDER_LINES,
+    ORDERS,
+    PRODUCTS,
+    QUARANTINE,
+)
 from features.data.shop import import_time_zone, record_time_zone
 from features.data.sources import StagedSource
 from features.data.store import DataStore
@@ -284,10 +293,6 @@ def _report(con: duckdb.DuckDBPyConnection, import_id: str, label: str) -> Impor
         orders_already_present=status.get("present", 0),
         quarantined_by_reason=by_reason,
     )
-
-
-#: Rows per Parquet row group of the order tables: small enough that one customer's rows span few.
-CUSTOMER_ROW_GROUP = 8_192
 
 
 def _copy_partitioned(con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, import_id: str) -> None:

@@ -220,6 +220,9 @@ IMPORTS = Table(
 )
 
 ORDER_TABLES = (ORDERS, ORDER_LINES)
+#: Rows per Parquet row group of the order tables, each file ordered by customer: small enough that
+#: one customer's history is a few row groups (an order event reads it; `features.event_features`).
+CUSTOMER_ROW_GROUP = 8_192
 REFERENCE_TABLES = (CUSTOMERS, PRODUCTS, CAMPAIGNS, CAMPAIGN_RECIPIENTS, COUPON_REDEMPTIONS)
 ALL_TABLES: dict[str, Table] = {t.name: t for t in (*ORDER_TABLES, *REFERENCE_TABLES, QUARANTINE, IMPORTS)}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from features.data.schema import ALL_TABLES, DERIVED_TABLES, Table
+from features.data.schema import ALL_TABLES, CUSTOMER_ROW_GROUP, DERIVED_TABLES, Table
 
 
 def schema_markdown() -> str:
@@ -13,7 +13,9 @@ def schema_markdown() -> str:
         "Generated from `features/data/schema.py` by `tierwise data schema`; a test keeps this file in step.",
         "Tables are Parquet folders under `<home>/data/tables/`; `orders` and `order_lines` are partitioned",
         "by month (`month=YYYY-MM/`), readable by DuckDB (`read_parquet(..., hive_partitioning = true)`)",
-        "and Spark (`spark.read.parquet`). Required columns are filled by every source.",
+        "and Spark (`spark.read.parquet`). Each import adds one file per month, its rows ordered by",
+        f"customer in row groups of {CUSTOMER_ROW_GROUP:,} (one customer's history is a few row groups of each file).",
+        "Required columns are filled by every source.",
     ]
     for table in ALL_TABLES.values():
         parts += _section(table)
