@@ -1,10 +1,11 @@
 """Load test of the prediction service against BentoML's own ceiling, measured in the same run.
 
     .venv/bin/python -m benchmarks.bench_service [--home DIR] [--seconds 15] [--repeat 3]
-                                                 [--overload-seconds 60]
+                                                 [--overload-seconds 60] [--only overload]
 
 The home must be served: champion models, features in the online store, a tier snapshot and the
-stored answers (what `tierwise run` leaves). The script starts `tierwise serve` and
+stored answers (what `tierwise run` leaves); the service opens the home's event log (SQLite), so
+point it at a copy of a home that must stay untouched. The script starts `tierwise serve` and
 `benchmarks/trivial_service.py` (BentoML services configured the same way, one worker) and drives
 both with `wrk` (Debian package `wrk`; `benchmarks/rotate_ids.lua` sends every request for another
 customer, rotating over all of them, and counts statuses). The reference is BentoML's fastest path:
@@ -13,11 +14,20 @@ the trivial service's `/raw`, an `async` handler returning constant bytes of an 
 Printed, each load `--repeat` times, as median (min–max): requests/s and latency percentiles of
 `predict` and of the reference at concurrency 1 and 8, and their ratios (targets: at concurrency 8
 at least 0.75x the reference's req/s and at most 1.5x its p99; single-client p50 at most 1.5 ms).
-Then `predict` at twice its sustainable rate for `--overload-seconds`, paced per connection over
-many connections (nearly open loop: more connections than `max_concurrency`): goodput (200s per
-second, target at least 90% of the sustainable rate), 429s, other errors, and the service's memory
-before and after. Then `predict_batch` with 100 ids (`hey`), and the in-process work without HTTP:
-a stored answer, and an answer computed from the features, for 1 and 100 customers.
+
+Then the overload, `--repeat` times (`--only overload` runs just this, without the reference): the
+sustainable rate is measured first, as today, by `wrk` closed loop at concurrency 8 for `--seconds`
+(200s per second; wrk is the lighter generator, so the service has as much of the machine as it can
+get and the rate is not understated), then `predict` gets twice that rate, open loop, for
+`--overload-seconds`: k6 (`k6` in the `bench` group, `benchmarks/overload.js`, `constant-arrival-rate`)
+starts each request on schedule whether or not earlier ones were answered, ids rotating over all
+customers. Printed: the rate offered and its ratio to the sustainable rate, goodput (200s per
+second; target at least 90% of the sustainable rate), 429s, other errors by status (0: no answer
+within `K6_TIMEOUT_SECONDS`), iterations k6 dropped for want of a free virtual user (any means the
+load was not fully open loop), latencies of 200s and 429s, the service's CPU (cores, microseconds
+per request sent, and per 200 in the probe) and k6's, and the service's memory before, at its peak
+and after. Then `predict_batch` with 100 ids (`hey`), and the in-process work without HTTP: a
+stored answer, and an answer computed from the features, for 1 and 100 customers.
 """
 
 from __future__ import annotations
@@ -28,10 +38,12 @@ import io
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +202,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--overload-seconds", type=float, default=60)
+    parser.add_argument(
+        "--only", choices=["overload"], help="run only this step (the overload: its probe and k6 run)"
+    )
     args = parser.parse_args()
     import pandas as pd
 
@@ -201,90 +216,247 @@ def main() -> None:
     ids_file.write_text("\n".join(customers) + "\n")
     env = {**os.environ, "TIERWISE_HOME": str(settings.home), "BENTOML_HOME": str(logs / "bentoml")}
     real = ServiceProcess.tierwise(settings.home, logs / "real.log", env)
-    trivial_port = free_port()
-    trivial_command = [str(BIN / "bentoml"), "serve", "benchmarks.trivial_service:Trivial"]
-    trivial_command += ["--port", str(trivial_port), "--working-dir", str(PROJECT_DIR)]
-    trivial = ServiceProcess.start(trivial_command, trivial_port, logs / "trivial.log", env)
-    predict, raw = real.url + "/predict", trivial.url + "/raw"
+    trivial = None
+    if args.only is None:
+        trivial_port = free_port()
+        trivial_command = [str(BIN / "bentoml"), "serve", "benchmarks.trivial_service:Trivial"]
+        trivial_command += ["--port", str(trivial_port), "--working-dir", str(PROJECT_DIR)]
+        trivial = ServiceProcess.start(trivial_command, trivial_port, logs / "trivial.log", env)
+    predict = real.url + "/predict"
     try:
         real.wait(timeout=300)
-        trivial.wait(timeout=300)
+        if trivial is not None:
+            trivial.wait(timeout=300)
         print(
             f"home {settings.home}: {len(customers):,} customers (ids rotated over all); "
-            f"{args.seconds:g} s per load, {args.repeat} repeats; cpus {os.cpu_count()}"
+            f"{args.seconds:g} s per load, {args.repeat} repeats; cpus {os.cpu_count()}; "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
-        for target in (predict, raw):  # warm both, and every customer's stored answer into the page cache
+        # Warm both, and every customer's stored answer into the page cache.
+        for target in (predict,) if trivial is None else (predict, trivial.url + "/raw"):
             wrk("warm-up", target, ids_file, 4, 5)
-        ratios: dict[str, list[float]] = {"rps": [], "p99": []}
-        p50_single: list[float] = []
+        if trivial is not None:
+            compare(predict, trivial.url + "/raw", ids_file, args.seconds, args.repeat)
+        runs = []
         for repeat in range(args.repeat):
-            for connections in (1, 8):
-                reference = wrk(
-                    f"raw constant c={connections} #{repeat + 1}", raw, ids_file, connections, args.seconds
-                )
-                ours = wrk(
-                    f"predict c={connections} #{repeat + 1}", predict, ids_file, connections, args.seconds
-                )
-                print(reference.line())
-                print(ours.line(reference))
-                if connections == 1:
-                    p50_single.append(ours.p50)
-                else:
-                    ratios["rps"].append(ours.rps / reference.rps)
-                    ratios["p99"].append(ours.p99 / reference.p99)
+            runs.append(overload(real, predict, ids_file, args.seconds, args.overload_seconds))
+            print(f"#{repeat + 1} {runs[-1].line()}")
+            print(f"   load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(
-            f"predict c=8 vs raw constant: {spread(ratios['rps'], 2)}x req/s (target >= 0.75), "
-            f"{spread(ratios['p99'], 2)}x p99 (target <= 1.5); single-client p50 {spread(p50_single, 2)} ms "
-            "(target <= 1.5)"
+            f"overload, {len(runs)} runs of {args.overload_seconds:g} s: offered "
+            f"{spread([r.offered / r.sustainable for r in runs], 2)}x sustainable, goodput "
+            f"{spread([100 * r.goodput / r.sustainable for r in runs], 0)}% of sustainable (target >= 90), "
+            f"shed {spread([r.shed / r.seconds for r in runs], 0)}/s, other errors "
+            f"{sum(r.other for r in runs)}, dropped iterations {sum(r.summary['dropped_iterations'] for r in runs)}; "
+            f"service CPU {spread([r.cpu_us for r in runs], 0)} us per request sent, "
+            f"{spread([r.probe_cpu_us for r in runs], 0)} us per 200 in the probes; "
+            f"service memory {runs[0].rss_before:.0f} MB -> {runs[-1].rss_after:.0f} MB "
+            f"(peak {max(r.rss_peak for r in runs):.0f})"
         )
-        overload(real, predict, ids_file, args.seconds, args.overload_seconds)
-        batch = {"customer_ids": customers[:100]}
-        for concurrency in (1, 8):
-            print(
-                hey(
-                    f"predict_batch 100 ids c={concurrency}",
-                    real.url + "/predict_batch",
-                    batch,
-                    concurrency,
-                    args.seconds,
-                ).line()
-            )
+        if args.only is None:
+            batch = {"customer_ids": customers[:100]}
+            for concurrency in (1, 8):
+                print(
+                    hey(
+                        f"predict_batch 100 ids c={concurrency}",
+                        real.url + "/predict_batch",
+                        batch,
+                        concurrency,
+                        args.seconds,
+                    ).line()
+                )
     finally:
         real.stop()
-        trivial.stop()
-    work = in_process(settings.home, customers)
-    print("in-process (no HTTP), p50 ms: " + ", ".join(f"{name} {ms:.3f}" for name, ms in work.items()))
+        if trivial is not None:
+            trivial.stop()
+    if args.only is None:
+        work = in_process(settings.home, customers)
+        print("in-process (no HTTP), p50 ms: " + ", ".join(f"{name} {ms:.3f}" for name, ms in work.items()))
 
 
-#: Connections of the overload run: well above `max_concurrency` (32), so arrivals do not wait for answers.
-OVERLOAD_CONNECTIONS = 128
+def compare(predict: str, raw: str, ids_file: Path, seconds: float, repeat: int) -> None:
+    """`predict` against the reference at concurrency 1 and 8, `repeat` times each."""
+    ratios: dict[str, list[float]] = {"rps": [], "p99": []}
+    p50_single: list[float] = []
+    for run in range(repeat):
+        for connections in (1, 8):
+            reference = wrk(f"raw constant c={connections} #{run + 1}", raw, ids_file, connections, seconds)
+            ours = wrk(f"predict c={connections} #{run + 1}", predict, ids_file, connections, seconds)
+            print(reference.line())
+            print(ours.line(reference))
+            if connections == 1:
+                p50_single.append(ours.p50)
+            else:
+                ratios["rps"].append(ours.rps / reference.rps)
+                ratios["p99"].append(ours.p99 / reference.p99)
+    print(
+        f"predict c=8 vs raw constant: {spread(ratios['rps'], 2)}x req/s (target >= 0.75), "
+        f"{spread(ratios['p99'], 2)}x p99 (target <= 1.5); single-client p50 {spread(p50_single, 2)} ms "
+        "(target <= 1.5)"
+    )
+
+
+#: The overload run's k6 script (open loop, `constant-arrival-rate`).
+K6_SCRIPT = Path(__file__).with_name("overload.js")
+#: A request of the overload run unanswered after this many seconds counts as an error (status 0).
+K6_TIMEOUT_SECONDS = 2
+#: k6 virtual users, as seconds of arrivals, all allocated before the run: one VU carries one request
+#: at a time and is held at most the timeout, so an arrival always finds one free (k6 counts any it
+#: drops). k6 hands arrivals to its VUs in turn and each VU has its own connection, so the first
+#: `K6_VU_SECONDS` of the run open that many connections, reused after that.
+K6_VU_SECONDS = 1.5 * K6_TIMEOUT_SECONDS
+
+
+@dataclass(frozen=True)
+class Overload:
+    """One open-loop run at twice the sustainable rate, and what the service spent on it."""
+
+    sustainable: float  # 200s per second of the closed-loop probe just before
+    seconds: float
+    summary: dict  # what `overload.js` wrote
+    rss_before: float
+    rss_peak: float
+    rss_after: float
+    probe_cpu_us: float  # service CPU per 200 in the probe, microseconds
+    service_cpu: float  # service CPU seconds during the run
+    service_cores: list[float]  # the service's CPU in each second of the run, in cores
+    k6_cpu: float  # the load generator's CPU seconds (its start included)
+    wall: float  # seconds from k6's start to its end
+    k6_rss: float  # the largest RSS of any load generator so far (k6's), MB
+
+    @property
+    def k6_cores(self) -> float:
+        return self.k6_cpu / self.wall
+
+    @property
+    def statuses(self) -> dict[int, int]:
+        return {int(status): n for status, n in self.summary["statuses"].items()}
+
+    @property
+    def offered(self) -> float:
+        return self.summary["requests"] / self.seconds
+
+    @property
+    def goodput(self) -> float:
+        return self.statuses.get(200, 0) / self.seconds
+
+    @property
+    def shed(self) -> int:
+        return self.statuses.get(429, 0)
+
+    @property
+    def other(self) -> int:
+        return self.summary["requests"] - self.statuses.get(200, 0) - self.shed
+
+    @property
+    def cpu_us(self) -> float:
+        """Service CPU per request sent, whatever became of it (microseconds)."""
+        return 1e6 * self.service_cpu / max(1, self.summary["requests"])
+
+    def line(self) -> str:
+        served, refused = self.summary["served_latency"] or {}, self.summary["shed_latency"] or {}
+        return (
+            f"overload {self.seconds:g} s: offered {self.offered:.0f}/s ({self.offered / self.sustainable:.2f}x "
+            f"the sustainable {self.sustainable:.0f}/s), goodput {self.goodput:.0f}/s = "
+            f"{self.goodput / self.sustainable:.0%} of sustainable (target >= 90%), {self.shed:,} shed (429), "
+            f"{self.other} other errors {dict(sorted(self.statuses.items()))}, "
+            f"{self.summary['dropped_iterations']:,} dropped iterations ({self.summary['vus_max']} VUs); "
+            f"200 p50 {served.get('p50_ms', float('nan')):.1f} p99 {served.get('p99_ms', float('nan')):.0f} ms, "
+            f"429 p50 {refused.get('p50_ms', float('nan')):.1f} p99 {refused.get('p99_ms', float('nan')):.0f} ms; "
+            f"service CPU {statistics.median(self.service_cores):.2f} cores a second (max "
+            f"{max(self.service_cores):.2f}), {self.cpu_us:.0f} us per request sent (probe: {self.probe_cpu_us:.0f} "
+            f"us per 200); k6 {self.k6_cores:.2f} cores, {self.k6_rss:.0f} MB; service memory "
+            f"{self.rss_before:.0f} MB -> {self.rss_after:.0f} MB (peak {self.rss_peak:.0f})"
+        )
+
+
+def tree_cpu_seconds(service: ServiceProcess) -> float:
+    root = psutil.Process(service.process.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
+def children_cpu_seconds() -> float:
+    """CPU of this process's ended and waited-for children (the load generators run one at a time)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def k6_open_loop(url: str, ids_file: Path, rate: float, seconds: float) -> dict:
+    """`k6` (`overload.js`) starting `rate` requests per second for `seconds`, whether or not earlier
+    ones were answered; returns the script's summary. k6's warnings are printed."""
+    summary_file = ids_file.with_name("overload-summary.json")
+    summary_file.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "IDS_FILE": str(ids_file),
+        "TARGET_URL": url,
+        "RATE": str(round(rate)),
+        "SECONDS": f"{seconds:g}",
+        "VUS": str(max(50, round(rate * K6_VU_SECONDS))),
+        "TIMEOUT": f"{K6_TIMEOUT_SECONDS:g}s",
+        "SUMMARY_FILE": str(summary_file),
+    }
+    command = [str(BIN / "k6"), "run", "--quiet", "--no-usage-report", "--no-color", str(K6_SCRIPT)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    warnings: dict[str, int] = {}
+    for line in (done.stdout + done.stderr).splitlines():
+        found = re.search(r'level=(warning|error) msg="([^"]*)"(?: error="(.*)")?', line)
+        if found is not None:  # one line per kind: a failed request's error without its URL
+            error = (found.group(3) or "").rsplit(": ", 1)[-1]
+            text = f"{found.group(1)}: {found.group(2)}" + (f" ({error})" if error else "")
+            warnings[text] = warnings.get(text, 0) + 1
+    for text, count in warnings.items():
+        print(f"k6 {text}: {count:,} times")
+    if done.returncode != 0 or not summary_file.exists():
+        raise RuntimeError(f"k6 exited with {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return json.loads(summary_file.read_text())
 
 
 def overload(
     real: ServiceProcess, predict: str, ids_file: Path, seconds: float, overload_seconds: float
-) -> None:
-    """`predict` at twice its sustainable rate: each of many connections paced to its share."""
-    sustainable = wrk("predict c=8 (rate probe)", predict, ids_file, 8, seconds).rps
-    delay_ms = max(1, round(1000 * OVERLOAD_CONNECTIONS / (2 * sustainable)))
+) -> Overload:
+    """`predict` at twice its sustainable rate, open loop (k6), the probe's rate just before."""
+    cpu_before = tree_cpu_seconds(real)
+    probe = wrk("predict c=8 (rate probe)", predict, ids_file, 8, seconds)
+    probe_cpu_us = 1e6 * (tree_cpu_seconds(real) - cpu_before) / max(1, probe.statuses.get(200, 0))
+    sustainable = probe.rps
     rss_before = tree_rss_mb(real)
-    load = wrk(
-        f"predict at 2x = {2 * sustainable:.0f}/s",
-        predict,
-        ids_file,
-        OVERLOAD_CONNECTIONS,
-        overload_seconds,
-        delay_ms=delay_ms,
-    )
+    peak, cores = [rss_before], []
+    stop = threading.Event()
+
+    def sample() -> None:  # each second: the service's memory and CPU
+        last = tree_cpu_seconds(real)
+        while not stop.wait(1):
+            peak[0] = max(peak[0], tree_rss_mb(real))
+            now = tree_cpu_seconds(real)
+            cores.append(now - last)
+            last = now
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    cpu_before, k6_before = tree_cpu_seconds(real), children_cpu_seconds()
+    started = time.perf_counter()
+    sampler.start()
+    try:
+        summary = k6_open_loop(predict, ids_file, 2 * sustainable, overload_seconds)
+    finally:
+        stop.set()
+        sampler.join()
+    wall = time.perf_counter() - started
+    service_cpu, k6_cpu = tree_cpu_seconds(real) - cpu_before, children_cpu_seconds() - k6_before
     rss_after = tree_rss_mb(real)
-    print(load.line())
-    shed = load.statuses.get(429, 0)
-    other = sum(n for status, n in load.statuses.items() if status not in (200, 429))
-    offered = load.requests / load.seconds
-    print(
-        f"overload {overload_seconds:g} s: offered {offered:.0f}/s ({offered / sustainable:.2f}x the sustainable "
-        f"{sustainable:.0f}/s), goodput {load.rps:.0f}/s = {load.rps / sustainable:.0%} of sustainable "
-        f"(target >= 90%), {shed:,} shed (429), {other} other errors; service memory "
-        f"{rss_before:.0f} MB -> {rss_after:.0f} MB"
+    return Overload(
+        sustainable,
+        overload_seconds,
+        summary,
+        rss_before,
+        max(peak[0], rss_after),
+        rss_after,
+        probe_cpu_us,
+        service_cpu,
+        cores or [float("nan")],
+        k6_cpu,
+        wall,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     )
 
 
