@@ -141,12 +141,18 @@ class NextOrderModel:
             frame: The customer features in `feature_names` (missing columns are missing values).
         """
         features = _encoder(self.feature_names, self.categories).matrix(frame)
-        stacked = _stack(features, self.grid)
-        raw = self.booster.predict(stacked, raw_score=True) + np.tile(self.base_logits, len(frame))
-        if self.calibration is not None:
-            slope, intercept = self.calibration
-            raw = slope * raw + intercept
-        return (1.0 / (1.0 + np.exp(-raw))).reshape(len(frame), len(self.grid))
+        result = np.empty((len(features), len(self.grid)))
+        for start in range(0, len(features), CDF_CHUNK):
+            part = features[start : start + CDF_CHUNK]
+            raw = self.booster.predict(_stack(part, self.grid), raw_score=True)
+            raw += np.tile(self.base_logits, len(part))
+            if self.calibration is not None:
+                slope, intercept = self.calibration
+                raw = slope * raw + intercept
+            result[start : start + len(part)] = (1.0 / (1.0 + np.exp(-raw))).reshape(
+                len(part), len(self.grid)
+            )
+        return result
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`p_order_7d`, `p_order_30d` and `expected_next_order_days` (NaN: none within the horizon),
@@ -184,6 +190,11 @@ class NextOrderModel:
 def _encoder(feature_names: list[str], categories: dict[str, list[str]]) -> ModelBundle:
     """A bundle used only for its `matrix`: features encoded exactly as the other models encode them."""
     return ModelBundle("next_order", None, feature_names, categories, None, 0)  # type: ignore[arg-type]
+
+
+#: Customers per booster call of `NextOrderModel.cdf`: the stacked matrix has a row per customer and
+#: grid day, so a million customers in one call held about 10 GB (measured: scoring 1M peaked at 12 GB).
+CDF_CHUNK = 50_000
 
 
 def _stack(features: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:

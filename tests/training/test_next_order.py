@@ -148,3 +148,15 @@ def test_a_model_read_back_from_json_or_pickle_answers_the_same():
     expected = model.predict(new)
     for copy in (NextOrderModel.from_json(model.to_json()), pickle.loads(pickle.dumps(model))):
         pd.testing.assert_frame_equal(copy.predict(new), expected)
+
+
+def test_customers_are_predicted_in_bounded_chunks_with_the_same_answers(monkeypatch):
+    from training import next_order
+
+    rng = np.random.default_rng(7)
+    model = fit_next_order(_rhythm_customers(rng, 1_000, 0.2), FEATURES, HORIZON)
+    new = _rhythm_customers(rng, 101, 0.2)
+    whole = model.cdf(new)
+    monkeypatch.setattr(next_order, "CDF_CHUNK", 7)  # 15 chunks, the last of 3 customers
+    np.testing.assert_array_equal(model.cdf(new), whole)
+    assert model.cdf(new.head(0)).shape == (0, len(model.grid))
