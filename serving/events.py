@@ -101,7 +101,8 @@ class OrderEvents:
 
         Requests arriving together are applied together: whichever holds the apply lock applies every
         pending event, the others' included, which costs little more than one (the customers' rows
-        are read and the feature query run once), and each request collects its own tier changes."""
+        are read and the feature query run once); a request whose events were applied that way
+        returns without applying again, and each request collects its own tier changes."""
         with self._checking:
             now = datetime.now(UTC)
             zone = import_time_zone(DataStore(self.settings.data_dir).live_version(), None)
@@ -110,7 +111,12 @@ class OrderEvents:
             known = self.checks.known_orders(customers) if customers else {}
             outcomes = self.log.append(checked, source=source, now=now, known_orders=known)
         with self._applying:
-            self._apply(self.log.pending(), now)
+            pending = self.log.pending()
+            sent = {outcome.order_id for outcome in outcomes}
+            # A request whose events another request's apply took along has nothing left to wait
+            # for; applying the newer arrivals here instead would leave one event per apply.
+            if any(event.order_id in sent for event in pending):
+                self._apply(pending, now)
             mine = [self._changes.pop(o.order_id) for o in outcomes if o.order_id in self._changes]
         return Receipt(outcomes, mine)
 
