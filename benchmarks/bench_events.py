@@ -2,6 +2,7 @@
 events one worker sustains while `predict` traffic continues.
 
     .venv/bin/python -m benchmarks.bench_events [--home DIR] [--events 150] [--seconds 30] [--repeat 3]
+                                                [--predict-clients 4]
 
 The home must be served (what `tierwise run` leaves); the script works on a copy, since events
 change the online store. It starts `tierwise serve` with one worker and, in each repeat:
@@ -88,6 +89,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=150)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--predict-clients",
+        type=int,
+        default=4,
+        help="hey clients calling predict beside the events (0: none)",
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-events-"))
@@ -108,7 +115,8 @@ def main() -> None:
     try:
         service.wait("/readyz", 300)
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        print(f"home {args.home} ({len(customers):,} customers), one worker, predict load: hey -c 4")
+        load = f"hey -c {args.predict_clients}" if args.predict_clients else "none"
+        print(f"home {args.home} ({len(customers):,} customers), one worker, predict load: {load}")
         latencies, rates = [], []
         for repeat in range(args.repeat):
             background = threading.Thread(
@@ -117,11 +125,12 @@ def main() -> None:
                     "predict",
                     service.url + "/predict",
                     {"customer_id": customers[0]},
-                    4,
+                    args.predict_clients,
                     args.seconds * 2,
                 ),
             )
-            background.start()
+            if args.predict_clients:
+                background.start()
             times = []
             with httpx.Client(base_url=service.url, headers=headers, timeout=60) as api:
                 for _ in range(args.events):
@@ -135,7 +144,8 @@ def main() -> None:
             rate, sent = sustained(
                 service.url, headers, customers, product, ordered_at, sent, args.seconds / 2
             )
-            background.join()
+            if args.predict_clients:
+                background.join()
             p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
             latencies.append((p50, p99))
             rates.append(rate)

@@ -46,6 +46,9 @@ class ServeConfig:
         reload_seconds: Check for a new champion every this many seconds; 0 = only on `POST /reload`
             (`TIERWISE_RELOAD_SECONDS`).
         workers: Server processes (`TIERWISE_WORKERS`).
+        threads: Threads per worker for the synchronous handlers (order events, what-if scoring,
+            reload; `predict` is async). BentoML's default, one, runs them one at a time, so order
+            events sent together could not be applied together (`TIERWISE_THREADS`).
         tokens: API tokens and their scopes, from `TIERWISE_API_TOKEN` (admin), `TIERWISE_READ_TOKEN`
             (read) and `TIERWISE_TOKEN_FILE` (lines `<scope> <token>`, readable by its owner only).
             None configured: reads from 127.0.0.1 only, no admin calls (see `serving.access`).
@@ -65,6 +68,7 @@ class ServeConfig:
     timeout_seconds: int = 10
     reload_seconds: int = 0
     workers: int = 1
+    threads: int = 8
     tokens: dict[str, TokenScope] = field(default_factory=dict, repr=False)
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     allowed_origins: tuple[str, ...] = ()
@@ -80,6 +84,7 @@ class ServeConfig:
             timeout_seconds=_positive("TIERWISE_TIMEOUT", cls.timeout_seconds),
             reload_seconds=_positive("TIERWISE_RELOAD_SECONDS", cls.reload_seconds, allow_zero=True),
             workers=_positive("TIERWISE_WORKERS", cls.workers),
+            threads=_positive("TIERWISE_THREADS", cls.threads),
             tokens=_tokens(),
             allowed_hosts=_names("TIERWISE_ALLOWED_HOSTS") or LOCAL_HOSTS,
             allowed_origins=_names("TIERWISE_ALLOWED_ORIGINS"),
@@ -96,6 +101,7 @@ class ServeConfig:
             "TIERWISE_TIMEOUT": str(self.timeout_seconds),
             "TIERWISE_RELOAD_SECONDS": str(self.reload_seconds),
             "TIERWISE_WORKERS": str(self.workers),
+            "TIERWISE_THREADS": str(self.threads),
             "TIERWISE_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "TIERWISE_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
             "TIERWISE_MAX_BODY_BYTES": str(self.max_body_bytes),

@@ -98,6 +98,7 @@ def _load_failure(exc: BaseException) -> str:
 @bentoml.service(
     name="tierwise",
     workers=CONFIG.workers,
+    threads=CONFIG.threads,
     # No BentoML `max_concurrency`: `serving.admission` bounds requests in flight (and says why).
     traffic={"timeout": CONFIG.timeout_seconds},
 )
