@@ -302,12 +302,10 @@ def _copy_partitioned(con: duckdb.DuckDBPyConnection, select_sql: str, folder: P
     An order event reads one customer's history (`features.event_features`); clustered rows let the
     Parquet reader skip every row group whose customer_id range cannot hold them (measured on Complete
     Journey: 50 ms to read a customer's lines unclustered, 12 ms clustered). DuckDB's `PARTITION_BY`
-    writer interleaves its threads' runs, so each month is written by its own ordered COPY from the
-    rows sorted once."""
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE partition_rows AS SELECT * FROM ({select_sql}) "
-        "ORDER BY month, customer_id, ordered_at, order_id"
-    )
+    writer interleaves its threads' runs, so each month is sorted and written by its own COPY from
+    the rows read once: at 1M customers (61M lines) 71 s, against 82 s for the unsorted partitioned
+    COPY and 200 s for one sort of every month at once."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE partition_rows AS {select_sql}")
     months = [
         month for (month,) in con.execute("SELECT DISTINCT month FROM partition_rows ORDER BY 1").fetchall()
     ]
@@ -315,7 +313,8 @@ def _copy_partitioned(con: duckdb.DuckDBPyConnection, select_sql: str, folder: P
         target = folder / f"month={month}"
         target.mkdir(parents=True, exist_ok=True)
         con.execute(
-            f"COPY (SELECT * EXCLUDE (month) FROM partition_rows WHERE month = {sql_string(month)}) "
+            f"COPY (SELECT * EXCLUDE (month) FROM partition_rows WHERE month = {sql_string(month)} "
+            "ORDER BY customer_id, ordered_at, order_id) "
             f"TO {sql_string(str(target / f'part-{import_id}-0.parquet'))} "
             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CUSTOMER_ROW_GROUP})"
         )
