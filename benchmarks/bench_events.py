@@ -8,7 +8,7 @@ The home must be served (what `tierwise run` leaves); the script works on a copy
 change the online store. It starts `tierwise serve` with one worker and, in each repeat:
 
 1. latency: events sent one at a time, each for another customer (rotated over all of them), while
-   `hey` keeps 4 clients calling `predict` in the background; an event's answer is updated when its
+   `hey` keeps `--predict-clients` clients (4) calling `predict` in the background (0: none); an event's answer is updated when its
    POST returns (the service applies it before answering), so the POST time is event → answer;
 2. throughput: 8 clients sending events as fast as they are answered for `--seconds`, with the same
    `predict` load; events applied per second.

@@ -81,6 +81,8 @@ class OnlineAnswers:
             self._file = ReadOnlyFile(self._path)
         else:
             self._project = config.project.encode()
+            # The answer's, its key's and its timestamp's hash fields, as Redis protocol bulk strings.
+            self._fields = [redis_bulk(field) for field in redis_answer_fields(store)]
 
     def read(self, customer_ids: Sequence[str]) -> list[tuple[str, bytes] | None]:
         """(answer key, answer JSON) per customer, in order; None where none is stored."""
@@ -160,7 +162,7 @@ class OnlineAnswers:
 
         stamp = Timestamp()
         stamp.FromDatetime(make_tzaware(at))
-        answer_field, key_field, stamp_field = map(redis_bulk, redis_answer_fields(self._store))
+        answer_field, key_field, stamp_field = self._fields
         tail = (
             key_field + redis_bulk(_string_proto(key)) + stamp_field + redis_bulk(stamp.SerializeToString())
         )
