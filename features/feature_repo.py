@@ -48,13 +48,25 @@ def store_config(settings: Settings) -> dict:
         "project": PROJECT,
         "provider": "local",
         "registry": {"path": str(repo / "registry.db"), "cache_ttl_seconds": 60},
-        "offline_store": {"type": "duckdb"},
+        "offline_store": offline_store_config(settings),
         "online_store": online,
         "entity_key_serialization_version": 3,
         # Feast's MLflow integration: a training set read inside a run tags it with its feature
         # service, views and entity count (the lineage `feast mlflow` and the Feast UI show).
         "mlflow": {"enabled": True, "tracking_uri": settings.tracking_uri, "auto_log": True},
     }
+
+
+def offline_store_config(settings: Settings) -> dict:
+    """Feast's offline store for the engine: DuckDB's, or on the Spark engine Feast's Spark store
+    (community-maintained, `feast.infra.offline_stores.contrib.spark_offline_store`), which joins
+    training sets in the engine's own session (`features.spark_session`) and, from Feast's CLI, in
+    one configured the same way."""
+    if settings.engine != "spark":
+        return {"type": "duckdb"}
+    from features.spark_session import REQUIRED_CONF  # imports pyspark: only on the Spark engine
+
+    return {"type": "spark", "spark_conf": {"spark.master": settings.spark_master, **REQUIRED_CONF}}
 
 
 def write_store_config(settings: Settings) -> Path:
@@ -68,22 +80,45 @@ def write_store_config(settings: Settings) -> Path:
     return repo
 
 
-def definitions(snapshots_dir: Path, answers_dir: Path) -> list:
-    """Entity, feature views and feature services over the snapshot folder, and the answers view over
-    the published answers (`serving.answers`)."""
-    from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
+def parquet_source(name: str, files: Path, description: str, engine: str = "duckdb"):
+    """A Feast source over the Parquet files matching `files`, of the kind the engine's offline store
+    reads: a `FileSource`, or on Spark a `SparkSource` (the same files, read by Spark)."""
+    if engine == "spark":
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+        return SparkSource(
+            name=name,
+            path=str(files),
+            file_format="parquet",
+            timestamp_field="event_timestamp",
+            description=description,
+        )
+    from feast import FileSource
     from feast.data_format import ParquetFormat
+
+    return FileSource(
+        name=name,
+        path=str(files),
+        file_format=ParquetFormat(),
+        timestamp_field="event_timestamp",
+        description=description,
+    )
+
+
+def definitions(snapshots_dir: Path, answers_dir: Path, engine: str = "duckdb") -> list:
+    """Entity, feature views and feature services over the snapshot folder, and the answers view over
+    the published answers (`serving.answers`); their sources are read by `engine`'s offline store."""
+    from feast import Entity, FeatureService, FeatureView, Field, PushSource, ValueType
     from feast.types import Float64, String
 
     customer = Entity(
         name=ENTITY, join_keys=[JOIN_KEY], value_type=ValueType.STRING, description="A customer (household)."
     )
-    source = FileSource(
-        name="customer_snapshots",
-        path=str(snapshots_dir / "*.parquet"),
-        file_format=ParquetFormat(),
-        timestamp_field="event_timestamp",
-        description="Customer feature snapshots, one file per cutoff date.",
+    source = parquet_source(
+        "customer_snapshots",
+        snapshots_dir / "*.parquet",
+        "Customer feature snapshots, one file per cutoff date.",
+        engine,
     )
     # Order events push a customer's recomputed features straight to the online store
     # (`FeatureStore.push`); training and materialization read the snapshots behind it.
@@ -118,12 +153,11 @@ def definitions(snapshots_dir: Path, answers_dir: Path) -> list:
             Field(name="answer", dtype=String, description="The service's JSON answer for the customer."),
             Field(name="answer_key", dtype=String, description="What the answer was computed from."),
         ],
-        source=FileSource(
-            name="customer_answer_files",
-            path=str(answers_dir / "*.parquet"),
-            file_format=ParquetFormat(),
-            timestamp_field="event_timestamp",
-            description="Answers published by scoring, one file per date.",
+        source=parquet_source(
+            "customer_answer_files",
+            answers_dir / "*.parquet",
+            "Answers published by scoring, one file per date.",
+            engine,
         ),
         online=True,
         tags={"team": "tierwise"},

@@ -60,7 +60,7 @@ def apply(settings: Settings) -> FeatureStore:
 
     write_store_config(settings)
     store = open_store(settings)
-    store.apply(definitions(settings.snapshots_dir, settings.answers_dir))
+    store.apply(definitions(settings.snapshots_dir, settings.answers_dir, settings.engine))
     ensure_answer_files(settings.answers_dir)
     return store
 
@@ -147,6 +147,10 @@ def training_frame(settings: Settings, entity_rows: pd.DataFrame, service: str) 
     )
     _refuse_missing_snapshots(settings, set(rows["event_timestamp"].dt.date))
     store = open_store(settings)
+    if settings.engine == "spark":
+        from features.spark_session import spark_session
+
+        spark_session(settings)  # Feast's Spark store joins in the active session: ours, set up for the SQL
     joined = store.get_historical_features(entity_df=rows, features=feature_service(store, service)).to_df()
     del rows
     # Feast returns the entity rows in its own order; putting them back by position costs one copy,
