@@ -57,6 +57,28 @@ NO_ANSWERS_YET = "no-answers-yet.parquet"
 #: How long a writer waits for the service's readers (and they for it) before failing, in seconds.
 BUSY_TIMEOUT = 30.0
 
+#: Redis's side of "an answer dated later is kept": one customer's answer is set (HSET of ARGV[3..])
+#: unless the stored answer's timestamp (field ARGV[1], Feast's serialized protobuf `Timestamp`)
+#: has more seconds than the new one (ARGV[2]); atomic, as a script runs alone on the server. The
+#: seconds are the protobuf's field 1, a varint after the tag byte 8 (no field: 0 s, the epoch).
+KEEP_NEWER_SCRIPT = """
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if stored then
+  local seconds, scale = 0, 1
+  if #stored > 0 and string.byte(stored, 1) == 8 then
+    for i = 2, #stored do
+      local byte = string.byte(stored, i)
+      seconds = seconds + (byte % 128) * scale
+      if byte < 128 then break end
+      scale = scale * 128
+    end
+  end
+  if seconds > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+return 1
+"""
+
 
 class OnlineAnswers:
     """Read and write stored answers of one home's online store (SQLite or Redis)."""
@@ -126,8 +148,9 @@ class OnlineAnswers:
 
     def write(self, answers: Sequence[tuple[str, bytes]], key: str, at: datetime) -> None:
         """Store (customer id, answer JSON) pairs under `key`, dated `at` (the features' date), each
-        customer whole: on SQLite in one transaction, where an answer dated later (an order event's,
-        stored while scoring published) is kept; on Redis one `HSET` per customer."""
+        customer whole: on SQLite in one transaction, on Redis one script per customer
+        (`KEEP_NEWER_SCRIPT`). Either way an answer dated later (an order event's, stored while
+        scoring published) is kept."""
         if not answers:
             return
         if self.sqlite:
@@ -163,18 +186,26 @@ class OnlineAnswers:
         stamp = Timestamp()
         stamp.FromDatetime(make_tzaware(at))
         answer_field, key_field, stamp_field = self._fields
+        client = self._provider.online_store._get_client(self._store.config.online_store)
+        # Loaded on every write (idempotent, one round trip): a restarted Redis has forgotten it.
+        script = redis_bulk(client.script_load(KEEP_NEWER_SCRIPT).encode())
+        head = b"*12\r\n$7\r\nEVALSHA\r\n" + script + redis_bulk(b"1")
         tail = (
-            key_field + redis_bulk(_string_proto(key)) + stamp_field + redis_bulk(stamp.SerializeToString())
+            stamp_field
+            + redis_bulk(str(stamp.seconds).encode())
+            + key_field
+            + redis_bulk(_string_proto(key))
+            + stamp_field
+            + redis_bulk(stamp.SerializeToString())
+            + answer_field
         )
         commands = [
-            b"*8\r\n$4\r\nHSET\r\n"
+            head
             + redis_bulk(self._serialize(customer) + self._project)
-            + answer_field
-            + redis_bulk(_string_proto(answer.decode()))
             + tail
+            + redis_bulk(_string_proto(answer.decode()))
             for customer, answer in answers
         ]
-        client = self._provider.online_store._get_client(self._store.config.online_store)
         for start in range(0, len(commands), REDIS_BURST):
             send_redis(client, commands[start : start + REDIS_BURST], 1)
 

@@ -73,14 +73,27 @@ def test_predict_serves_a_stored_answer_only_while_its_key_is_the_live_one(serve
     assert predictor.stored_answer(customer) is None
 
 
+def assert_later_answers_are_kept(settings: Settings) -> None:
+    answers = OnlineAnswers(feature_store.open_store(settings))
+    first, second = customers_of(settings)[:2]
+    day = pd.Timestamp(SERVE_AS_OF, tz="UTC").to_pydatetime()
+    answers.write([(first, b'{"from": "event"}')], "key", day + timedelta(days=3))
+    answers.write([(first, b'{"from": "snapshot"}'), (second, b'{"from": "snapshot"}')], "key", day)
+    assert answers.read([first, second]) == [("key", b'{"from": "event"}'), ("key", b'{"from": "snapshot"}')]
+    answers.write([(second, b'{"from": "same day"}')], "key", day)
+    assert answers.read([second]) == [("key", b'{"from": "same day"}')]
+
+
 def test_an_answer_dated_later_is_kept_when_an_older_one_is_written_after_it(served):
     """An order event's answer stored while scoring publishes the snapshot's answers survives it."""
-    answers = OnlineAnswers(feature_store.open_store(served))
-    customer = customers_of(served)[0]
-    day = pd.Timestamp(SERVE_AS_OF, tz="UTC").to_pydatetime()
-    answers.write([(customer, b'{"from": "event"}')], "key", day + timedelta(days=3))
-    answers.write([(customer, b'{"from": "snapshot"}')], "key", day)
-    assert answers.read([customer]) == [("key", b'{"from": "event"}')]
+    assert_later_answers_are_kept(served)
+
+
+@pytest.mark.integration
+def test_an_answer_dated_later_is_kept_on_redis_too(served, redis_server):
+    settings = Settings(served.home, "redis", redis_server)
+    build_features.apply_and_materialize(settings, SERVE_AS_OF)
+    assert_later_answers_are_kept(settings)
 
 
 def test_answers_of_other_models_are_not_served_until_scoring_stores_new_ones(served):
