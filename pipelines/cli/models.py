@@ -131,12 +131,41 @@ def backtest_command(
             settings, parse_date(as_of, "--as-of"), horizon, model_names(model), allow_leakage
         )
     for name, entry in report.items():
-        out.print(f"[bold]{name}[/bold] v{entry['version']} on {entry['customers']:,} customers:")
         if "leakage" in entry:
             console.print(f"warning: {name} {entry['leakage']}", markup=False)
+    if output is not OutputFormat.table or not out.is_terminal:
+        print_rows(backtest_rows(report), BACKTEST_COLUMNS, output)
+        return
+    for name, entry in report.items():
+        out.print(f"[bold]{name}[/bold] v{entry['version']} on {entry['customers']:,} customers:")
         out.print("   model: " + ", ".join(f"{k} {v:.3f}" for k, v in entry["model"].items()))
         for base, values in entry["baselines"].items():
             out.print(f"   baseline {base}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+
+
+BACKTEST_COLUMNS = ["model", "version", "customers", "scorer", "metric", "value", "leakage"]
+
+
+def backtest_rows(report: dict) -> list[dict]:
+    """A backtest report for scripts: one row per model, scorer (the champion or a baseline) and
+    metric, full precision; `leakage` says why a champion's figures are optimistic, if they are."""
+    rows = []
+    for name, entry in report.items():
+        scorers = {"model": entry["model"], **{f"baseline {b}": v for b, v in entry["baselines"].items()}}
+        for scorer, values in scorers.items():
+            rows += [
+                {
+                    "model": name,
+                    "version": entry["version"],
+                    "customers": entry["customers"],
+                    "scorer": scorer,
+                    "metric": metric,
+                    "value": value,
+                    "leakage": entry.get("leakage", ""),
+                }
+                for metric, value in values.items()
+            ]
+    return rows
 
 
 @models_app.command("list")

@@ -225,3 +225,42 @@ def test_push_reads_events_from_a_pipe_and_names_the_line_of_a_refused_one(
     assert [(r["status"], r["line"]) for r in answer["results"]] == [("accepted", 1), ("refused", 3)]
     again = subprocess.run(command, input=json.dumps(good), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and json.loads(again.stdout)["present"] == 1
+
+
+@pytest.mark.slow
+def test_a_backtest_answers_scripts_in_json(trained_home):
+    import json
+
+    settings, _ = trained_home
+    result = tierwise(
+        "backtest",
+        "--as-of",
+        "2017-10-01",
+        "--horizon",
+        "28",
+        "--model",
+        "churn",
+        "--format",
+        "json",
+        home=settings.home,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    scorers = {row["scorer"] for row in rows}
+    assert "model" in scorers and "baseline btyd_p_no_order" in scorers
+    auc = next(r for r in rows if r["scorer"] == "model" and r["metric"] == "roc_auc")
+    assert auc["model"] == "churn" and 0 < auc["value"] < 1 and auc["customers"] > 0
+
+
+@pytest.mark.slow
+def test_a_piped_backtest_is_csv(trained_home):
+    import csv
+    import io
+
+    settings, _ = trained_home
+    result = tierwise(
+        "backtest", "--as-of", "2017-10-01", "--horizon", "28", "--model", "churn", home=settings.home
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {row["metric"] for row in rows if row["scorer"] == "model"} >= {"roc_auc", "ece"}
