@@ -6,7 +6,8 @@ set has, and benchmarks need exactly the same data again from a seed.
 
 Purchasing follows the BG/NBD story: each customer buys at their own Poisson rate (Gamma across
 customers) from their first order on, and after any order drops out for good with their own
-probability (Beta across customers). Days are weighted by weekday and the December holidays, hours
+probability (Beta across customers); or, with `half_life_days`, all customers join in the first
+weeks as one cohort and their rates decay (the population where value levels drift). Days are weighted by weekday and the December holidays, hours
 by a morning and an evening peak. Orders are filled with lines from an assortment with Zipf-like
 popularity, each customer's favourite products and preferred departments; promotions, coupons of
 campaigns the customer received, weighed items, free items and returns follow.
@@ -27,6 +28,7 @@ import: about 5 more minutes for a million customers (61M lines with seed 7), 20
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable
@@ -71,6 +73,7 @@ WRITER_THREADS = 2
 """Threads writing Parquet files (Arrow releases the GIL) while the main thread generates."""
 
 PREEXISTING_SHARE = 0.35  # customers already buying on the first day; the others join during the period
+COHORT_WEEKS = 4  # a single cohort (`half_life_days`) joins during its first four weeks
 RATE_SHAPE, RATE_SCALE, MAX_RATE = 1.2, 0.03, 1.5  # orders per day: median 1 per 5-6 weeks, top 1 % weekly+
 DROPOUT_A, DROPOUT_B = 1.0, 100.0  # probability of leaving for good after an order: mean 1 %
 LINES_MEDIAN, LINES_SIGMA, ORDER_NOISE_SHAPE, MAX_LINES = (
@@ -198,6 +201,7 @@ class _World:
     campaigns: pa.Table
     campaign_reach: np.ndarray
     campaign_active: np.ndarray  # (days, campaigns)
+    half_life_days: float | None = None  # a single cohort whose order rate decays (see `generate`)
 
 
 def generate(
@@ -208,6 +212,7 @@ def generate(
     start: date = date(2024, 1, 1),
     days: int = 365,
     chunk_customers: int = 50_000,
+    half_life_days: float | None = None,
     now: datetime | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     summarize: Callable[[Path], None] | None = None,
@@ -227,6 +232,11 @@ def generate(
         chunk_customers: Customers generated and written at a time, rounded up to a multiple of
             `BLOCK_CUSTOMERS` and at most `MAX_CHUNK_CUSTOMERS`; memory grows with it (about
             1.6 GB peak for the default 50,000).
+        half_life_days: Instead of a shop whose customers join all year at steady rates, one
+            acquisition cohort: every customer's first order falls in the first `COHORT_WEEKS`
+            weeks, and each one's order rate then halves every `half_life_days` (on top of the
+            dropout). A population whose purchase rate decays is where value predictions trained
+            on older cutoffs get their level wrong; this makes one to check against.
         now: Time recorded in the imports log (default: the current time).
         on_chunk: Called with (customers done, customers in total) after each chunk.
         summarize: Writes the derived tables into the new version (a Spark engine's
@@ -239,9 +249,11 @@ def generate(
         InputError: a count, the seed or the period is out of range.
     """
     _check_arguments(customers, seed, days, chunk_customers)
+    if half_life_days is not None and not half_life_days > 0:
+        raise InputError(f"half_life_days must be positive, got {half_life_days}")
     began = time.perf_counter()
     import_id = f"synth-{seed}-{customers}"
-    world = _world(customers, seed, start, days)
+    world = dataclasses.replace(_world(customers, seed, start, days), half_life_days=half_life_days)
     blocks = -(-customers // BLOCK_CUSTOMERS)
     per_chunk = -(-min(chunk_customers, MAX_CHUNK_CUSTOMERS) // BLOCK_CUSTOMERS)
     with store.transaction() as draft:
@@ -500,16 +512,18 @@ def _orders(rng: np.random.Generator, world: _World, people: _Columns) -> _Colum
     """
     rate = people["rate"]
     total = world.calendar.cum_weight[-1]
-    first = np.where(
-        people["preexisting"],
-        -np.log1p(rng.random(rate.size) * np.expm1(-rate * total)) / rate,
-        rng.random(rate.size) * total,
-    )
-    extra = rng.poisson(rate * (total - first))
+    if world.half_life_days is None:
+        first = np.where(
+            people["preexisting"],
+            -np.log1p(rng.random(rate.size) * np.expm1(-rate * total)) / rate,
+            rng.random(rate.size) * total,
+        )
+        extra = rng.poisson(rate * (total - first))
+        later = first.repeat(extra) + rng.random(extra.sum()) * (total - first).repeat(extra)
+    else:
+        first, extra, later = _decaying_cohort(rng, rate, total, world.half_life_days)
     row = np.concatenate([np.arange(rate.size), np.repeat(np.arange(rate.size), extra)])
-    at = np.concatenate(
-        [first, first.repeat(extra) + rng.random(extra.sum()) * (total - first).repeat(extra)]
-    )
+    at = np.concatenate([first, later])
     day, time_us = _clock(rng, world.calendar, at)
     order = np.lexsort((time_us, row))
     row, day, time_us = row[order], day[order], time_us[order]
@@ -519,6 +533,20 @@ def _orders(rng: np.random.Generator, world: _World, people: _Columns) -> _Colum
     away = rng.random(row.size) >= HOME_STORE_SHARE
     store = np.where(away, _draw(world.store_cdf, rng.random(row.size)), people["home_store"][row])
     return {"row": row, "seq": seq + 1, "day": day, "time_us": time_us, "store": store}
+
+
+def _decaying_cohort(
+    rng: np.random.Generator, rate: np.ndarray, total: float, half_life: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First orders in the first `COHORT_WEEKS` weeks, then a Poisson process whose rate decays as
+    `rate * 2 ** (-(t - first) / half_life)`: the count is Poisson with the integral of that rate,
+    and the times are drawn by inverting its cumulative. Returns first times, counts and later times."""
+    tau = half_life / np.log(2)
+    first = rng.random(rate.size) * min(7.0 * COHORT_WEEKS, total)
+    mass = -np.expm1(-(total - first) / tau)  # share of the decaying rate's integral before the end
+    extra = rng.poisson(rate * tau * mass)
+    later = first.repeat(extra) - tau * np.log1p(-rng.random(extra.sum()) * mass.repeat(extra))
+    return first, extra, np.minimum(later, np.nextafter(total, 0))
 
 
 def _clock(rng: np.random.Generator, calendar: _Calendar, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

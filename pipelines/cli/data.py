@@ -175,6 +175,14 @@ def data_synth(
         ),
     ] = None,
     plant_window: Annotated[int, typer.Option(min=7, help="Days the planted campaign works.")] = 90,
+    half_life_days: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="One acquisition cohort instead of a steady shop: every customer joins in the first four "
+            "weeks and their order rate halves every this many days (a population whose buying decays).",
+        ),
+    ] = None,
 ) -> None:
     """Generate a synthetic grocery dataset at any scale, written in chunks (memory bounded)."""
     from features.data.store import DataStore
@@ -192,6 +200,7 @@ def data_synth(
             seed,
             start=parse_date(start, "--start"),
             days=days,
+            half_life_days=half_life_days,
             now=datetime.now(UTC),
             on_chunk=update,
             summarize=summarizer(settings),

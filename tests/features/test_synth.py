@@ -305,3 +305,35 @@ def test_bad_arguments_are_refused(tmp_path: Path, argument: str, value: int):
     arguments = {"customers": 100, "seed": 1, "days": 30} | {argument: value}
     with pytest.raises(InputError, match=argument):
         generate(DataStore(tmp_path), arguments["customers"], arguments["seed"], days=arguments["days"])
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> DataStore:
+    """2,000 customers of one acquisition cohort whose order rate halves every 60 days. Read-only."""
+    store = DataStore(tmp_path_factory.mktemp("cohort"))
+    generate(store, 2_000, SEED, start=date(2024, 1, 1), half_life_days=60, now=NOW)
+    return store
+
+
+def test_a_cohort_joins_in_its_first_weeks(cohort: DataStore):
+    ((latest_first, customers),) = query(
+        cohort,
+        "SELECT max(first), count(*) FROM (SELECT min(ordered_at) AS first FROM {orders} GROUP BY customer_id)",
+    )
+    assert customers == 2_000
+    assert latest_first < datetime(2024, 2, 5, tzinfo=UTC)
+
+
+def test_a_cohorts_order_rate_halves_every_half_life(cohort: DataStore):
+    ((early, late),) = query(
+        cohort,
+        """SELECT count(*) FILTER (ordered_at >= '2024-02-05' AND ordered_at < '2024-04-05'),
+                  count(*) FILTER (ordered_at >= '2024-04-05' AND ordered_at < '2024-06-04')
+           FROM {orders}""",
+    )
+    assert 0.35 < late / early < 0.6  # a half, less those who dropped out; a steady shop grows instead
+
+
+def test_a_half_life_must_be_positive(tmp_path: Path):
+    with pytest.raises(InputError, match="half_life_days"):
+        generate(DataStore(tmp_path), 600, 1, half_life_days=0)
