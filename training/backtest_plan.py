@@ -13,8 +13,9 @@ same customers measured AUC 0.99 on Complete Journey while the real next quarter
 stopping and tuning chased memorised customers. Held-out customers gave 0.86 against 0.89 realised.
 
 After the test, the deployed model is refit on every weekly cutoff up to T (all labelled by D), with
-the same held-out customers for early stopping and calibration: more history and the most recent
-behaviour, as sklearn's `refit=True` does. Its honest score is `tierwise backtest` after D.
+the same held-out customers for early stopping, and calibration on those of the latest cutoffs
+(`training.fit.latest_rows`): more history and the most recent behaviour, as sklearn's `refit=True`
+does. Its honest score is `tierwise backtest` after D.
 """
 
 from __future__ import annotations

@@ -9,5 +9,6 @@ SPEC = ModelSpec(
     objective="binary",
     baselines=churn_baselines,
     monotone={"days_since_last_order": 1},
-    description="Probability of no order in the next horizon (calibrated, Platt scaling on the validation cutoff).",
+    calibrate_on_latest=True,
+    description="Probability of no order in the next horizon (calibrated: Platt scaling on the held-out customers of the latest cutoffs).",
 )

@@ -1,6 +1,19 @@
 """Fitting one model of any family: LightGBM with early stopping on held-out customers, then Platt
 scaling for classifiers (their probabilities feed business thresholds, so they must be calibrated;
-isotonic looked better on validation and was worse on the holiday quarter in our measurements)."""
+isotonic looked better on validation and was worse on the holiday quarter in our measurements).
+
+For churn (`ModelSpec.calibrate_on_latest`), Platt scaling is fitted on the held-out customers of
+the *latest* cutoffs (`latest_rows`), not of every stacked cutoff: a rate that drifts one way through
+the data would otherwise be calibrated to its average over the stacked cutoffs. On Complete Journey
+the 92-day churn rate rises from 1.7% (January cutoffs) to 4% (April), 5.3% (July) and 5.8% (Q4).
+Measured on validation cutoffs only (a model trained on the cutoffs whose horizon ended before the
+scored date, as the deployed model is; default parameters), calibration error fell from 0.034 to
+0.031 (scored 2017-07-01, 5 training cutoffs), 0.032 to 0.024 (2017-07-01, 9 cutoffs) and 0.033 to
+0.029 (2017-06-17, 7 cutoffs), and from 0.028 to 0.025 for the tuned model that `tierwise train
+--as-of 2017-10-01 --horizon 92 --trials 30` tests on 2017-07-01; ranking is unchanged. Growth
+potential keeps every cutoff: on that same test the latest cutoffs made its calibration error 0.066
+instead of 0.032.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +30,9 @@ from training.bundle import ModelBundle, category_vocabulary
 from training.spec import MAX_LEAVES, ModelSpec
 
 EARLY_STOPPING_ROUNDS = 50
+#: Platt scaling reads the latest cutoffs of the held-out customers, going back a cutoff at a time
+#: until they hold at least this many examples of each class (two parameters from fewer wobble).
+MIN_CALIBRATION_CLASS = 20
 
 
 @dataclass(frozen=True)
@@ -74,8 +90,25 @@ def fit_bundle(
     )
     shell.booster = booster
     if spec.is_classifier:
-        shell.calibration = platt_scaling(booster.predict(x_valid, raw_score=True), valid.y)
+        rows = latest_rows(valid.frame, valid.y) if spec.calibrate_on_latest else slice(None)
+        raw = booster.predict(x_valid[rows], raw_score=True)
+        shell.calibration = platt_scaling(raw, valid.y[rows])
     return shell, booster.best_iteration or booster.current_iteration()
+
+
+def latest_rows(frame: pd.DataFrame, y: np.ndarray, least: int = MIN_CALIBRATION_CLASS) -> np.ndarray:
+    """Mask of the rows of the latest cutoffs (`event_timestamp`) that hold at least `least` of each
+    class of `y`, taken newest first; every row when the frame has no cutoffs or all of them are
+    needed."""
+    if "event_timestamp" not in frame:
+        return np.ones(len(frame), dtype=bool)
+    stamps = frame["event_timestamp"].to_numpy()
+    positive = y > 0
+    for cutoff in np.unique(stamps)[::-1]:
+        rows = stamps >= cutoff
+        if min(int(positive[rows].sum()), int((~positive[rows]).sum())) >= least:
+            return rows
+    return np.ones(len(frame), dtype=bool)
 
 
 def platt_scaling(raw_scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -26,7 +26,7 @@ def model_card(
         f"- Evaluation recipe: training cutoffs {plan.train[0]} … {plan.train[-1]} ({len(plan.train)}), "
         f"validation on 20% held-out customers, test cutoff {plan.test} (all customers).",
         f"- Deployed model: refit on {len(plan.deploy_train)} weekly cutoffs {plan.deploy_train[0]} … "
-        f"{plan.deploy_train[-1]}, early stopping and calibration on the held-out customers.",
+        f"{plan.deploy_train[-1]}, early stopping on the held-out customers, calibration on those of the latest cutoffs.",
         f"- Examples: {', '.join(f'{k} {v:,}' for k, v in examples.items())}. Data fingerprint `{fingerprint}`.",
         f"- Label `{spec.label}`: see `training/labels.py`. Feature service `{spec.name}` (Feast).",
         "",

@@ -74,6 +74,9 @@ class ModelSpec:
         active_only: The model speaks only for customers with an order in the last horizon (its label
             is null for the others; see `training.labels.is_active`): their prediction is
             left empty rather than extrapolated to customers it never learned from.
+        calibrate_on_latest: A classifier's Platt scaling reads only the held-out customers of the
+            latest cutoffs (`training.fit.latest_rows`), for a label whose rate drifts one way
+            through the data (churn); otherwise those of every stacked cutoff.
     """
 
     model: ModelEntry
@@ -84,6 +87,7 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=lambda: dict(BASE_PARAMS))
     search_space: SearchSpace = tree_search_space
     active_only: bool = False
+    calibrate_on_latest: bool = False
 
     @property
     def name(self) -> str:
