@@ -7,8 +7,8 @@ that work repeats: a column of a snapshot holds far fewer distinct values than r
 household attributes). Here each batch of the snapshot is encoded column by column, once per
 distinct value, and written with few, large writes.
 
-What is written is exactly what Feast's `online_write_batch` writes for the same rows, so
-`get_online_features` and `features.online_reader` read it back unchanged:
+The rows written are exactly the rows Feast's `online_write_batch` writes for the same snapshot, so
+`get_online_features` and `features.online_reader` read them back unchanged:
 
 - keys: `serialize_entity_key` of the customer id (the store's serialization version); on Redis
   followed by the project name, as Feast's `_redis_key`;
@@ -23,8 +23,10 @@ Every batch checks a sample of its distinct values against Feast's converter, so
 that encodes differently fails the load instead of writing values Feast would read another way.
 
 SQLite: rows go into a fresh database file (see `features.feature_store.materialize`, which renames it
-over the live one), one `executemany` per view and batch, in key order, journal off; the secondary
-entity-key indexes are built once at the end. Redis: one `HSET` per customer carrying every view, so
+over the live one), one `executemany` per view and batch, in key order, journal off. The file's
+tables are Feast's with the same columns and primary key, but clustered on that key (`WITHOUT
+ROWID`) and without Feast's redundant entity-key index (`features.sqlite_layout`): one B-tree entry
+per row instead of three; Feast reads, upserts and re-applies it unchanged. Redis: one `HSET` per customer carrying every view, so
 a reader sees each customer wholly at the old date or wholly at the new one; commands are packed as
 Redis protocol here and sent a few thousand at a time.
 
@@ -51,6 +53,7 @@ import pyarrow.parquet as pq
 from features.catalog import VIEWS
 from features.errors import InputError
 from features.feature_repo import ANSWER_FIELDS, ANSWER_VIEW, JOIN_KEY, view_name
+from features.sqlite_layout import clustered_schema
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -215,8 +218,9 @@ def fill_sqlite(
     progress: Progress | None,
 ) -> int:
     """Write the snapshot into the new SQLite file `target`, with the tables and indexes of `schema`
-    (the live online store, made by `apply`). The file is only valid once this returns: the caller
-    renames it into place, so the journal is off and nothing is synced here.
+    (the live online store, made by `apply`) in the clustered layout of `features.sqlite_layout`.
+    The file is only valid once this returns: the caller renames it into place, so the journal is
+    off and nothing is synced here.
 
     Returns:
         The number of customers written.
@@ -231,8 +235,8 @@ def fill_sqlite(
         )
     layout = _Layout(store)
     with closing(sqlite3.connect(schema)) as live:
-        statements = live.execute(
-            "SELECT type, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+        objects = live.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
         ).fetchall()
 
     def encoded() -> Iterator[tuple[list[bytes], list[int], list[list[_Column]]]]:
@@ -246,18 +250,17 @@ def fill_sqlite(
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-262144"):
             db.execute(f"PRAGMA {pragma}")
         db.execute("BEGIN")
-        for kind, statement in statements:
-            if kind != "index":
-                db.execute(statement)
+        tables, indexes = clustered_schema(objects)
+        for statement in tables:
+            db.execute(statement)
         for keys, row_epochs, views in _ahead(encoded()):
             for view, columns in zip(layout.views, views, strict=True):
                 _insert(db, view, _sqlite_rows(keys, row_epochs, view, columns), len(keys))
             done += len(keys)
             if progress:
                 progress(done, total)
-        for kind, statement in statements:
-            if kind == "index":
-                db.execute(statement)
+        for statement in indexes:
+            db.execute(statement)
         db.execute("COMMIT")
     return done
 

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from features import feature_store
-from features.catalog import FEATURES
+from features.catalog import FEATURES, VIEWS, view_features
+from features.feature_repo import JOIN_KEY, PROJECT, view_name
 from features.online_reader import OnlineFeatureReader
 from features.settings import Settings
 from pipelines import build_features
@@ -153,3 +154,52 @@ def test_an_unknown_customer_is_not_found(snapshots_home, store, tmp_path):
         assert rows.found.tolist() == [True, False, True]
         assert rows.as_of == [CUTOFFS[-1], None, CUTOFFS[-1]]
         assert all(values[1] is None for values in rows.columns.values())
+
+
+def sqlite_schema(settings: Settings) -> list[tuple[str, str, str | None]]:
+    path = settings.feature_repo_dir / "online_store.db"
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+
+def test_the_clustered_layout_reads_and_takes_feasts_writes_like_feasts_own(snapshots_home, tmp_path):
+    """A bulk-loaded SQLite store is clustered on the primary key with empty `_ek` indexes; after
+    `apply` again (Feast's `update` on the live file), Feast's own write path (`write_to_online_store`:
+    changed values, a newer date, a new customer) leaves the same rows as in a store Feast materialized
+    itself, and `get_online_features` answers the same."""
+    ours = home_on(snapshots_home, tmp_path / "ours", "sqlite", None)
+    feasts = home_on(snapshots_home, tmp_path / "feasts", "sqlite", None)
+    feature_store.materialize(ours)
+    plain_feast_materialize(feasts, CUTOFFS[-1])
+    feature_store.apply(ours)
+
+    schema = sqlite_schema(ours)
+    tables = [sql for kind, _, sql in schema if kind == "table"]
+    assert len(tables) == len(VIEWS) + 1 and all(sql.endswith(") WITHOUT ROWID") for sql in tables)
+    ek = [sql for kind, name, sql in schema if kind == "index" and name.endswith("_ek")]
+    assert len(ek) == len(tables) and all(sql.endswith("(entity_key) WHERE 0") for sql in ek)
+    ids = customers(ours, CUTOFFS[-1])
+    with closing(sqlite3.connect(ours.feature_repo_dir / "online_store.db")) as db:
+        table = f"{PROJECT}_{view_name('rfm')}"
+        plan = db.execute(
+            f'EXPLAIN QUERY PLAN SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
+            "WHERE entity_key IN (?, ?) ORDER BY entity_key",
+            [b"a", b"b"],
+        ).fetchall()
+        assert [row[-1] for row in plan] == [f"SEARCH {table} USING PRIMARY KEY (entity_key=?)"]
+
+    snapshot = pd.read_parquet(ours.snapshots_dir / f"{CUTOFFS[-1]}.parquet")
+    rfm = [JOIN_KEY, "event_timestamp", *(f.name for f in view_features("rfm"))]
+    pushed = snapshot.loc[snapshot[JOIN_KEY].isin(ids[5:8]), rfm].copy()
+    pushed["event_timestamp"] += pd.Timedelta(days=7)
+    pushed["orders_365d"] += 100
+    new = pushed.iloc[:1].assign(**{JOIN_KEY: "a-new-customer"})
+    for settings in (ours, feasts):
+        feature_store.open_store(settings).write_to_online_store(view_name("rfm"), pd.concat([pushed, new]))
+
+    assert stored(ours) == stored(feasts)
+    asked = [*ids[:10], "a-new-customer", "no-such-customer"]
+    read = feature_store.online_features(feature_store.open_store(ours), asked, "churn")
+    reference = feature_store.online_features(feature_store.open_store(feasts), asked, "churn")
+    pd.testing.assert_frame_equal(read, reference)
+    assert read.set_index(JOIN_KEY).loc[ids[5:8], "orders_365d"].tolist() == pushed["orders_365d"].tolist()
