@@ -26,9 +26,11 @@ SQLite: rows go into a fresh database file (see `features.feature_store.material
 over the live one), one `executemany` per view and batch, in key order, journal off. The file's
 tables are Feast's with the same columns and primary key, but clustered on that key (`WITHOUT
 ROWID`) and without Feast's redundant entity-key index (`features.sqlite_layout`): one B-tree entry
-per row instead of three; Feast reads, upserts and re-applies it unchanged. Redis: one `HSET` per customer carrying every view, so
-a reader sees each customer wholly at the old date or wholly at the new one; commands are packed as
-Redis protocol here and sent a few thousand at a time.
+per row instead of three; Feast reads, upserts and re-applies it unchanged.
+
+Redis: one `HSET` per customer carrying every view, so a reader sees each customer wholly at the old
+date or wholly at the new one; commands are packed as Redis protocol here and sent a few thousand at
+a time.
 
 With `features.online_reader`, this is one of the two modules that reach past Feast's public API
 (`tests/test_layering.py`).
