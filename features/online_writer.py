@@ -289,7 +289,7 @@ def fill_sqlite(
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-262144"):
             db.execute(f"PRAGMA {pragma}")
         db.execute("BEGIN")
-        tables, indexes = clustered_schema(objects)
+        tables, indexes = clustered_schema(objects, {view.table for view in layout.views})
         for statement in tables:
             db.execute(statement)
         for keys, row_epochs, views in _ahead(encoded()):
