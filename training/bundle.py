@@ -44,6 +44,8 @@ class ModelBundle:
         calibration: Platt scaling `(slope, intercept)` on the logit, for classifiers.
         horizon_days: The horizon the labels looked ahead.
         interval: For values, the conformalized 80% interval models (`training.intervals`).
+        level_anchor: For an anchored value model, `sum(label) / sum(spend_90d)` over its newest
+            training cutoff (`training.level_anchor`); None: predictions are used as they are.
     """
 
     name: str
@@ -53,6 +55,7 @@ class ModelBundle:
     calibration: tuple[float, float] | None
     horizon_days: int
     interval: ValueInterval | None = None
+    level_anchor: float | None = None
 
     def matrix(self, frame: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
         """Features as the float matrix the booster reads (strings → codes, unknown → NaN).
@@ -135,9 +138,12 @@ class ModelBundle:
             return lambda raw: raw
         raise ValueError(f"{self.name}: no inverse link known for objective {objective!r}")
 
-    def predict_interval(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The 80% interval of each row's value (None for a model without one)."""
-        return None if self.interval is None else self.interval.predict(matrix)
+    def predict_interval(
+        self, matrix: np.ndarray, level_factor: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The 80% interval of each row's value, scaled by the population's `level_factor`
+        (`training.level_anchor`); None for a model without one."""
+        return None if self.interval is None else self.interval.predict(matrix, level_factor)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.matrix(frame))
@@ -156,8 +162,8 @@ class ModelBundle:
         self.save_meta(folder)
 
     def save_meta(self, folder: Path) -> None:
-        """Write `tierwise.json` (features, categories, calibration, horizon, interval margin) and the
-        interval's two boosters into `folder`."""
+        """Write `tierwise.json` (features, categories, calibration, horizon, interval margin, level
+        anchor) and the interval's two boosters into `folder`."""
         if self.interval is not None:
             self.interval.low.save_model(str(folder / INTERVAL_LOW_FILE))
             self.interval.high.save_model(str(folder / INTERVAL_HIGH_FILE))
@@ -168,6 +174,7 @@ class ModelBundle:
             "calibration": list(self.calibration) if self.calibration else None,
             "horizon_days": self.horizon_days,
             "interval_margin": None if self.interval is None else self.interval.margin,
+            "level_anchor": self.level_anchor,
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=1))
 
@@ -190,6 +197,7 @@ class ModelBundle:
             calibration=calibration,  # type: ignore[arg-type]
             horizon_days=meta["horizon_days"],
             interval=interval,
+            level_anchor=meta.get("level_anchor"),  # None in bundles saved before the anchor
         )
 
 

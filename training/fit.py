@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from training.bundle import ModelBundle, category_vocabulary
+from training.level_anchor import level_anchor
 from training.spec import MAX_LEAVES, ModelSpec
 
 EARLY_STOPPING_ROUNDS = 50
@@ -66,6 +67,9 @@ def fit_bundle(
 ) -> tuple[ModelBundle, int]:
     """Fit on `train`, stop early on `valid`, calibrate classifiers on `valid` (held-out customers).
 
+    A spec with `level_anchor` gets the anchor of the newest cutoff of `train` and `valid` together
+    (`training.level_anchor.level_anchor`): all customers of that cutoff.
+
     Returns:
         The bundle and the number of trees kept.
     """
@@ -93,6 +97,8 @@ def fit_bundle(
         rows = latest_rows(valid.frame, valid.y) if spec.calibrate_on_latest else slice(None)
         raw = booster.predict(x_valid[rows], raw_score=True)
         shell.calibration = platt_scaling(raw, valid.y[rows])
+    if spec.level_anchor:
+        shell.level_anchor = level_anchor([train.frame, valid.frame], spec.label)
     return shell, booster.best_iteration or booster.current_iteration()
 
 

@@ -38,10 +38,13 @@ class ValueInterval:
     high: lgb.Booster
     margin: float
 
-    def predict(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, matrix: np.ndarray, level_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Low and high end per row, both times `level_factor`: the factor that anchors the
+        population's value predictions (`training.level_anchor`) moves their interval with them."""
         low = self.low.predict(matrix) - self.margin
         high = self.high.predict(matrix) + self.margin
-        return np.maximum(np.minimum(low, high), 0.0), np.maximum(high, 0.0)
+        low, high = np.maximum(np.minimum(low, high), 0.0), np.maximum(high, 0.0)
+        return (low, high) if level_factor == 1.0 else (low * level_factor, high * level_factor)
 
 
 def fit_interval(

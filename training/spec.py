@@ -77,6 +77,9 @@ class ModelSpec:
         calibrate_on_latest: A classifier's Platt scaling reads only the held-out customers of the
             latest cutoffs (`training.fit.latest_rows`), for a label whose rate drifts one way
             through the data (churn); otherwise those of every stacked cutoff.
+        level_anchor: A value model keeps the label-to-`spend_90d` ratio of its newest training
+            cutoff, and each scored population's predictions are scaled to it
+            (`training.level_anchor`), for a population whose purchase rate decays.
     """
 
     model: ModelEntry
@@ -88,6 +91,7 @@ class ModelSpec:
     search_space: SearchSpace = tree_search_space
     active_only: bool = False
     calibrate_on_latest: bool = False
+    level_anchor: bool = False
 
     @property
     def name(self) -> str:

@@ -1,0 +1,71 @@
+"""The level anchor: one factor per population sets its mean value prediction from its recent spend."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.bundle import META_FILE, ModelBundle
+from training.level_anchor import LevelSums, level_anchor, level_factor
+
+
+@pytest.fixture
+def population() -> tuple[np.ndarray, np.ndarray]:
+    """Raw predictions about 1.6 times what recent spend says, as on a decaying cohort."""
+    rng = np.random.default_rng(3)
+    spend = rng.gamma(0.8, 60.0, 2_000) * (rng.random(2_000) < 0.8)
+    raw = 1.6 * (0.9 * spend + rng.gamma(1.0, 10.0, 2_000))
+    return raw, spend
+
+
+def test_anchored_predictions_average_the_anchor_times_the_mean_recent_spend(population):
+    raw, spend = population
+    anchored = raw * level_factor(0.7, raw, spend)
+    assert anchored.mean() == pytest.approx(0.7 * spend.mean(), rel=1e-12)
+
+
+def test_anchoring_keeps_every_customers_rank(population):
+    raw, spend = population
+    factor = level_factor(0.7, raw, spend)
+    assert factor != 1.0
+    np.testing.assert_array_equal(np.argsort(raw * factor, kind="stable"), np.argsort(raw, kind="stable"))
+
+
+def test_without_an_anchor_or_a_usable_mean_predictions_stay_as_they_are(population):
+    raw, spend = population
+    assert level_factor(None, raw, spend) == 1.0
+    assert level_factor(0.7, raw, np.zeros_like(spend)) == 1.0
+    assert level_factor(0.7, np.where(np.arange(len(raw)) == 5, np.nan, raw), spend) == 1.0
+
+
+def test_the_factor_of_a_population_is_the_same_from_its_parts_in_any_order(population):
+    """What lets Spark sum partition by partition and still match the factor over everyone."""
+    raw, spend = population
+    parts = [slice(1500, None), slice(0, 7), slice(7, 1500)]
+    summed = LevelSums()
+    for part in parts:
+        summed = summed + LevelSums.of(raw[part], spend[part])
+    assert summed == LevelSums.of(raw, spend)
+    assert summed.factor(0.7) == level_factor(0.7, raw, spend)
+
+
+def test_the_anchor_is_label_over_recent_spend_at_the_newest_cutoff():
+    stamps = pd.to_datetime(["2024-01-01", "2024-01-01", "2024-02-01", "2024-02-01"], utc=True)
+    train = pd.DataFrame(
+        {"event_timestamp": stamps[:3], "spend_90d": [10.0, 10.0, 40.0], "y": [50.0, 50.0, 20.0]}
+    )
+    valid = pd.DataFrame({"event_timestamp": stamps[3:], "spend_90d": [60.0], "y": [30.0]})
+    assert level_anchor([train, valid], "y") == pytest.approx(50 / 100)
+    assert level_anchor([train.assign(spend_90d=0.0), valid.assign(spend_90d=0.0)], "y") is None
+
+
+def test_a_bundle_keeps_its_anchor_and_an_older_one_loads_without(tmp_path):
+    x = np.random.default_rng(0).random((50, 1))
+    booster = lgb.train({"objective": "tweedie", "verbose": -1}, lgb.Dataset(x, x[:, 0] * 10), 3)
+    ModelBundle("customer_value", booster, ["spend_90d"], {}, None, 28, level_anchor=0.42).save(tmp_path)
+    assert ModelBundle.load(tmp_path).level_anchor == 0.42
+    meta = (tmp_path / META_FILE).read_text().replace('"level_anchor": 0.42', '"unrelated": 1')
+    (tmp_path / META_FILE).write_text(meta)
+    assert ModelBundle.load(tmp_path).level_anchor is None
