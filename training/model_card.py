@@ -14,8 +14,9 @@ def model_card(
     baseline_metrics: dict[str, dict[str, float]],
     top_features: list[str],
     fingerprint: str,
+    level_anchor: float | None = None,
 ) -> str:
-    """Markdown for one trained version."""
+    """Markdown for one trained version (`level_anchor`: the deployed model's, if it has one)."""
     lines = [
         f"# Model card: {spec.name}",
         "",
@@ -29,6 +30,15 @@ def model_card(
         f"{plan.deploy_train[-1]}, early stopping on the held-out customers, calibration on those of the latest cutoffs.",
         f"- Examples: {', '.join(f'{k} {v:,}' for k, v in examples.items())}. Data fingerprint `{fingerprint}`.",
         f"- Label `{spec.label}`: see `training/labels.py`. Feature service `{spec.name}` (Feast).",
+        *(
+            [
+                f"- Level anchor {level_anchor:.4f} (label / `spend_90d` on its newest training cutoff): "
+                "each scored population's predictions are scaled so their mean is the anchor times its "
+                "mean `spend_90d` (`training/level_anchor.py`); the test figures below are anchored too."
+            ]
+            if level_anchor is not None
+            else []
+        ),
         "",
         f"## Test cutoff {plan.test}: model and baselines",
         "",

@@ -25,6 +25,7 @@ from training.fallback import fit_fallback
 from training.fit import TrainingData, fit_bundle
 from training.intervals import ValueInterval, coverage_report, fit_interval
 from training.labels import CustomerSample
+from training.level_anchor import ANCHOR_FEATURE, level_factor
 from training.model_card import model_card
 from training.promotion import decide_promotion
 from training.spec import ModelSpec
@@ -224,7 +225,7 @@ def train_model(
     step(f"{spec.name}: fit and test")
     evaluated, trees = fit_bundle(spec, parts["train"], parts["valid"], horizon, best)
     test = parts["test"]
-    prediction = evaluated.predict(test.frame)
+    prediction, factor = anchored_predictions(evaluated, test.frame)
     test_metrics = evaluate.score(spec, test.y, prediction)
     predictions = pd.DataFrame(
         {"customer_id": test.frame["customer_id"], spec.label: test.y, "prediction": prediction}
@@ -232,13 +233,16 @@ def train_model(
     baselines = spec.baselines(test.frame, orders, the_plan.test, horizon)
     baseline_metrics = {k: evaluate.rank_score(spec, test.y, v) for k, v in baselines.items()}
     registry.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
+    if evaluated.level_anchor is not None:
+        registry.log_params({"level_anchor": evaluated.level_anchor})
+        registry.log_metrics({"test_level_factor": factor})
     for base, values in baseline_metrics.items():
         registry.log_metrics({f"baseline_{base}_{k}": v for k, v in values.items()})
     importance = log_charts(spec, evaluated, test, prediction, baselines)
 
     if not spec.is_classifier:
         step(f"{spec.name}: 80% interval")
-        test_metrics |= _interval_on_test(evaluated, parts, prediction)
+        test_metrics |= _interval_on_test(evaluated, parts, prediction, factor)
     if not register:
         return TrainResult(
             spec.name,
@@ -258,6 +262,8 @@ def train_model(
     deployed, _ = fit_bundle(spec, parts["refit"], parts["refit_valid"], horizon, best)
     if not spec.is_classifier:
         deployed.interval = _interval(deployed, parts["refit"], parts["refit_valid"])
+    if deployed.level_anchor is not None:
+        registry.log_params({"deployed_level_anchor": deployed.level_anchor})
     uri = registry.log_bundle(deployed, test.frame.head(20))
     registry.log_frame(reference_sample(spec, deployed, test), REFERENCE_ARTIFACT)
     registry.log_frame(importance, IMPORTANCE_ARTIFACT)
@@ -276,7 +282,9 @@ def train_model(
         registry.log_fallback(fallback)
         tags[registry.FALLBACK_TAG] = fallback.baseline
     top = importance["feature"].head(8).tolist()
-    card = model_card(spec, the_plan, examples, test_metrics, baseline_metrics, top, fingerprint)
+    card = model_card(
+        spec, the_plan, examples, test_metrics, baseline_metrics, top, fingerprint, deployed.level_anchor
+    )
     registry.log_text(card, "model_card.md")
     registry.describe_run(card)
     version = registry.register(spec.name, uri, tags, description=card)
@@ -302,15 +310,28 @@ def model_description(spec: ModelSpec, horizon_days: int) -> str:
     )
 
 
+def anchored_predictions(bundle: ModelBundle, frame: pd.DataFrame) -> tuple[np.ndarray, float]:
+    """The bundle's predictions for a whole population (every customer of one cutoff), times its
+    level factor over them (`training.level_anchor`; 1 for a model without an anchor), and the factor."""
+    raw = bundle.predict(frame)
+    if bundle.level_anchor is None:
+        return raw, 1.0
+    factor = level_factor(bundle.level_anchor, raw, frame[ANCHOR_FEATURE])
+    return raw * factor, factor
+
+
 def reference_sample(spec: ModelSpec, bundle: ModelBundle, test: TrainingData, seed: int = 0) -> pd.DataFrame:
     """What a model is monitored against: a seeded sample of its test-cutoff examples (at most
-    `REFERENCE_ROWS`), with their features, the label and the model's own prediction. No customer
-    ids: drift and quality need the distributions, not who the customers were."""
-    frame = test.frame
+    `REFERENCE_ROWS`), with their features, the label and the model's own prediction (anchored over
+    the whole test cutoff, as scoring anchors it). No customer ids: drift and quality need the
+    distributions, not who the customers were."""
+    prediction, _ = anchored_predictions(bundle, test.frame)
+    frame, picked = test.frame, slice(None)
     if len(frame) > REFERENCE_ROWS:
         frame = frame.sample(REFERENCE_ROWS, random_state=seed)
+        picked = test.frame.index.get_indexer(frame.index)
     sample = frame[[*bundle.feature_names, spec.label]].reset_index(drop=True)
-    sample["prediction"] = bundle.predict(frame)
+    sample["prediction"] = prediction[picked]
     return sample
 
 
@@ -360,10 +381,13 @@ def _interval(bundle: ModelBundle, train: TrainingData, calibration: TrainingDat
     )
 
 
-def _interval_on_test(bundle: ModelBundle, parts: dict[str, TrainingData], prediction: np.ndarray) -> dict:
-    """Fit the interval on train (calibrated on valid) and measure its coverage on the test cutoff."""
+def _interval_on_test(
+    bundle: ModelBundle, parts: dict[str, TrainingData], prediction: np.ndarray, factor: float
+) -> dict:
+    """Fit the interval on train (calibrated on valid) and measure its coverage on the test cutoff,
+    scaled by the level factor of the test cutoff's prediction (as scoring scales it)."""
     interval = _interval(bundle, parts["train"], parts["valid"])
-    low, high = interval.predict(bundle.matrix(parts["test"].frame))
+    low, high = interval.predict(bundle.matrix(parts["test"].frame), factor)
     report = coverage_report(parts["test"].y, low, high, prediction)
     registry.log_text(
         "\n".join(f"{d + 1}: {c:.3f}" for d, c in enumerate(report["coverage_by_decile"])),
@@ -404,7 +428,7 @@ def backtest_model(
     """Score a champion and the baselines on labelled examples at `as_of`; log it all in a run."""
     y = frame[spec.label].to_numpy(dtype=float)
     with registry.run(f"backtest {spec.name} as of {as_of}", lineage_tags(spec)):
-        prediction = bundle.predict(frame)
+        prediction, factor = anchored_predictions(bundle, frame)
         model_metrics = evaluate.score(spec, y, prediction)
         low, high = primary_interval(spec, y, prediction)
         model_metrics[f"{spec.primary_metric}_ci_low"], model_metrics[f"{spec.primary_metric}_ci_high"] = (
@@ -422,6 +446,9 @@ def backtest_model(
                 "backtest": True,
             }
         )
+        if bundle.level_anchor is not None:
+            registry.log_params({"level_anchor": bundle.level_anchor})
+            registry.log_metrics({"backtest_level_factor": factor})
         registry.log_metrics({f"backtest_{k}": v for k, v in model_metrics.items()})
         for base, values in baseline_metrics.items():
             registry.log_metrics({f"baseline_{base}_{k}": v for k, v in values.items()})

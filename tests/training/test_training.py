@@ -235,3 +235,14 @@ def test_the_value_model_carries_an_80_percent_interval_measured_on_the_test_cut
     assert bundle.interval is not None and bundle.interval.margin >= 0
     churn, _ = registry.load_bundle("churn")
     assert churn.interval is None
+
+
+def test_the_value_model_keeps_a_level_anchor_and_the_classifiers_none(trained_home):
+    """The anchor and the factor it gave the test cutoff are logged with the run."""
+    registry.configure(trained_home[0])
+    value, info = registry.load_bundle("customer_value")
+    assert value.level_anchor > 0
+    assert registry.load_bundle("churn")[0].level_anchor is None
+    assert registry.load_bundle("growth_potential")[0].level_anchor is None
+    run = mlflow.MlflowClient().get_run(info.run_id)
+    assert float(run.data.params["level_anchor"]) > 0 and run.data.metrics["test_level_factor"] > 0
