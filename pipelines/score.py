@@ -10,7 +10,9 @@ offers (`training.offers`). The snapshot
 date is scored again.
 
 `tier_rows` computes the rows of any set of customers, given what they need from all customers
-(`Population`); here it runs once over everyone, on Spark once per partition (`pipelines.spark_scoring`).
+(`Population`, and the value model's level factor over everyone, `training.level_anchor`, which the
+snapshot keeps in `customer_value_level_factor` for the service); here it runs once over everyone,
+on Spark once per partition (`pipelines.spark_scoring`).
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ def tier_snapshot(
         reading_previous = pool.submit(previous_snapshot, tiers, as_of, RETENTION_COLUMNS)
         run = scoring_run(settings, as_of, policy, classic, overrides)
         features, previous = reading.result(), reading_previous.result()
+    run = with_champions(run, run.models.champions.at_level_of(features))
     snapshot = tier_rows(run, features, previous)
     if with_offers:
         snapshot = with_offer_columns(snapshot, offer_columns(settings, snapshot, policy, as_of))
@@ -231,6 +234,12 @@ def scoring_run(
     )
 
 
+def with_champions(run: ScoringRun, champions: champion_models.Champions) -> ScoringRun:
+    """`run` scoring with `champions` (the same, with the level factors of the scored population:
+    `Champions.at_level_of`, on Spark `Champions.with_level_factors`)."""
+    return replace(run, models=replace(run.models, champions=champions))
+
+
 def predictions(
     models: ScoringModels,
     features: pd.DataFrame,
@@ -255,7 +264,8 @@ def tier_rows(
     flags. Row by row, given what comes from all customers.
 
     Args:
-        run: The run (`scoring_run`).
+        run: The run (`scoring_run`), its champions at the level of the whole population
+            (`Champions.at_level_of`; otherwise anchored models answer unscaled).
         features: Feature snapshot rows, one per customer.
         previous: The previous tier snapshot's `RETENTION_COLUMNS` (rows of other customers are ignored),
             or None.
@@ -290,6 +300,8 @@ def tier_rows(
         snapshot[MODELS[name].version_column] = version
     for name, source in run.models.champions.sources.items():
         snapshot[f"{name}_source"] = source
+    for name, column in champion_models.LEVEL_FACTOR_COLUMNS.items():
+        snapshot[column] = run.models.champions.level_factor(name)
     return snapshot
 
 

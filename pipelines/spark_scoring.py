@@ -12,7 +12,9 @@ summed on the driver), never per partition:
 - share cuts: the band floors (`tiering.share_floors`) from exact order statistics of the scores of
   the customers reaching the value tiers;
 - the risk flags' high-value cut: pandas' quantile from its two order statistics
-  (`tiering.risk.linear_quantile`).
+  (`tiering.risk.linear_quantile`);
+- the value model's level factor (`training.level_anchor`), first, from exact sums of each
+  partition's raw predictions and recent spend (whole numbers) added up on the driver.
 
 Offers (`training.offers`, a DuckDB job on order lines) are computed after the Spark part by the
 existing DuckDB code on the driver's machine, from three columns of every customer (customer, tier,
@@ -52,10 +54,12 @@ from pipelines.score import (
     predictions,
     scoring_run,
     tier_rows,
+    with_champions,
 )
 from tiering import load_policy, percentile_of_ranks, policy_scores, rfmp_score, share_floors
 from tiering.assign import raw_rfmp_components, reaches_value_tiers
 from tiering.risk import HIGH_VALUE_SHARE, linear_quantile
+from training.level_anchor import LevelSums
 
 #: Customers per partition when the caller does not choose (at least one partition per core).
 CUSTOMERS_PER_PARTITION = 100_000
@@ -103,6 +107,10 @@ def score(
     restore = spark.conf.get(SHUFFLE_PARTITIONS)
     spark.conf.set(SHUFFLE_PARTITIONS, str(parts))  # the ranks' and joins' shuffles too
     shipped = spark.sparkContext.broadcast(run)
+    if run.models.champions.anchored:
+        run = with_champions(run, run.models.champions.with_level_factors(_level_sums(features, shipped)))
+        shipped.unpersist()
+        shipped = spark.sparkContext.broadcast(run)
     inputs = _population_inputs(features.repartition(parts, "customer_id"), shipped, run).persist()
     cached = [inputs]
     try:
@@ -134,6 +142,31 @@ def score(
     return ScoreReport(
         as_of, label, path, sum(counts.values()), counts, champions.versions, champions.sources
     )
+
+
+def _level_sums(features: DataFrame, shipped) -> dict[str, LevelSums]:
+    """Per anchored champion, the exact sums of its level factor over all customers: each
+    partition's (`Champions.level_sums`, whole numbers) added up on the driver, so the factor is the
+    one the DuckDB path computes over everyone at once."""
+
+    def sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        champions = shipped.value.models.champions
+        for batch in batches:
+            found = champions.level_sums(batch.reset_index(drop=True))
+            yield pd.DataFrame(
+                {
+                    "model": list(found),
+                    "prediction": [str(s.prediction) for s in found.values()],
+                    "spend": [str(s.spend) for s in found.values()],
+                    "finite": [s.finite for s in found.values()],
+                }
+            )
+
+    schema = "model string, prediction string, spend string, finite boolean"
+    totals = {name: LevelSums() for name in shipped.value.models.champions.anchored}
+    for name, prediction, spend, finite in features.mapInPandas(sums, schema).collect():
+        totals[name] = totals[name] + LevelSums(int(prediction), int(spend), finite)
+    return totals
 
 
 def _population_inputs(features: DataFrame, shipped, run: ScoringRun) -> DataFrame:

@@ -3,8 +3,8 @@ and stored in the online store (`features.online_answers`), so a request is one 
 
 Scoring publishes them for the date it scored (`publish`); order events store the answers they
 recompute (`serving.events`). An answer is stored with the key of what it was computed from besides
-the customer's features (`answer_key`): champion and baseline versions, the next-order and persona
-models, the tier policy and the exact tier snapshot, the reason settings and the answer format. The
+the customer's features (`answer_key`): champion and baseline versions and level factors, the
+next-order and persona models, the tier policy and the exact tier snapshot, the reason settings and the answer format. The
 service serves a stored answer only while that key equals its own, so a reload of other models (or a
 newer tier snapshot) never serves an answer of the old ones: until the next publish those customers
 are computed per request, as before. Loading features drops the stored answers (see
@@ -58,6 +58,7 @@ def answer_key(live: Live, excluded_views: frozenset[str], tier_snapshot: Path) 
         "versions": champions.versions,
         "sources": champions.sources,
         "runs": champions.run_ids,
+        "level_factors": champions.level_factors,
         "next_order": live.next_order_version,
         "personas": None if live.personas is None else asdict(live.personas),
         "policy": live.lookup.policy.name,

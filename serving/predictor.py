@@ -28,6 +28,7 @@ from serving.answers import answer_json, answer_key
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
+from training.level_anchor import ANCHOR_FEATURE
 from training.next_order import OUTPUTS, NextOrderModel
 from training.offers import split_offers
 from training.personas import PersonaModel, champion_personas
@@ -82,8 +83,8 @@ class Predictor:
         from training import registry
 
         registry.configure(self.settings)
-        champions = champion_models.load_champions()
         lookup = TierLookup.load(self.settings, self.policy_name)
+        champions = at_snapshot_level(self.settings, champion_models.load_champions(), lookup)
         personas = champion_personas(self.settings)
         found = registry.load_next_order()
         next_order = found[0] if found else None
@@ -227,11 +228,12 @@ class Predictor:
         for name, matrix in champion_models.matrices(live.champions, columns).items():
             bundle = live.champions.bundles[name]
             predicted, contributions = bundle.predict_and_explain(matrix)
+            factor = live.champions.level_factor(name)  # the batch's, as `champion_models.predict`
             predicted = champion_models.answered(
-                name, predicted, columns["days_since_last_order"], bundle.horizon_days
+                name, predicted * factor, columns["days_since_last_order"], bundle.horizon_days
             )
             predictions[MODELS[name].output] = predicted
-            interval = bundle.predict_interval(matrix)
+            interval = bundle.predict_interval(matrix, factor)
             if interval is not None:
                 intervals[MODELS[name].output] = interval
             explained = explain(bundle, matrix, TOP_REASONS, contributions, self.reason_excluded_views)
@@ -347,6 +349,29 @@ class Predictor:
             "model_sources": live.champions.sources,
             "features_as_of": None,
         }
+
+
+def at_snapshot_level(
+    settings: Settings, champions: champion_models.Champions, lookup: TierLookup
+) -> champion_models.Champions:
+    """The champions with the level factors (`training.level_anchor`) the batch scored the tier
+    snapshot's date with, so a customer's answer equals their row of the snapshot. A champion the
+    snapshot was not scored by (promoted since, or a snapshot from before the anchor) gets the factor
+    over that date's feature snapshot: the one scoring the date again would store."""
+    factors, stale = {}, []
+    for name in champions.anchored:
+        stored = lookup.level_factors.get(name)
+        if stored is not None and stored[1] == champions.versions[name]:
+            factors[name] = stored[0]
+        else:
+            stale.append(name)
+    if stale:
+        snapshots = settings.feature_snapshots
+        needed = {n for name in stale for n in champions.bundles[name].feature_names} | {ANCHOR_FEATURE}
+        features = snapshots.read(snapshots.choose(lookup.as_of), sorted(needed))
+        sums = champions.level_sums(features)
+        factors |= {name: sums[name].factor(champions.bundles[name].level_anchor) for name in stale}
+    return replace(champions, level_factors=factors)
 
 
 def _online_answers(store) -> OnlineAnswers | None:

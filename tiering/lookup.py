@@ -12,19 +12,20 @@ median predictions of the snapshot's newest customers and the policy's tier for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from features.model_table import PREDICTION_COLUMNS
+from features.model_table import MODELS, PREDICTION_COLUMNS
 from features.settings import Settings
 from tiering import Policy, load_policy, required_columns
 from tiering.assign import OPTIONAL_COLUMNS
 from tiering.reference import TierReference
 from tiering.retention import apply_retention
 from tiering.risk import high_value_cut
+from training.champions import LEVEL_FACTOR_COLUMNS
 
 #: Feature columns the policies and cold-start prior read besides the predictions.
 HISTORY_COLUMNS = ["days_since_last_order", "tenure_days", "orders_365d"]
@@ -57,6 +58,9 @@ class TierLookup:
         reference: The policy frozen against the snapshot's population.
         value_cut: Predicted value from which a customer is "high value" in the snapshot (risk flags).
         cold_start: The answer for customers without features.
+        level_factors: Per anchored model, the level factor the snapshot was scored with and the
+            model version it was computed for (`training.level_anchor`); empty in snapshots
+            scored before the anchor.
     """
 
     policy: Policy
@@ -68,6 +72,7 @@ class TierLookup:
     reference: TierReference
     value_cut: float
     cold_start: ColdStart
+    level_factors: dict[str, tuple[float, int | None]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, settings: Settings, policy_name: str = "lifecycle") -> TierLookup:
@@ -92,6 +97,8 @@ class TierLookup:
                 "offers",
                 "offer_reasons",
                 *PREDICTIONS,
+                *LEVEL_FACTOR_COLUMNS.values(),
+                *(MODELS[name].version_column for name in LEVEL_FACTOR_COLUMNS),
             ],
         )
         rules = [
@@ -134,6 +141,7 @@ class TierLookup:
             reference=TierReference.from_population(population, policy),
             value_cut=high_value_cut(snapshot.expected_value),
             cold_start=_cold_start(population, policy, as_of),
+            level_factors=_level_factors(snapshot),
         )
 
     @property
@@ -154,6 +162,18 @@ class TierLookup:
         return apply_retention(assigned, known.reset_index(drop=True), as_of, policy=self.policy)[
             ["customer_id", "tier", "change", "reason"]
         ]
+
+
+def _level_factors(snapshot: pd.DataFrame) -> dict[str, tuple[float, int | None]]:
+    """Each anchored model's level factor in the snapshot (one value per snapshot) and the version
+    that scored it."""
+    found = {}
+    for name, column in LEVEL_FACTOR_COLUMNS.items():
+        if column in snapshot and len(snapshot):
+            version = snapshot.get(MODELS[name].version_column)
+            known = version is not None and pd.notna(version.iat[0])
+            found[name] = (float(snapshot[column].iat[0]), int(version.iat[0]) if known else None)
+    return found
 
 
 def caller_rule(change: str | None, reason: str) -> str:

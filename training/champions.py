@@ -10,7 +10,7 @@ table (`features.model_table`). A model without a champion is answered by its se
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -20,20 +20,57 @@ from features.model_table import MODEL_NAMES, MODELS
 from training.bundle import ModelBundle
 from training.fallback import Fallback
 from training.labels import is_active
+from training.level_anchor import ANCHOR_FEATURE, LevelSums
 from training.models import SPECS
+
+#: Tier snapshot column of each anchored model's level factor (`Champions.level_factors`): the
+#: service answers with the factor the batch scored its date with.
+LEVEL_FACTOR_COLUMNS = {name: f"{name}_level_factor" for name, spec in SPECS.items() if spec.level_anchor}
 
 
 @dataclass(frozen=True)
 class Champions:
     """What answers each model: its champion bundle (`bundles`, `versions`), else its servable
     baseline (`fallbacks`), else nothing (`unanswered`: trained, no champion, no baseline gives its
-    output). `run_ids` holds the run of each champion and of each fallback's version."""
+    output). `run_ids` holds the run of each champion and of each fallback's version.
+    `level_factors` holds, per anchored champion, the level factor of the population it scores
+    (`at_level_of`, `training.level_anchor`); a model without one is used as it is."""
 
     bundles: dict[str, ModelBundle]
     versions: dict[str, int]
     run_ids: dict[str, str]
     fallbacks: dict[str, Fallback] = field(default_factory=dict)
     unanswered: tuple[str, ...] = ()
+    level_factors: dict[str, float] = field(default_factory=dict)
+
+    def level_factor(self, name: str) -> float:
+        """The factor model `name`'s predictions are multiplied by (1 if it has none)."""
+        return self.level_factors.get(name, 1.0)
+
+    @property
+    def anchored(self) -> list[str]:
+        """The champions with a level anchor."""
+        return [name for name, bundle in self.bundles.items() if bundle.level_anchor is not None]
+
+    def level_sums(self, features: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, LevelSums]:
+        """Per anchored champion, the exact sums its level factor is computed from over the
+        customers of `features` (one part of a population, or all of it)."""
+        found = {}
+        for name in self.anchored:
+            bundle = self.bundles[name]
+            raw = bundle.predict_matrix(bundle.matrix(features))
+            found[name] = LevelSums.of(raw, features[ANCHOR_FEATURE])
+        return found
+
+    def with_level_factors(self, sums: Mapping[str, LevelSums]) -> Champions:
+        """These champions with the level factors of a population whose sums are `sums`."""
+        factors = {name: total.factor(self.bundles[name].level_anchor) for name, total in sums.items()}
+        return replace(self, level_factors=factors)
+
+    def at_level_of(self, features: pd.DataFrame) -> Champions:
+        """These champions with the level factors of the population `features` (every customer
+        scored at one date): what batch scoring applies, and stores in the tier snapshot."""
+        return self.with_level_factors(self.level_sums(features))
 
     @property
     def horizon_days(self) -> int:
@@ -79,6 +116,8 @@ def predict(
 ) -> pd.DataFrame:
     """Predictions for every row of `features` (catalog feature columns; `customer_id` kept if present),
     with `<output>_low` / `<output>_high` for a model that has an 80% interval (the expected value).
+    An anchored model's predictions and interval are multiplied by `champions.level_factor` (set for
+    the scored population by `Champions.at_level_of`).
     Growth potential is NaN for customers without an order in the horizon (`answered`).
 
     With `explain`, each champion predicts from its per-feature contributions, one LightGBM pass as
@@ -97,8 +136,10 @@ def predict(
             predicted, contributions = bundle.predict_and_explain(matrix)
             explain(name, matrix, contributions)
             del contributions
+        factor = champions.level_factor(name)
+        predicted = predicted * factor  # exact when 1
         out[output] = answered(name, predicted, features["days_since_last_order"], bundle.horizon_days)
-        interval = bundle.predict_interval(matrix)
+        interval = bundle.predict_interval(matrix, factor)
         if interval is not None:
             out[f"{output}_low"], out[f"{output}_high"] = interval
     for name, values in stand_ins(champions, features).items():

@@ -92,6 +92,7 @@ def test_spark_writes_the_same_tier_snapshots_as_duckdb(scored, policy):
     later = pd.read_parquet(spark.tier_snapshots(policy).path(SERVE_AS_OF))
     assert later.previous_tier.notna().mean() > 0.9  # retained against the first date
     assert later.offers.notna().any() and later.persona.notna().all() and later.p_order_7d.notna().all()
+    assert (later.customer_value_level_factor != 1.0).all()  # values compared at an anchored level
     assert sorted(p.name for p in spark.tier_snapshots_dir(policy).iterdir()) == [
         f"{d}.parquet" for d in DATES
     ]

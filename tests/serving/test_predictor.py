@@ -41,6 +41,18 @@ def test_answers_equal_the_batch_snapshot_for_the_same_customers(predictor, batc
     assert set(answers.features_as_of) == {SERVE_AS_OF}
 
 
+def test_the_service_answers_values_at_the_level_factor_the_batch_scored_with(predictor, batch, served_home):
+    """The factor belongs to the population the batch scored; one customer's answer reuses it."""
+    factor = batch.customer_value_level_factor
+    assert factor.nunique() == 1 and factor.iloc[0] != 1.0
+    anchor = predictor.live.champions.bundles["customer_value"].level_anchor
+    spend = served_home.feature_snapshots.read(SERVE_AS_OF, ["spend_90d"]).spend_90d
+    assert batch.expected_value.mean() == pytest.approx(anchor * spend.mean(), rel=1e-9)
+    customer = batch.iloc[7]
+    answer = predictor.predict_ids([customer.customer_id])[0]
+    assert answer["expected_value"] == customer.expected_value
+
+
 def test_a_lapsed_customer_is_answered_without_growth_potential_or_its_reasons(predictor, batch):
     lapsed = batch[batch.growth_potential.isna()].customer_id.iloc[0]
     answer = predictor.predict_ids([lapsed])[0]
@@ -229,6 +241,21 @@ def test_reload_picks_up_a_new_champion(served_home, tmp_path):
         assert served.predict_ids([customer])[0]["model_versions"]["churn"] == new_version
     finally:
         registry.rollback("churn")
+
+
+def test_a_value_champion_promoted_after_the_batch_gets_the_factor_scoring_would_store(
+    served_home, batch, tmp_path
+):
+    """The snapshot's factor belongs to the version that scored it; a new version's is computed over
+    the same date's features (here the same model again, so the same factor)."""
+    home = copy_home(served_home, tmp_path / "home")
+    registry.configure(home)
+    current = registry.champion("customer_value")
+    registry.promote("customer_value", registry.register("customer_value", current.source, {}))
+    served = Predictor(home)
+    assert served.live.champions.versions["customer_value"] != current.version
+    factor = served.live.champions.level_factor("customer_value")
+    assert factor == batch.customer_value_level_factor.iloc[0]
 
 
 def test_a_reload_writes_nothing_into_the_home(served_home, tmp_path):
