@@ -21,7 +21,7 @@ run: env
 	$(VENV)/bin/tierwise run
 
 test: env
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=25
 
 test-fast: env
 	$(VENV)/bin/pytest -m "not slow and not integration"
