@@ -33,6 +33,7 @@ from training.labels import (
     labelled,
     outcome_end,
 )
+from training.level_anchor import LEVEL_ANCHOR_MODES
 from training.models import SPECS
 from training.run import (
     REFIT_PARTS,
@@ -63,12 +64,18 @@ def train(
     on_step: Callable[[str], None] | None = None,
     register: bool = True,
     test_on_all: bool = False,
+    level_anchor: str = "auto",
 ) -> list[TrainResult]:
     """Train, evaluate, register and (if better) promote each model as of `as_of` (default: today's data).
 
     With `test_on_all`, a run on a sample of customers (`Settings.train_sample`) is still tested on
     every customer of the test cutoff (to measure what the sample costs against a run on all of them,
-    on the same rows); its refit learns from the sample there as at every other cutoff."""
+    on the same rows); its refit learns from the sample there as at every other cutoff.
+
+    `level_anchor` ("auto", "keep" or "drop"): whether the value model keeps its level anchor —
+    decided on the test cutoff, or forced (`training.level_anchor.LevelChoice`)."""
+    if level_anchor not in LEVEL_ANCHOR_MODES:
+        raise InputError(f"level anchor {level_anchor!r}: expected one of {', '.join(LEVEL_ANCHOR_MODES)}")
     step = on_step or (lambda _: None)
     con = open_live_data(settings)
     period = data_period(con)
@@ -122,6 +129,7 @@ def train(
                     step,
                     register,
                     refit_parts=lambda read=read: read(REFIT_PARTS),
+                    level_anchor=level_anchor,
                 )
             )
         del parts, rows

@@ -104,13 +104,20 @@ TRAIN_HORIZON_NEXT_ORDER = 30  # the next-order model answers P(order within 30 
 @pytest.fixture(scope="session")
 def trained_home(cj_slice_home: Settings, tmp_path_factory) -> tuple[Settings, list]:
     """The slice with all three models trained as of 2017-10-01 (2 Optuna trials each), each a
-    champion. Read-only: fixtures that build on it work on a copy (`copy_home`)."""
+    champion, the value model with its level anchor kept (on the slice the raw level is a little
+    nearer the test cutoff's truth, so `auto` would drop it and nothing downstream would show the
+    factor at work). Read-only: fixtures that build on it work on a copy (`copy_home`)."""
     from pipelines import train
     from training import registry
 
     settings = copy_home(cj_slice_home, tmp_path_factory.mktemp("trained") / "home")
     results = train.train(
-        settings, ["churn", "customer_value", "growth_potential"], TRAIN_AS_OF, TRAIN_HORIZON, trials=2
+        settings,
+        ["churn", "customer_value", "growth_potential"],
+        TRAIN_AS_OF,
+        TRAIN_HORIZON,
+        trials=2,
+        level_anchor="keep",
     )
     for result in results:  # 250 households: churn may lose to BG/NBD; staff can promote it by hand
         if not result.promoted:

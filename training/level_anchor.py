@@ -12,6 +12,12 @@ value prediction multiplied by `anchor x mean(spend_90d) / mean(raw prediction)`
 (`level_factor`). Measured with default parameters (README, "Models"): the cohort's ratio went from
 1.547 to 1.016 and 1.619 to 1.002; on Complete Journey's Q4 from 0.984 to 0.945.
 
+The anchor is kept only where it helps: on Complete Journey's holiday quarter, whose spend rises
+where the cohort's fell, it moved the total from 0.989 to 0.936 of actual. So training tests the
+anchored and the raw level on its test cutoff (out of time for the evaluated model, the newest
+matured cutoff for the deployed one) and deploys the anchor only if it brought the total nearer the
+actual (`LevelChoice`).
+
 The factor belongs to a population, not to a customer: batch scoring computes it over everyone
 scored (on Spark from exact sums collected over the partitions, `LevelSums`), stores it with the tier
 snapshot, and the service applies the snapshot's factor so an answer over HTTP equals the batch row.
@@ -28,6 +34,9 @@ import pandas as pd
 
 #: The feature the level is anchored on: a population's recent spend.
 ANCHOR_FEATURE = "spend_90d"
+#: What training does with a value model's anchor: decide on the test cutoff (`LevelChoice`), or
+#: keep or drop it whatever the test cutoff says (a shop that knows its population decays, or not).
+LEVEL_ANCHOR_MODES = ("auto", "keep", "drop")
 
 
 def level_anchor(frames: Sequence[pd.DataFrame], label: str) -> float | None:
@@ -47,6 +56,63 @@ def level_anchor(frames: Sequence[pd.DataFrame], label: str) -> float | None:
     spend = float(rows[ANCHOR_FEATURE].sum())
     anchor = float(rows[label].sum()) / spend if spend else math.nan
     return anchor if math.isfinite(anchor) and anchor > 0 else None
+
+
+@dataclass(frozen=True)
+class LevelChoice:
+    """Whether a value model keeps its anchor, decided on one population with known outcomes (its
+    test cutoff): kept only if the anchored total is nearer the actual total than the raw one, as a
+    ratio (|log(predicted / actual)|: 0.9 and 1.1 of the truth are equally far).
+
+    Attributes:
+        anchor: The model's anchor (`level_anchor`).
+        factor: The level factor it gave that population (`level_factor`).
+        raw_ratio: Raw predicted total / actual total (NaN when the actual total is not positive).
+        mode: One of `LEVEL_ANCHOR_MODES`: "auto" decides as above, "keep" and "drop" override it.
+    """
+
+    anchor: float
+    factor: float
+    raw_ratio: float
+    mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.mode not in LEVEL_ANCHOR_MODES:
+            raise ValueError(f"level anchor {self.mode!r}: expected one of {', '.join(LEVEL_ANCHOR_MODES)}")
+
+    @classmethod
+    def on(
+        cls,
+        anchor: float,
+        raw: np.ndarray,
+        spend_90d: np.ndarray | pd.Series,
+        actual: np.ndarray,
+        mode: str = "auto",
+    ) -> LevelChoice:
+        """The choice for `anchor` on a population: its raw predictions, `spend_90d` and what it
+        went on to spend, in the same order."""
+        truth = float(np.sum(actual))
+        ratio = float(np.sum(raw)) / truth if truth > 0 else math.nan
+        return cls(anchor, level_factor(anchor, raw, spend_90d), ratio, mode)
+
+    @property
+    def anchored_ratio(self) -> float:
+        """Anchored predicted total / actual total."""
+        return self.raw_ratio * self.factor
+
+    @property
+    def nearer(self) -> bool:
+        """True when the anchor brought the total nearer the actual; False when either ratio is not
+        positive and finite, or the factor is 1 (nothing to gain)."""
+        ratios = (self.raw_ratio, self.anchored_ratio)
+        if self.factor == 1.0 or not all(math.isfinite(r) and r > 0 for r in ratios):
+            return False
+        return abs(math.log(self.anchored_ratio)) < abs(math.log(self.raw_ratio))
+
+    @property
+    def kept(self) -> bool:
+        """Whether the model keeps its anchor: `nearer` under "auto", else as the mode says."""
+        return self.mode == "keep" or (self.mode == "auto" and self.nearer)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from training.backtest_plan import BacktestPlan
+from training.level_anchor import LevelChoice
 from training.spec import ModelSpec
 
 
@@ -14,9 +15,11 @@ def model_card(
     baseline_metrics: dict[str, dict[str, float]],
     top_features: list[str],
     fingerprint: str,
+    level: LevelChoice | None = None,
     level_anchor: float | None = None,
 ) -> str:
-    """Markdown for one trained version (`level_anchor`: the deployed model's, if it has one)."""
+    """Markdown for one trained version (`level`: the anchor's test on the test cutoff;
+    `level_anchor`: the deployed model's anchor, if it kept one)."""
     lines = [
         f"# Model card: {spec.name}",
         "",
@@ -30,15 +33,7 @@ def model_card(
         f"{plan.deploy_train[-1]}, early stopping on the held-out customers, calibration on those of the latest cutoffs.",
         f"- Examples: {', '.join(f'{k} {v:,}' for k, v in examples.items())}. Data fingerprint `{fingerprint}`.",
         f"- Label `{spec.label}`: see `training/labels.py`. Feature service `{spec.name}` (Feast).",
-        *(
-            [
-                f"- Level anchor {level_anchor:.4f} (label / `spend_90d` on its newest training cutoff): "
-                "each scored population's predictions are scaled so their mean is the anchor times its "
-                "mean `spend_90d` (`training/level_anchor.py`); the test figures below are anchored too."
-            ]
-            if level_anchor is not None
-            else []
-        ),
+        *([_level_line(level, level_anchor)] if level is not None else []),
         "",
         f"## Test cutoff {plan.test}: model and baselines",
         "",
@@ -61,3 +56,18 @@ def model_card(
         "- Customers without an order before the cutoff are not scored (cold start is handled by the service).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _level_line(level: LevelChoice, deployed_anchor: float | None) -> str:
+    moved = (
+        f"on the test cutoff the anchor moved the predicted total from {level.raw_ratio:.3f} to "
+        f"{level.anchored_ratio:.3f} of actual"
+    )
+    if deployed_anchor is None:
+        return f"- Level anchor not kept: {moved}, no nearer the truth; predictions are used as they are."
+    return (
+        f"- Level anchor {deployed_anchor:.4f} (label / `spend_90d` on its newest training cutoff): "
+        "each scored population's predictions are scaled so their mean is the anchor times its mean "
+        f"`spend_90d` (`training/level_anchor.py`). Kept because {moved}; the test figures below are "
+        "anchored too."
+    )

@@ -25,7 +25,7 @@ from training.fallback import fit_fallback
 from training.fit import TrainingData, fit_bundle
 from training.intervals import ValueInterval, coverage_report, fit_interval
 from training.labels import CustomerSample
-from training.level_anchor import ANCHOR_FEATURE, level_factor
+from training.level_anchor import ANCHOR_FEATURE, LevelChoice, level_factor
 from training.model_card import model_card
 from training.promotion import decide_promotion
 from training.spec import ModelSpec
@@ -184,6 +184,7 @@ def train_model(
     step: Step,
     register: bool = True,
     refit_parts: Callable[[], dict[str, TrainingData]] | None = None,
+    level_anchor: str = "auto",
 ) -> TrainResult:
     """Tune on train → validation, test once beside the baselines, refit on every cutoff up to the
     test cutoff, register the refit and promote it if it beats the champion. Call inside a run.
@@ -191,7 +192,8 @@ def train_model(
     With `register=False` it stops after the test (a rolling-origin backtest: only the figures count).
     With `refit_parts`, `parts` needs only `TEST_PARTS`: once tested, the training and validation
     parts are dropped from `parts` and `refit_parts()` reads the refit's, so memory never holds both
-    (at a million customers each is gigabytes)."""
+    (at a million customers each is gigabytes). `level_anchor` (one of `LEVEL_ANCHOR_MODES`) says
+    whether an anchored model keeps its anchor (`LevelChoice`)."""
     names = parts["train"].feature_names
     horizon = the_plan.horizon_days
     registry.log_params(
@@ -225,7 +227,10 @@ def train_model(
     step(f"{spec.name}: fit and test")
     evaluated, trees = fit_bundle(spec, parts["train"], parts["valid"], horizon, best)
     test = parts["test"]
-    prediction, factor = anchored_predictions(evaluated, test.frame)
+    prediction = evaluated.predict(test.frame)
+    level = _level_choice(evaluated, prediction, test, level_anchor)
+    factor = level.factor if level is not None and level.kept else 1.0
+    prediction = prediction * factor
     test_metrics = evaluate.score(spec, test.y, prediction)
     predictions = pd.DataFrame(
         {"customer_id": test.frame["customer_id"], spec.label: test.y, "prediction": prediction}
@@ -233,9 +238,6 @@ def train_model(
     baselines = spec.baselines(test.frame, orders, the_plan.test, horizon)
     baseline_metrics = {k: evaluate.rank_score(spec, test.y, v) for k, v in baselines.items()}
     registry.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
-    if evaluated.level_anchor is not None:
-        registry.log_params({"level_anchor": evaluated.level_anchor})
-        registry.log_metrics({"test_level_factor": factor})
     for base, values in baseline_metrics.items():
         registry.log_metrics({f"baseline_{base}_{k}": v for k, v in values.items()})
     importance = log_charts(spec, evaluated, test, prediction, baselines)
@@ -262,6 +264,8 @@ def train_model(
     deployed, _ = fit_bundle(spec, parts["refit"], parts["refit_valid"], horizon, best)
     if not spec.is_classifier:
         deployed.interval = _interval(deployed, parts["refit"], parts["refit_valid"])
+    if level is not None and not level.kept:
+        deployed.level_anchor = None  # the raw level was nearer the truth on the test cutoff
     if deployed.level_anchor is not None:
         registry.log_params({"deployed_level_anchor": deployed.level_anchor})
     uri = registry.log_bundle(deployed, test.frame.head(20))
@@ -283,7 +287,15 @@ def train_model(
         tags[registry.FALLBACK_TAG] = fallback.baseline
     top = importance["feature"].head(8).tolist()
     card = model_card(
-        spec, the_plan, examples, test_metrics, baseline_metrics, top, fingerprint, deployed.level_anchor
+        spec,
+        the_plan,
+        examples,
+        test_metrics,
+        baseline_metrics,
+        top,
+        fingerprint,
+        level,
+        deployed.level_anchor,
     )
     registry.log_text(card, "model_card.md")
     registry.describe_run(card)
@@ -308,6 +320,27 @@ def model_description(spec: ModelSpec, horizon_days: int) -> str:
         "newest matured cutoff beats the champion's and the best baseline's. Each version's description "
         "is its model card."
     )
+
+
+def _level_choice(bundle: ModelBundle, raw: np.ndarray, test: TrainingData, mode: str) -> LevelChoice | None:
+    """Whether an anchored model keeps its anchor, decided on the test cutoff (`LevelChoice`) and
+    logged; None for a model without one. Training's test cutoff is out of time for the evaluated
+    model and the newest matured cutoff for the deployed one, so the test figures are of the level
+    chosen there (the ranking, and so the promotion metric, do not depend on it)."""
+    if bundle.level_anchor is None:
+        return None
+    level = LevelChoice.on(bundle.level_anchor, raw, test.frame[ANCHOR_FEATURE], test.y, mode)
+    registry.log_params(
+        {"level_anchor": level.anchor, "level_anchor_mode": mode, "level_anchor_kept": level.kept}
+    )
+    registry.log_metrics(
+        {
+            "test_level_factor": level.factor,
+            "test_total_ratio_raw": level.raw_ratio,
+            "test_total_ratio_anchored": level.anchored_ratio,
+        }
+    )
+    return level
 
 
 def anchored_predictions(bundle: ModelBundle, frame: pd.DataFrame) -> tuple[np.ndarray, float]:

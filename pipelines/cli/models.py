@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -27,6 +28,14 @@ from pipelines.cli.app import (
 )
 
 
+class LevelAnchor(StrEnum):
+    """`--level-anchor`: `training.level_anchor.LEVEL_ANCHOR_MODES`."""
+
+    auto = "auto"
+    keep = "keep"
+    drop = "drop"
+
+
 @app.command("train")
 def train_command(
     ctx: typer.Context,
@@ -40,6 +49,13 @@ def train_command(
     horizon: Annotated[int, typer.Option(min=7, help="Days the labels look ahead.")] = 90,
     trials: Annotated[int, typer.Option(min=0, help="Optuna trials per model (0: default parameters).")] = 0,
     step: Annotated[int, typer.Option(min=1, help="Days between training cutoffs.")] = 7,
+    level_anchor: Annotated[
+        LevelAnchor,
+        typer.Option(
+            help="Whether the value model keeps its level anchor: auto keeps it if it brought the test "
+            "cutoff's predicted total nearer the actual; keep or drop force it."
+        ),
+    ] = LevelAnchor.auto,
 ) -> None:
     """Train, test against the baselines, register in MLflow and promote a model that beats its champion."""
     from pipelines import train
@@ -55,6 +71,7 @@ def train_command(
             trials,
             step,
             on_step=lambda text: status.update(f"training: {text}"),
+            level_anchor=level_anchor.value,
         )
     for result in results:
         primary = ", ".join(f"{k} {v:.3f}" for k, v in result.test_metrics.items())

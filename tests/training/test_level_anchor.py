@@ -16,7 +16,7 @@ from features.settings import Settings
 from pipelines.train import train
 from training import registry
 from training.bundle import META_FILE, ModelBundle
-from training.level_anchor import LevelSums, level_anchor, level_factor
+from training.level_anchor import LevelChoice, LevelSums, level_anchor, level_factor
 
 
 @pytest.fixture
@@ -69,6 +69,33 @@ def test_the_anchor_is_label_over_recent_spend_at_the_newest_cutoff():
     assert level_anchor([train.assign(spend_90d=0.0), valid.assign(spend_90d=0.0)], "y") is None
 
 
+def test_the_anchor_is_kept_when_it_brings_the_total_nearer_what_was_spent(population):
+    raw, spend = population  # raw predictions about 1.6 times what recent spend says
+    choice = LevelChoice.on(0.7, raw, spend, actual=0.75 * spend)
+    assert choice.raw_ratio > 1.5 and choice.anchored_ratio == pytest.approx(0.7 / 0.75)
+    assert choice.kept
+
+
+def test_the_anchor_is_dropped_when_the_raw_total_was_nearer(population):
+    """As on Complete Journey's holiday quarter, where spend rose instead of decaying."""
+    raw, spend = population
+    choice = LevelChoice.on(0.7, raw, spend, actual=raw * 1.02)
+    assert choice.raw_ratio == pytest.approx(1 / 1.02) and not choice.kept
+
+
+def test_a_ratio_counts_as_far_above_the_truth_as_below_it(population):
+    """0.8 of the truth is nearer than 1.3 times it (|log 0.8| < |log 1.3|)."""
+    raw, spend = population
+    actual = raw / 1.3  # the raw total is 1.3 times the truth
+    anchor = 0.8 * actual.sum() / spend.sum()  # anchored total 0.8 times the truth
+    assert LevelChoice.on(anchor, raw, spend, actual).kept
+
+
+def test_without_spend_to_compare_with_the_anchor_is_not_kept(population):
+    raw, spend = population
+    assert not LevelChoice.on(0.7, raw, spend, actual=np.zeros_like(spend)).kept
+
+
 def test_a_bundle_keeps_its_anchor_and_an_older_one_loads_without(tmp_path):
     x = np.random.default_rng(0).random((50, 1))
     booster = lgb.train({"objective": "tweedie", "verbose": -1}, lgb.Dataset(x, x[:, 0] * 10), 3)
@@ -92,7 +119,7 @@ def test_on_a_decaying_cohort_the_anchored_value_total_is_nearer_the_truth_out_o
         filter_string="attributes.run_name = 'customer_value as of 2024-10-01'",
         output_format="list",
     )[0]
-    factor = run.data.metrics["test_level_factor"]
-    anchored = result.test_metrics["predicted_total_ratio"]
-    raw = anchored / factor  # the ratio is linear in the predictions
+    assert run.data.params["level_anchor_kept"] == "True"
+    anchored, raw = run.data.metrics["test_total_ratio_anchored"], run.data.metrics["test_total_ratio_raw"]
+    assert result.test_metrics["predicted_total_ratio"] == pytest.approx(anchored, rel=1e-9)
     assert abs(anchored - 1) < abs(raw - 1)

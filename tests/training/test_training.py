@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import mlflow
 import numpy as np
 import pytest
@@ -237,7 +239,7 @@ def test_the_value_model_carries_an_80_percent_interval_measured_on_the_test_cut
     assert churn.interval is None
 
 
-def test_the_value_model_keeps_a_level_anchor_and_the_classifiers_none(trained_home):
+def test_a_value_model_told_to_keep_its_level_anchor_keeps_it_and_the_classifiers_have_none(trained_home):
     """The anchor and the factor it gave the test cutoff are logged with the run."""
     registry.configure(trained_home[0])
     value, info = registry.load_bundle("customer_value")
@@ -245,4 +247,21 @@ def test_the_value_model_keeps_a_level_anchor_and_the_classifiers_none(trained_h
     assert registry.load_bundle("churn")[0].level_anchor is None
     assert registry.load_bundle("growth_potential")[0].level_anchor is None
     run = mlflow.MlflowClient().get_run(info.run_id)
+    assert run.data.params["level_anchor_mode"] == "keep" and run.data.params["level_anchor_kept"] == "True"
     assert float(run.data.params["level_anchor"]) > 0 and run.data.metrics["test_level_factor"] > 0
+
+
+def test_by_default_the_value_model_keeps_its_anchor_only_if_it_brought_the_test_total_nearer(baseline_home):
+    """`auto`: the deployed model is anchored exactly when the anchored test total was nearer the
+    actual one (as a ratio), and its test figures are of the level it deploys."""
+    settings, results = baseline_home
+    registry.configure(settings)
+    value, info = registry.load_bundle("customer_value", results["customer_value"].version)
+    run = mlflow.MlflowClient().get_run(info.run_id)
+    params, measured = run.data.params, run.data.metrics
+    raw, anchored = measured["test_total_ratio_raw"], measured["test_total_ratio_anchored"]
+    nearer = abs(math.log(anchored)) < abs(math.log(raw))
+    assert params["level_anchor_mode"] == "auto" and params["level_anchor_kept"] == str(nearer)
+    assert (value.level_anchor is not None) == nearer
+    deployed_level = anchored if nearer else raw
+    assert results["customer_value"].test_metrics["predicted_total_ratio"] == pytest.approx(deployed_level)
