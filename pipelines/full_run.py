@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.console import Console
 
@@ -85,12 +86,12 @@ def run(
             f"train: {name} champion trained on data as of {trained_as_of}, due (every {retrain_every.days}d)"
         )
     if untrained or due:
-        # Each group keeps its horizon: a due champion is retrained on the horizon it was trained on.
-        groups = {train.DEFAULT_HORIZON_DAYS: untrained} if untrained else {}
-        for name in due:
-            groups.setdefault(champion_horizon(settings, name), []).append(name)
-        for horizon, names in groups.items():
-            for result in _train(settings, names, horizon, console, "train"):
+        # Each group keeps its recipe: a due champion is retrained on the horizon and steps it was trained on.
+        groups = {Recipe(train.DEFAULT_HORIZON_DAYS, train.DEFAULT_STEP_DAYS): untrained} if untrained else {}
+        for recipe, names in champion_recipes(settings, list(due)).items():
+            groups.setdefault(recipe, []).extend(names)
+        for recipe, names in groups.items():
+            for result in _train(settings, names, recipe, console, "train"):
                 metric = next(iter(result.test_metrics.items()))
                 console.print(
                     f"train: {result.name} v{result.version} ({metric[0]} {metric[1]:.3f}), {result.reason}"
@@ -143,12 +144,16 @@ def run(
 def retrain_alerted(
     settings: Settings, report: monitor.MonitorReport, console: Console, trials: int = RUN_TRIALS
 ) -> list[dict]:
-    """Retrain each model named by a retrain-worthy alert on the newest data; the promotion rule decides."""
+    """Retrain each model named by a retrain-worthy alert on the newest data, with its champion's
+    recipe (horizon and days between training cutoffs: a retrain answers "would the same model do
+    better on newer data?"); the promotion rule decides."""
     alerted = sorted({a["model"] for a in report.alerts if a["rule"] in RETRAIN_RULES})
     if not alerted:
         console.print("retrain: no alert calls for it")
         return []
-    results = _train(settings, alerted, report.horizon_days, console, "retrain", trials)
+    results = []
+    for recipe, names in champion_recipes(settings, alerted).items():
+        results += _train(settings, names, recipe, console, "retrain", trials)
     outcomes = []
     for result in results:
         rules = sorted({a["rule"] for a in report.alerts if a["model"] == result.name})
@@ -167,16 +172,48 @@ def retrain_alerted(
     return outcomes
 
 
+class Recipe(NamedTuple):
+    """How a model is trained, besides its data: the days its labels look ahead and the days between
+    its training cutoffs. A retrain repeats its champion's (it answers "would the same model do
+    better on newer data?")."""
+
+    horizon_days: int
+    step_days: int
+
+
+def champion_recipes(settings: Settings, names: list[str]) -> dict[Recipe, list[str]]:
+    """`names` grouped by their champion's recipe (its `horizon_days` and `step_days` tags; the
+    defaults for a champion registered before the tag, or none)."""
+    from training import registry
+
+    registry.configure(settings)
+    groups: dict[Recipe, list[str]] = {}
+    for name in names:
+        tags = info.tags if (info := registry.champion(name)) else {}
+        recipe = Recipe(
+            int(tags.get("horizon_days", train.DEFAULT_HORIZON_DAYS)),
+            int(tags.get("step_days", train.DEFAULT_STEP_DAYS)),
+        )
+        groups.setdefault(recipe, []).append(name)
+    return groups
+
+
 def _train(
-    settings: Settings, names: list[str], horizon: int, console: Console, label: str, trials: int = RUN_TRIALS
+    settings: Settings,
+    names: list[str],
+    recipe: Recipe,
+    console: Console,
+    label: str,
+    trials: int = RUN_TRIALS,
 ) -> list:
-    """`train.train` of `names`, its steps shown in a status line."""
+    """`train.train` of `names` with `recipe`, its steps shown in a status line."""
     with console.status(f"{label}: {', '.join(names)} ({trials} trials each)") as status:
         return train.train(
             settings,
             names,
-            horizon_days=horizon,
+            horizon_days=recipe.horizon_days,
             trials=trials,
+            step_days=recipe.step_days,
             on_step=lambda text: status.update(f"{label}: {text}"),
         )
 
@@ -248,18 +285,6 @@ def _stale(version: VersionInfo | None, every: timedelta | None, today: date) ->
         return None
     trained = date.fromisoformat(version.tags["as_of"])
     return trained if today - trained >= every else None
-
-
-def champion_horizon(settings: Settings, name: str) -> int:
-    from training import registry
-
-    registry.configure(settings)
-    current = registry.champion(name)
-    return (
-        int(current.tags.get("horizon_days", train.DEFAULT_HORIZON_DAYS))
-        if current
-        else train.DEFAULT_HORIZON_DAYS
-    )
 
 
 def feature_cutoffs(settings: Settings) -> list[date]:

@@ -51,6 +51,8 @@ from training.spec import ModelSpec
 
 #: Days ahead the models predict unless told otherwise (a quarter: the seeds' review cycle).
 DEFAULT_HORIZON_DAYS = 90
+#: Days between training cutoffs unless told otherwise (weekly).
+DEFAULT_STEP_DAYS = 7
 
 
 @writes_home
@@ -60,7 +62,7 @@ def train(
     as_of: date | None = None,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     trials: int = 0,
-    step_days: int = 7,
+    step_days: int = DEFAULT_STEP_DAYS,
     on_step: Callable[[str], None] | None = None,
     register: bool = True,
     test_on_all: bool = False,

@@ -40,6 +40,7 @@ class BacktestPlan:
     train: list[date]
     test: date
     deploy_train: list[date]
+    step_days: int = 7
 
     @property
     def all_cutoffs(self) -> list[date]:
@@ -66,7 +67,7 @@ def plan(first_order: date, as_of: date, horizon_days: int, step_days: int = 7) 
             f"at least {needed} days before it ({as_of - timedelta(days=needed)}), the data starts "
             f"{first_order} ({have} days); use a shorter --horizon or a later --as-of"
         )
-    return BacktestPlan(as_of, horizon_days, train, test, _weekly(earliest, test, step))
+    return BacktestPlan(as_of, horizon_days, train, test, _weekly(earliest, test, step), step_days)
 
 
 def _weekly(earliest: date, last: date, step: timedelta) -> list[date]:

@@ -200,6 +200,7 @@ def train_model(
         {
             "as_of": the_plan.as_of,
             "horizon_days": horizon,
+            "step_days": the_plan.step_days,
             "train_cutoffs": len(the_plan.train),
             "first_train_cutoff": the_plan.train[0],
             "last_train_cutoff": the_plan.train[-1],
@@ -275,6 +276,7 @@ def train_model(
     tags = {
         "as_of": str(the_plan.as_of),
         "horizon_days": str(horizon),
+        "step_days": str(the_plan.step_days),  # a retrain repeats the champion's recipe
         "test_cutoff": str(the_plan.test),
         "test_metric": repr(float(primary)),  # full precision: the promotion rule compares with it
         "primary_metric": spec.primary_metric,

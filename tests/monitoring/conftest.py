@@ -16,6 +16,7 @@ from features.settings import Settings
 AS_OF = date(2017, 10, 1)
 HORIZON = 92
 TEST_CUTOFF = date(2017, 7, 1)
+STEP_DAYS = 14  # fortnightly training cutoffs: half the work of weekly ones
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +30,12 @@ def monitored_home(tmp_path_factory) -> Settings:
     settings = Settings.resolve(tmp_path_factory.mktemp("monitored") / "home")
     import_completejourney(settings)
     train.train(
-        settings, ["churn", "customer_value", "growth_potential"], AS_OF, HORIZON, trials=0, step_days=14
+        settings,
+        ["churn", "customer_value", "growth_potential"],
+        AS_OF,
+        HORIZON,
+        trials=0,
+        step_days=STEP_DAYS,
     )
     score(settings, TEST_CUTOFF)
     return settings

@@ -15,7 +15,7 @@ from rich.console import Console
 from features.settings import Settings
 from pipelines.full_run import retrain_alerted
 from pipelines.monitor import monitor, reports_dir
-from tests.monitoring.conftest import AS_OF, HORIZON, MONEY, TEST_CUTOFF
+from tests.monitoring.conftest import AS_OF, HORIZON, MONEY, STEP_DAYS, TEST_CUTOFF
 from training import registry
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def loop(price_rise_home: Settings, cj_slice_home: Settings, tmp_path_factory):
         outcomes = retrain_alerted(settings, monitor(settings, DRIFTED_DAY), quiet, trials=0)
         rounds.append((outcomes, {o["model"]: registry.champion(o["model"]).version for o in outcomes}))
         if number == 0:
-            stale = train(pilot, ["customer_value"], AS_OF, HORIZON, trials=0)[0]
+            stale = train(pilot, ["customer_value"], AS_OF, HORIZON, trials=0, step_days=STEP_DAYS)[0]
             registry.configure(settings)
             registry.promote("customer_value", stale.version)
     return settings, first, rounds
@@ -62,6 +62,16 @@ def test_a_price_rise_alerts_the_value_model_on_its_money_features_and_the_alert
     value = first.health["customer_value"]
     assert "customer_value" in alerted and set(value.top_drifted(first.thresholds)) & MONEY
     assert {o["model"] for o in outcomes} == alerted
+
+
+def test_a_retrain_repeats_its_champions_recipe_on_the_newest_data(loop):
+    """Same horizon and days between training cutoffs as the champion, as of the newest data."""
+    settings, _, [(outcomes, _), *_] = loop
+    registry.configure(settings)
+    for outcome in outcomes:
+        info = next(v for v in registry.versions(outcome["model"]) if v.version == outcome["version"])
+        assert info.tags["step_days"] == str(STEP_DAYS) and info.tags["horizon_days"] == str(HORIZON)
+        assert info.tags["as_of"] > str(AS_OF)
 
 
 def test_every_decision_follows_the_rule(loop):

@@ -8,7 +8,7 @@ import pytest
 
 from features.errors import InputError
 from pipelines.cli.app import parse_period
-from pipelines.full_run import champion_horizon, models_due, models_without_champion
+from pipelines.full_run import Recipe, champion_recipes, models_due, models_without_champion
 from tests.conftest import TRAIN_AS_OF, TRAIN_HORIZON
 
 
@@ -33,8 +33,9 @@ def test_champions_are_due_once_their_training_data_is_that_old(trained_home):
 
 
 @pytest.mark.slow
-def test_a_due_champion_is_retrained_on_its_own_horizon(trained_home):
-    assert champion_horizon(trained_home[0], "churn") == TRAIN_HORIZON
+def test_a_due_champion_is_retrained_on_its_own_horizon_and_steps(trained_home):
+    recipes = champion_recipes(trained_home[0], ["churn", "customer_value"])
+    assert recipes == {Recipe(TRAIN_HORIZON, 7): ["churn", "customer_value"]}
 
 
 @pytest.mark.slow
