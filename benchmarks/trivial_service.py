@@ -33,6 +33,7 @@ class Answer(BaseModel):
     name="trivial",
     workers=CONFIG.workers,
     traffic={"timeout": CONFIG.timeout_seconds, "max_concurrency": CONFIG.max_concurrency},
+    tracing=CONFIG.bentoml_tracing,
 )
 class Trivial:
     @bentoml.api(route="/predict", input_spec=Request, output_spec=Answer)

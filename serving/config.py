@@ -60,6 +60,9 @@ class ServeConfig:
         reason_excluded_views: Feature views never given to callers as reasons
             (`TIERWISE_REASONS_EXCLUDE`, comma-separated views; `none` to exclude none). Default:
             household attributes (age, income, family), personal data no caller needs as a "why".
+        tracing: OpenTelemetry spans per request (`TIERWISE_TRACING`: `on` or `off`, the default).
+            BentoML wraps every request in spans even when none is sampled or exported; on this
+            machine that was the largest part of a request's cost in the framework (`bentoml_tracing`).
     """
 
     policy: str = "lifecycle"
@@ -74,6 +77,14 @@ class ServeConfig:
     allowed_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
     reason_excluded_views: frozenset[str] = SENSITIVE_VIEWS
+    tracing: bool = False
+
+    @property
+    def bentoml_tracing(self) -> dict[str, str]:
+        """The `tracing` configuration of the BentoML services: with tracing off, every path is
+        excluded from OpenTelemetry's ASGI middleware, which then passes each request straight
+        through; on, BentoML's own tracing settings (exporter, sample rate) apply."""
+        return {} if self.tracing else {"excluded_urls": ".*"}
 
     @classmethod
     def from_env(cls) -> ServeConfig:
@@ -90,6 +101,7 @@ class ServeConfig:
             allowed_origins=_names("TIERWISE_ALLOWED_ORIGINS"),
             max_body_bytes=_positive("TIERWISE_MAX_BODY_BYTES", cls.max_body_bytes),
             reason_excluded_views=_views(REASONS_EXCLUDE_ENV, cls.reason_excluded_views),
+            tracing=_switch("TIERWISE_TRACING", cls.tracing),
         )
 
     def environment(self) -> dict[str, str]:
@@ -106,6 +118,7 @@ class ServeConfig:
             "TIERWISE_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
             "TIERWISE_MAX_BODY_BYTES": str(self.max_body_bytes),
             REASONS_EXCLUDE_ENV: ",".join(sorted(self.reason_excluded_views)) or "none",
+            "TIERWISE_TRACING": "on" if self.tracing else "off",
         }
 
 
@@ -120,6 +133,27 @@ def _positive(variable: str, default: int, allow_zero: bool = False) -> int:
     if value < 0 or (value == 0 and not allow_zero):
         raise InputError(f"{variable}={text!r}: must be {'0 or more' if allow_zero else 'at least 1'}")
     return value
+
+
+_SWITCH_WORDS = {
+    "on": True,
+    "true": True,
+    "1": True,
+    "yes": True,
+    "off": False,
+    "false": False,
+    "0": False,
+    "no": False,
+}
+
+
+def _switch(variable: str, default: bool) -> bool:
+    text = os.environ.get(variable, "").strip().lower()
+    if not text:
+        return default
+    if text not in _SWITCH_WORDS:
+        raise InputError(f"{variable}={text!r}: expected on or off")
+    return _SWITCH_WORDS[text]
 
 
 def _views(variable: str, default: frozenset[str]) -> frozenset[str]:

@@ -101,6 +101,7 @@ def _load_failure(exc: BaseException) -> str:
     threads=CONFIG.threads,
     # No BentoML `max_concurrency`: `serving.admission` bounds requests in flight (and says why).
     traffic={"timeout": CONFIG.timeout_seconds},
+    tracing=CONFIG.bentoml_tracing,
 )
 @bentoml.asgi_app(admin, path="/admin")
 class Tierwise:

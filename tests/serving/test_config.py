@@ -29,6 +29,7 @@ def test_an_unknown_view_to_exclude_is_refused_naming_the_known_ones(monkeypatch
 def test_the_settings_survive_the_trip_to_the_service_process(monkeypatch):
     monkeypatch.setenv("TIERWISE_ALLOWED_HOSTS", "tierwise.internal")
     monkeypatch.setenv("TIERWISE_REASONS_EXCLUDE", "none")
+    monkeypatch.setenv("TIERWISE_TRACING", "on")
     config = ServeConfig.from_env()
     for name, value in config.environment().items():
         monkeypatch.setenv(name, value)
@@ -39,4 +40,16 @@ def test_the_settings_survive_the_trip_to_the_service_process(monkeypatch):
 def test_a_limit_that_is_not_a_positive_number_is_refused(monkeypatch, variable):
     monkeypatch.setenv(variable, "lots")
     with pytest.raises(InputError, match=variable):
+        ServeConfig.from_env()
+
+
+def test_tracing_is_off_unless_switched_on(monkeypatch):
+    assert not ServeConfig.from_env().tracing
+    monkeypatch.setenv("TIERWISE_TRACING", "on")
+    assert ServeConfig.from_env().tracing
+
+
+def test_a_tracing_switch_that_is_neither_on_nor_off_is_refused(monkeypatch):
+    monkeypatch.setenv("TIERWISE_TRACING", "sometimes")
+    with pytest.raises(InputError, match="TIERWISE_TRACING='sometimes': expected on or off"):
         ServeConfig.from_env()

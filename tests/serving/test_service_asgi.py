@@ -228,3 +228,11 @@ def test_the_openapi_examples_are_answered_by_the_service(client, known):
         example = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["example"]
         body = json.loads(json.dumps(example).replace('"1002"', json.dumps(known[0])))
         assert client.post(path, json=body).status_code == 200, path
+
+
+def test_requests_pass_opentelemetry_by_unless_tracing_is_switched_on(client):
+    """BentoML wraps every request in spans even when none is sampled; unless `TIERWISE_TRACING=on`
+    its OpenTelemetry middleware passes every path straight through."""
+    otel = next(m for m in client.app.user_middleware if m.cls.__name__ == "OpenTelemetryMiddleware")
+    excluded = otel.kwargs["excluded_urls"]
+    assert all(excluded.url_disabled(f"http://localhost{path}") for path in ("/predict", "/orders", "/livez"))
