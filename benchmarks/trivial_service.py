@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from serving.config import ServeConfig
+from serving.service import freeze_heap
 
 CONFIG = ServeConfig.from_env()
 #: 1.6 KB, the answer size of the prototype the issue measured; a Complete Journey answer with its
@@ -36,6 +37,9 @@ class Answer(BaseModel):
     tracing=CONFIG.bentoml_tracing,
 )
 class Trivial:
+    def __init__(self) -> None:
+        freeze_heap()  # as Tierwise does once loaded: no full collection stalls a request
+
     @bentoml.api(route="/predict", input_spec=Request, output_spec=Answer)
     async def predict(self, customer_id: str) -> Answer:
         return Answer(customer_id=customer_id, churn_probability=0.5)

@@ -20,6 +20,7 @@ Who may call which of them (tokens and scopes, Host, Origin, body size) is `serv
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import uuid
@@ -123,6 +124,7 @@ class Tierwise:
         if self.predictor is not None and self.config.reload_seconds:
             threading.Thread(target=self._watch_champions, daemon=True, name="champion-watch").start()
         self.events, self.events_error = self._open_events()
+        freeze_heap()
 
     def _open_events(self) -> tuple[Any, str | None]:
         """The event log, with what a previous process logged but did not apply applied now (before
@@ -261,6 +263,8 @@ class Tierwise:
         if self.predictor is None:
             return self._start_again()
         result = self.predictor.reload()
+        if result.changed:
+            freeze_heap()
         if result.error:
             return _unavailable("reload failed, still serving the previous models", result.error)
         return {"changed": result.changed, "model_versions": result.versions}
@@ -333,6 +337,8 @@ class Tierwise:
                 ):
                     try:
                         result = self.predictor.reload()
+                        if result.changed:
+                            freeze_heap()
                     finally:
                         self._reloading.release()
                     logger.info("tierwise: periodic reload: %s", result)
@@ -345,6 +351,19 @@ Tierwise.add_asgi_middleware(Guard)
 Tierwise.add_asgi_middleware(
     ApiDocument, generated=lambda: Tierwise.openapi_spec.asdict(), version=lambda: _package_version()
 )
+
+
+def freeze_heap() -> None:
+    """Put everything alive now (models, tier lookup, libraries) out of the cyclic collector's reach.
+
+    Why: a full collection walks every tracked object, about 470,000 once the service has loaded
+    (0.2 s here), and stalls every request in flight: `predict`, whose p50 is 0.6 ms, had a p99 of
+    50-230 ms, and so had BentoML's own constant endpoint. Frozen objects are still freed when their
+    last reference goes; after a reload the old models' cycles are collected once, then the new
+    heap is frozen."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class _BadInputLogFilter(logging.Filter):
