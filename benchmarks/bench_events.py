@@ -2,7 +2,7 @@
 events one worker sustains while `predict` traffic continues.
 
     .venv/bin/python -m benchmarks.bench_events [--home DIR] [--events 150] [--seconds 30] [--repeat 3]
-                                                [--predict-clients 4]
+                                                [--predict-clients 4] [--batch 1]
 
 The home must be served (what `tierwise run` leaves); the script works on a copy, since events
 change the online store. It starts `tierwise serve` with one worker and, in each repeat:
@@ -11,7 +11,8 @@ change the online store. It starts `tierwise serve` with one worker and, in each
    `hey` keeps `--predict-clients` clients (4) calling `predict` in the background (0: none); an event's answer is updated when its
    POST returns (the service applies it before answering), so the POST time is event → answer;
 2. throughput: 8 clients sending events as fast as they are answered for `--seconds`, with the same
-   `predict` load; events applied per second.
+   `predict` load; events applied per second. With `--batch N` each POST carries N orders (of N
+   customers), as a shop forwarding its order stream would send them; the latency step stays at one.
 
 Printed: p50/p99 of event → answer, events/s, the `predict` load beside them, and the issue's
 targets (p50 ≤ 30 ms, p99 ≤ 100 ms, ≥ 100 events/s); medians over the repeats with min–max.
@@ -54,9 +55,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def sustained(
-    url: str, headers: dict, customers: list[str], product: str, ordered_at: str, first: int, seconds: float
+    url: str,
+    headers: dict,
+    customers: list[str],
+    product: str,
+    ordered_at: str,
+    first: int,
+    seconds: float,
+    batch: int = 1,
 ) -> tuple[float, int]:
-    """Events/s applied with 8 clients sending as fast as they are answered; and the next order number."""
+    """Events/s applied with 8 clients sending `batch` events a POST as fast as they are answered; and
+    the next order number."""
     numbers = iter(range(first, first + 10**9))
     lock = threading.Lock()
     done: list[int] = []
@@ -66,11 +75,12 @@ def sustained(
         with httpx.Client(base_url=url, headers=headers, timeout=60) as api:
             while time.monotonic() < deadline:
                 with lock:
-                    number = next(numbers)
-                customer = customers[number % len(customers)]
-                body = {"orders": [basket(f"bench-{number}", customer, product, ordered_at)]}
-                if api.post("/orders", json=body).status_code == 200:
-                    done.append(number)
+                    sent = [next(numbers) for _ in range(batch)]
+                orders = [
+                    basket(f"bench-{n}", customers[n % len(customers)], product, ordered_at) for n in sent
+                ]
+                if api.post("/orders", json={"orders": orders}).status_code == 200:
+                    done.extend(sent)
 
     started = time.monotonic()
     clients = [threading.Thread(target=client) for _ in range(8)]
@@ -95,6 +105,7 @@ def main() -> None:
         default=4,
         help="hey clients calling predict beside the events (0: none)",
     )
+    parser.add_argument("--batch", type=int, default=1, help="events per POST in the throughput step")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-events-"))
@@ -116,7 +127,10 @@ def main() -> None:
         service.wait("/readyz", 300)
         headers = {"Authorization": f"Bearer {TOKEN}"}
         load = f"hey -c {args.predict_clients}" if args.predict_clients else "none"
-        print(f"home {args.home} ({len(customers):,} customers), one worker, predict load: {load}")
+        print(
+            f"home {args.home} ({len(customers):,} customers), one worker, predict load: {load}; "
+            f"throughput with {args.batch} event(s) a POST"
+        )
         latencies, rates = [], []
         for repeat in range(args.repeat):
             background = threading.Thread(
@@ -142,7 +156,7 @@ def main() -> None:
                     assert answer.status_code == 200, answer.text
                     sent += 1
             rate, sent = sustained(
-                service.url, headers, customers, product, ordered_at, sent, args.seconds / 2
+                service.url, headers, customers, product, ordered_at, sent, args.seconds / 2, args.batch
             )
             if args.predict_clients:
                 background.join()

@@ -2,6 +2,8 @@
 
     .venv/bin/python -m benchmarks.bench_service [--home DIR] [--seconds 15] [--repeat 3]
                                                  [--overload-seconds 60] [--only overload]
+                                                 [--edge nginx] [--edge-reads-in-flight 16]
+                                                 [--generator k6|wrk2] [--wrk2 PATH]
 
 The home must be served: champion models, features in the online store, a tier snapshot and the
 stored answers (what `tierwise run` leaves); the service opens the home's event log (SQLite), so
@@ -28,6 +30,18 @@ load was not fully open loop), latencies of 200s and 429s, the service's CPU (co
 per request sent, and per 200 in the probe) and k6's, and the service's memory before, at its peak
 and after. Then `predict_batch` with 100 ids (`hey`), and the in-process work without HTTP: a
 stored answer, and an answer computed from the features, for 1 and 100 customers.
+
+With `--edge nginx` the overload goes through `deploy/nginx/tierwise.conf` (Debian's `nginx-light`),
+which passes at most `--edge-reads-in-flight` reads (16) to the service and refuses the rest in C:
+the sustainable rate is probed through nginx (and, to show what the proxy costs, directly), then the
+generator offers twice that rate to nginx. nginx's CPU is printed beside the service's.
+
+With `--generator wrk2` the overload's load comes from wrk2 (github.com/giltene/wrk2, built with
+`make`; not packaged by Debian) with `benchmarks/open_loop.lua` instead of k6: constant throughput
+over `WRK2_CONNECTIONS` connections, latency measured from when each request was due (so a backlog
+shows as latency), for about a fifth of k6's CPU. It is open loop as long as a connection is free
+when a request is due; the requests it sent per second are printed beside the rate offered. On two
+cores k6 took a whole core at twice the sustainable rate and starved the service and nginx.
 """
 
 from __future__ import annotations
@@ -51,7 +65,7 @@ from pathlib import Path
 import psutil
 
 from features.settings import Settings
-from tests.service_process import ServiceProcess, free_port
+from tests.service_process import EdgeProxy, ServiceProcess, free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -205,6 +219,12 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=["overload"], help="run only this step (the overload: its probe and k6 run)"
     )
+    parser.add_argument("--edge", choices=["nginx"], help="run the overload through this proxy")
+    parser.add_argument("--generator", choices=["k6", "wrk2"], default="k6", help="the overload's load")
+    parser.add_argument("--wrk2", default="wrk2", help="the wrk2 binary (`--generator wrk2`)")
+    parser.add_argument(
+        "--edge-reads-in-flight", type=int, default=16, help="reads the proxy passes on at once"
+    )
     args = parser.parse_args()
     import pandas as pd
 
@@ -239,7 +259,18 @@ def main() -> None:
             compare(predict, trivial.url + "/raw", ids_file, args.seconds, args.repeat)
         runs = []
         for repeat in range(args.repeat):
-            runs.append(overload(real, predict, ids_file, args.seconds, args.overload_seconds))
+            runs.append(
+                overload(
+                    real,
+                    predict,
+                    ids_file,
+                    args.seconds,
+                    args.overload_seconds,
+                    args.edge,
+                    args.edge_reads_in_flight,
+                    args.wrk2 if args.generator == "wrk2" else None,
+                )
+            )
             print(f"#{repeat + 1} {runs[-1].line()}")
             print(f"   load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(
@@ -323,6 +354,8 @@ class Overload:
     k6_cpu: float  # the load generator's CPU seconds (its start included)
     wall: float  # seconds from k6's start to its end
     k6_rss: float  # the largest RSS of any load generator so far (k6's), MB
+    direct: float | None = None  # with an edge: 200s per second of the same probe without it
+    edge_cpu: float | None = None  # with an edge: its CPU seconds during the run
 
     @property
     def k6_cores(self) -> float:
@@ -355,22 +388,33 @@ class Overload:
 
     def line(self) -> str:
         served, refused = self.summary["served_latency"] or {}, self.summary["shed_latency"] or {}
+        if "sent" in self.summary:  # wrk2: one latency for every answer, from when it was due
+            latency = f"all answers p50 {served['p50_ms']:.1f} p99 {served['p99_ms']:.0f} ms"
+            generator = f"sent {self.summary['sent'] / self.seconds:.0f}/s over {self.summary['vus_max']} connections; wrk2"
+        else:
+            latency = (
+                f"200 p50 {served.get('p50_ms', float('nan')):.1f} p99 {served.get('p99_ms', float('nan')):.0f} ms, "
+                f"429 p50 {refused.get('p50_ms', float('nan')):.1f} p99 {refused.get('p99_ms', float('nan')):.0f} ms"
+            )
+            generator = f"{self.summary['dropped_iterations']:,} dropped iterations ({self.summary['vus_max']} VUs); k6"
         return (
             f"overload {self.seconds:g} s: offered {self.offered:.0f}/s ({self.offered / self.sustainable:.2f}x "
             f"the sustainable {self.sustainable:.0f}/s), goodput {self.goodput:.0f}/s = "
             f"{self.goodput / self.sustainable:.0%} of sustainable (target >= 90%), {self.shed:,} shed (429), "
-            f"{self.other} other errors {dict(sorted(self.statuses.items()))}, "
-            f"{self.summary['dropped_iterations']:,} dropped iterations ({self.summary['vus_max']} VUs); "
-            f"200 p50 {served.get('p50_ms', float('nan')):.1f} p99 {served.get('p99_ms', float('nan')):.0f} ms, "
-            f"429 p50 {refused.get('p50_ms', float('nan')):.1f} p99 {refused.get('p99_ms', float('nan')):.0f} ms; "
+            f"{self.other} other errors {dict(sorted(self.statuses.items()))}; {latency}; "
             f"service CPU {statistics.median(self.service_cores):.2f} cores a second (max "
             f"{max(self.service_cores):.2f}), {self.cpu_us:.0f} us per request sent (probe: {self.probe_cpu_us:.0f} "
-            f"us per 200); k6 {self.k6_cores:.2f} cores, {self.k6_rss:.0f} MB; service memory "
+            f"us per 200); {generator} {self.k6_cores:.2f} cores, {self.k6_rss:.0f} MB; service memory "
             f"{self.rss_before:.0f} MB -> {self.rss_after:.0f} MB (peak {self.rss_peak:.0f})"
+            + (
+                ""
+                if self.direct is None or self.edge_cpu is None
+                else f"; nginx {self.edge_cpu / self.wall:.2f} cores, sustainable without it {self.direct:.0f}/s"
+            )
         )
 
 
-def tree_cpu_seconds(service: ServiceProcess) -> float:
+def tree_cpu_seconds(service: ServiceProcess | EdgeProxy) -> float:
     root = psutil.Process(service.process.pid)
     return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
 
@@ -412,37 +456,97 @@ def k6_open_loop(url: str, ids_file: Path, rate: float, seconds: float) -> dict:
     return json.loads(summary_file.read_text())
 
 
+#: wrk2's connections in the overload run: enough that one is free whenever a request is due.
+WRK2_CONNECTIONS = 512
+WRK2_SCRIPT = Path(__file__).with_name("open_loop.lua")
+
+
+def wrk2_open_loop(binary: str, url: str, ids_file: Path, rate: float, seconds: float) -> dict:
+    """wrk2 (`open_loop.lua`) at `rate` requests per second for `seconds`; returns a summary shaped like
+    `overload.js`'s (statuses 200, 429 and 0 for no answer within `K6_TIMEOUT_SECONDS`), plus `sent`."""
+    path = "/" + url.split("/", 3)[3]
+    base = url[: len(url) - len(path)]
+    env = {**os.environ, "IDS_FILE": str(ids_file), "TARGET_PATH": path}
+    command = [binary, "-t1", f"-c{WRK2_CONNECTIONS}", f"-d{seconds:g}s", f"-R{round(rate)}"]
+    command += ["--timeout", f"{K6_TIMEOUT_SECONDS}s", "-s", str(WRK2_SCRIPT), base]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    found = re.search(r"^WRK2 (.*)$", output, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"wrk2 printed no summary:\n{output}")
+    result = json.loads(found.group(1))
+    unanswered = result["timeouts"] + result["socket_errors"]
+    statuses = {200: result["ok"], 429: result["shed"], 0: unanswered}
+    return {
+        "requests": result["ok"] + result["shed"] + result["other"] + unanswered,
+        "sent": result["requests"] + unanswered,
+        "statuses": {status: n for status, n in statuses.items() if n},
+        "dropped_iterations": 0,
+        "vus_max": WRK2_CONNECTIONS,
+        "served_latency": {
+            "p50_ms": result["p50_us"] / 1000,
+            "p90_ms": result["p90_us"] / 1000,
+            "p99_ms": result["p99_us"] / 1000,
+            "max_ms": result["max_us"] / 1000,
+        },
+        "shed_latency": None,
+    }
+
+
 def overload(
-    real: ServiceProcess, predict: str, ids_file: Path, seconds: float, overload_seconds: float
+    real: ServiceProcess,
+    predict: str,
+    ids_file: Path,
+    seconds: float,
+    overload_seconds: float,
+    edge: str | None = None,
+    edge_reads_in_flight: int = 16,
+    wrk2: str | None = None,
 ) -> Overload:
-    """`predict` at twice its sustainable rate, open loop (k6), the probe's rate just before."""
-    cpu_before = tree_cpu_seconds(real)
-    probe = wrk("predict c=8 (rate probe)", predict, ids_file, 8, seconds)
-    probe_cpu_us = 1e6 * (tree_cpu_seconds(real) - cpu_before) / max(1, probe.statuses.get(200, 0))
-    sustainable = probe.rps
-    rss_before = tree_rss_mb(real)
-    peak, cores = [rss_before], []
-    stop = threading.Event()
-
-    def sample() -> None:  # each second: the service's memory and CPU
-        last = tree_cpu_seconds(real)
-        while not stop.wait(1):
-            peak[0] = max(peak[0], tree_rss_mb(real))
-            now = tree_cpu_seconds(real)
-            cores.append(now - last)
-            last = now
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    cpu_before, k6_before = tree_cpu_seconds(real), children_cpu_seconds()
-    started = time.perf_counter()
-    sampler.start()
+    """`predict` at twice its sustainable rate, open loop (k6), the probe's rate just before; with
+    `edge`, through nginx (module docstring)."""
+    direct = proxy = None
+    path = "/" + predict.split("/", 3)[3]
+    target = predict
+    if edge is not None:
+        direct = wrk("predict c=8 (rate probe, no proxy)", predict, ids_file, 8, seconds).rps
+        proxy = EdgeProxy(_nginx(), real.url, edge_reads_in_flight)
+        target = proxy.url + path
     try:
-        summary = k6_open_loop(predict, ids_file, 2 * sustainable, overload_seconds)
+        cpu_before = tree_cpu_seconds(real)
+        probe = wrk("predict c=8 (rate probe)", target, ids_file, 8, seconds)
+        probe_cpu_us = 1e6 * (tree_cpu_seconds(real) - cpu_before) / max(1, probe.statuses.get(200, 0))
+        sustainable = probe.rps
+        rss_before = tree_rss_mb(real)
+        peak, cores = [rss_before], []
+        stop = threading.Event()
+
+        def sample() -> None:  # each second: the service's memory and CPU
+            last = tree_cpu_seconds(real)
+            while not stop.wait(1):
+                peak[0] = max(peak[0], tree_rss_mb(real))
+                now = tree_cpu_seconds(real)
+                cores.append(now - last)
+                last = now
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        cpu_before, k6_before = tree_cpu_seconds(real), children_cpu_seconds()
+        edge_before = tree_cpu_seconds(proxy) if proxy is not None else 0.0
+        started = time.perf_counter()
+        sampler.start()
+        try:
+            if wrk2 is None:
+                summary = k6_open_loop(target, ids_file, 2 * sustainable, overload_seconds)
+            else:
+                summary = wrk2_open_loop(wrk2, target, ids_file, 2 * sustainable, overload_seconds)
+        finally:
+            stop.set()
+            sampler.join()
+        wall = time.perf_counter() - started
+        service_cpu, k6_cpu = tree_cpu_seconds(real) - cpu_before, children_cpu_seconds() - k6_before
+        edge_cpu = tree_cpu_seconds(proxy) - edge_before if proxy is not None else None
     finally:
-        stop.set()
-        sampler.join()
-    wall = time.perf_counter() - started
-    service_cpu, k6_cpu = tree_cpu_seconds(real) - cpu_before, children_cpu_seconds() - k6_before
+        if proxy is not None:
+            proxy.stop()
     rss_after = tree_rss_mb(real)
     return Overload(
         sustainable,
@@ -457,7 +561,18 @@ def overload(
         k6_cpu,
         wall,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        direct,
+        edge_cpu,
     )
+
+
+def _nginx() -> str:
+    import shutil
+
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise SystemExit("--edge nginx needs nginx (Debian: apt-get install nginx-light)")
+    return binary
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Services started in the background for tests and benchmarks: the Tierwise service (its own process
-group, a log file, a wait until it is ready, a stop that leaves nothing running), a throwaway Redis
-and a throwaway PostgreSQL cluster. Test scaffolding, not product code.
+group, a log file, a wait until it is ready, a stop that leaves nothing running), a throwaway Redis,
+a throwaway PostgreSQL cluster and nginx in front of a service (`deploy/nginx/tierwise.conf`). Test
+scaffolding, not product code.
 """
 
 from __future__ import annotations
@@ -118,6 +119,67 @@ class RedisServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+#: The edge proxy's configuration, with @@...@@ placeholders (see its header).
+NGINX_TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "tierwise.conf"
+
+
+class EdgeProxy:
+    """nginx with `deploy/nginx/tierwise.conf` in front of a service, on a free port of 127.0.0.1, in
+    the foreground (`daemon off`, its own process group) with a temporary prefix folder; `stop` stops
+    it and deletes the folder."""
+
+    def __init__(self, binary: str, upstream: str, reads_in_flight: int = 16):
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="tierwise-nginx-"))
+        self.folder.chmod(0o755)  # run as root, nginx's workers are `nobody`
+        self.config = self.folder / "tierwise.conf"
+        self.log = self.folder / "error.log"
+        values = {
+            "PREFIX": str(self.folder),
+            "LISTEN": f"127.0.0.1:{self.port}",
+            "UPSTREAM": upstream.removeprefix("http://"),
+            "READS_IN_FLIGHT": str(reads_in_flight),
+        }
+        text = NGINX_TEMPLATE.read_text()
+        for name, value in values.items():
+            text = text.replace(f"@@{name}@@", value)
+        self.config.write_text(text)
+        self.process = subprocess.Popen(
+            [binary, "-p", str(self.folder), "-c", str(self.config), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.folder / "stderr.log").open("w"),
+            start_new_session=True,
+        )
+        for _ in range(100):
+            if self.process.poll() is not None:
+                errors = (self.folder / "stderr.log").read_text()
+                self.stop()
+                raise RuntimeError(f"nginx exited with {self.process.returncode}: {errors}")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"nginx did not listen on port {self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop nginx (SIGTERM: its fast shutdown) and delete its folder."""
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait(timeout=10)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def postgres_bin_dir() -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 
 from features.settings import Settings
 from tests.conftest import SERVE_AS_OF, copy_home
-from tests.service_process import ServiceProcess
+from tests.service_process import EdgeProxy, ServiceProcess
 from training import registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -140,6 +141,49 @@ def test_requests_beyond_the_concurrency_limit_are_shed_not_queued(url, batch):
     assert set(statuses) <= {200, 429}
     assert statuses.count(429) > 0 and statuses.count(200) >= MAX_CONCURRENCY
     assert all(r.headers["retry-after"] == "1" for r in answers if r.status_code == 429)
+
+
+@pytest.fixture
+def edge(url) -> Iterator[str]:
+    """nginx with `deploy/nginx/tierwise.conf` in front of the served service, passing 2 reads at once."""
+    binary = shutil.which("nginx")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("nginx is not installed; CI must install nginx-light (.ci/run)")
+        pytest.skip("nginx is not installed (Debian: apt-get install nginx-light)")
+    proxy = EdgeProxy(binary, url, reads_in_flight=2)
+    yield proxy.url
+    proxy.stop()
+
+
+def test_the_edge_proxy_sheds_reads_beyond_its_limit_in_the_services_error_shape(edge, batch):
+    """Through `deploy/nginx/tierwise.conf`: reads beyond those in flight are refused by nginx with
+    429, the service's error shape and `Retry-After`; the rest are the service's own answers; health
+    checks and events are not limited there."""
+    import asyncio
+
+    customer = batch.customer_id.iloc[0]
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    async def burst(method: str, path: str, body: dict | None) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=edge, headers=headers, timeout=60) as client:
+            return await asyncio.gather(*(client.request(method, path, json=body) for _ in range(20)))
+
+    reads = asyncio.run(burst("POST", "/predict", {"customer_id": customer}))
+    statuses = [r.status_code for r in reads]
+    assert set(statuses) == {200, 429}
+    shed = [r for r in reads if r.status_code == 429]
+    assert all(r.headers["retry-after"] == "1" for r in shed)
+    assert all(r.json()["code"] == "overloaded" and r.json()["request_id"] for r in shed)
+    answered = next(r for r in reads if r.status_code == 200).json()
+    assert answered["customer_id"] == customer and answered["tier"] == batch.tier.iloc[0]
+
+    assert {r.status_code for r in asyncio.run(burst("GET", "/livez", None))} == {200}
+    # Events reach the service (an empty batch: its own 400, or its own 429 beyond its limit of 4);
+    # none is refused by nginx.
+    events = asyncio.run(burst("POST", "/orders", {"orders": []}))
+    assert 400 in {r.status_code for r in events}
+    assert not any("than the service answers" in r.text for r in events)
 
 
 def test_a_new_champion_is_served_after_reload(api, served_copy, batch):
