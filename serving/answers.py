@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from serving.predictor import Live, Predictor
 
 #: Changed whenever the answer's JSON changes shape, so answers stored by older code are not served.
-ANSWER_FORMAT = 1
+ANSWER_FORMAT = 2
 #: Customers answered and written per step of a publish.
 PUBLISH_CHUNK = 20_000
 

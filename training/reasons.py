@@ -69,7 +69,7 @@ def reasons(
                 shown = bundle.categories[name][int(value)]
             description = FEATURES_BY_NAME[name].description if name in FEATURES_BY_NAME else name
             effect = "raises" if contributions[row, column] > 0 else "lowers"
-            by = f"{abs(size) * 100:.0f} points" if probability else f"{abs(size):,.2f}"
+            by = in_points(size) if probability else f"{abs(size):,.2f}"
             items.append(
                 {
                     "feature": name,
@@ -85,6 +85,21 @@ def reasons(
             )
         result.append(items)
     return result
+
+
+def in_points(size: float) -> str:
+    """A change of probability in percentage points as a sentence ends: "12 points", "1 point", "less
+    than 1 point" (a push that rounds to 0 still pushed)."""
+    points = round(abs(size) * 100)
+    if points == 0:
+        return "less than 1 point"
+    return "1 point" if points == 1 else f"{points} points"
+
+
+def _counted(value: float, unit: str) -> str:
+    """A count with its unit, singular for one: "1 day", "45 days"."""
+    text = f"{value:,.0f}"
+    return f"{text} {unit}" if text == "1" else f"{text} {unit}s"
 
 
 #: Staff wording for features whose catalog description is a formula.
@@ -136,9 +151,9 @@ def in_unit(name: str, value: float | str | None) -> str:
     if any(word in name for word in ("share", "rate", "trend")):
         return f"{value:.0%}"
     if "days" in name:
-        return f"{value:,.0f} days"
+        return _counted(value, "day")
     if name.startswith("orders_") and not name.startswith("orders_per"):
-        return f"{value:,.0f} orders"
+        return _counted(value, "order")
     if name.startswith(COUNTS):
         return f"{value:,.0f}"
     if any(word in name for word in MONEY) and "cv" not in name:
