@@ -63,12 +63,13 @@ def sustained(
     first: int,
     seconds: float,
     batch: int = 1,
-) -> tuple[float, int]:
-    """Events/s applied with 8 clients sending `batch` events a POST as fast as they are answered; and
-    the next order number."""
+) -> tuple[float, int, dict[int, int]]:
+    """Events/s applied with 8 clients sending `batch` events a POST as fast as they are answered; the
+    next order number; and the POSTs answered otherwise than 200, by status."""
     numbers = iter(range(first, first + 10**9))
     lock = threading.Lock()
     done: list[int] = []
+    other: dict[int, int] = {}
     deadline = time.monotonic() + seconds
 
     def client() -> None:
@@ -79,8 +80,11 @@ def sustained(
                 orders = [
                     basket(f"bench-{n}", customers[n % len(customers)], product, ordered_at) for n in sent
                 ]
-                if api.post("/orders", json={"orders": orders}).status_code == 200:
+                status = api.post("/orders", json={"orders": orders}).status_code
+                if status == 200:
                     done.extend(sent)
+                else:
+                    other[status] = other.get(status, 0) + 1
 
     started = time.monotonic()
     clients = [threading.Thread(target=client) for _ in range(8)]
@@ -88,7 +92,7 @@ def sustained(
         thread.start()
     for thread in clients:
         thread.join()
-    return len(done) / (time.monotonic() - started), next(numbers)
+    return len(done) / (time.monotonic() - started), next(numbers), other
 
 
 def main() -> None:
@@ -155,7 +159,7 @@ def main() -> None:
                     times.append((time.perf_counter() - started) * 1000)
                     assert answer.status_code == 200, answer.text
                     sent += 1
-            rate, sent = sustained(
+            rate, sent, refused = sustained(
                 service.url, headers, customers, product, ordered_at, sent, args.seconds / 2, args.batch
             )
             if args.predict_clients:
@@ -165,6 +169,7 @@ def main() -> None:
             rates.append(rate)
             print(
                 f"repeat {repeat + 1}: event → answer p50 {p50:.1f} ms, p99 {p99:.1f} ms; {rate:.1f} events/s"
+                + (f" (POSTs not applied, by status: {refused})" if refused else "")
             )
         p50s, p99s = [p for p, _ in latencies], [p for _, p in latencies]
         print(
