@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -58,17 +59,25 @@ def reasons(
         raw[:, None] - np.take_along_axis(contributions, order, axis=1)
     )
     probability = MODELS[bundle.name].task == "classification"
+    wording = MODELS[bundle.name].wording
+    # What each column says, once per column; the picked values, pushes and sizes as Python lists, so
+    # the loop below touches no NumPy scalar (it runs for every customer of a scoring pass).
+    columns = {}
+    for column in set(order.ravel().tolist()):
+        name = bundle.feature_names[column]
+        description = FEATURES_BY_NAME[name].description if name in FEATURES_BY_NAME else name
+        columns[column] = (name, description, _plain(name, description), bundle.categories.get(name))
+    values = np.take_along_axis(matrix, order, axis=1).tolist()
+    raises = (np.take_along_axis(contributions, order, axis=1) > 0).tolist()
     result = []
-    for row, picks in enumerate(order):
+    for picks, row_values, row_raises, row_sizes in zip(
+        order.tolist(), values, raises, all_sizes.tolist(), strict=True
+    ):
         items = []
-        for column, size in zip(picks, all_sizes[row], strict=True):
-            name = bundle.feature_names[column]
-            value = matrix[row, column]
-            shown = None if np.isnan(value) else float(value)
-            if shown is not None and name in bundle.categories:
-                shown = bundle.categories[name][int(value)]
-            description = FEATURES_BY_NAME[name].description if name in FEATURES_BY_NAME else name
-            effect = "raises" if contributions[row, column] > 0 else "lowers"
+        for column, value, up, size in zip(picks, row_values, row_raises, row_sizes, strict=True):
+            name, description, subject, categories = columns[column]
+            shown = None if value != value else (categories[int(value)] if categories is not None else value)
+            effect = "raises" if up else "lowers"
             by = in_points(size) if probability else f"{abs(size):,.2f}"
             items.append(
                 {
@@ -76,11 +85,8 @@ def reasons(
                     "description": description,
                     "value": shown,
                     "effect": effect,
-                    "size": float(size),
-                    "text": (
-                        f"{_plain(name, description)} is {in_unit(name, shown)}: {effect} the "
-                        f"{MODELS[bundle.name].wording} by {by}"
-                    ),
+                    "size": size,
+                    "text": f"{subject} is {in_unit(name, shown)}: {effect} the {wording} by {by}",
                 }
             )
         result.append(items)
@@ -146,16 +152,22 @@ def in_unit(name: str, value: float | str | None) -> str:
         return "unknown"
     if isinstance(value, str):
         return value
+    return _unit(name)(value)
+
+
+@cache
+def _unit(name: str) -> Callable[[float], str]:
+    """How a feature's numbers read, decided once per feature (see `in_unit`)."""
     if name.startswith("preferred_weekday"):
-        return calendar.day_name[int(value) - 1]
+        return lambda value: calendar.day_name[int(value) - 1]
     if any(word in name for word in ("share", "rate", "trend")):
-        return f"{value:.0%}"
+        return lambda value: f"{value:.0%}"
     if "days" in name:
-        return _counted(value, "day")
+        return lambda value: _counted(value, "day")
     if name.startswith("orders_") and not name.startswith("orders_per"):
-        return _counted(value, "order")
+        return lambda value: _counted(value, "order")
     if name.startswith(COUNTS):
-        return f"{value:,.0f}"
+        return lambda value: f"{value:,.0f}"
     if any(word in name for word in MONEY) and "cv" not in name:
-        return f"{value:,.2f}"
-    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
+        return lambda value: f"{value:,.2f}"
+    return lambda value: f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
