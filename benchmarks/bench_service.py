@@ -53,6 +53,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,11 +99,16 @@ class Load:
         return text
 
 
+def split_url(url: str) -> tuple[str, str]:
+    """`http://host:port/path` as (`http://host:port`, `/path`): the load generators take them apart."""
+    path = "/" + url.split("/", 3)[3]
+    return url[: len(url) - len(path)], path
+
+
 def wrk(label: str, url: str, ids_file: Path, connections: int, seconds: float, delay_ms: int = 0) -> Load:
     """`wrk` with one thread for `seconds` over `connections`, each request for the next customer;
     with `delay_ms`, each connection waits that long before its next request. p95 is wrk's p90."""
-    path = "/" + url.split("/", 3)[3]
-    base = url[: len(url) - len(path)]
+    base, path = split_url(url)
     env = {**os.environ, "IDS_FILE": str(ids_file), "TARGET_PATH": path, "DELAY_MS": str(delay_ms)}
     command = [
         "wrk",
@@ -464,8 +470,7 @@ WRK2_SCRIPT = Path(__file__).with_name("open_loop.lua")
 def wrk2_open_loop(binary: str, url: str, ids_file: Path, rate: float, seconds: float) -> dict:
     """wrk2 (`open_loop.lua`) at `rate` requests per second for `seconds`; returns a summary shaped like
     `overload.js`'s (statuses 200, 429 and 0 for no answer within `K6_TIMEOUT_SECONDS`), plus `sent`."""
-    path = "/" + url.split("/", 3)[3]
-    base = url[: len(url) - len(path)]
+    base, path = split_url(url)
     env = {**os.environ, "IDS_FILE": str(ids_file), "TARGET_PATH": path}
     command = [binary, "-t1", f"-c{WRK2_CONNECTIONS}", f"-d{seconds:g}s", f"-R{round(rate)}"]
     command += ["--timeout", f"{K6_TIMEOUT_SECONDS}s", "-s", str(WRK2_SCRIPT), base]
@@ -505,7 +510,7 @@ def overload(
     """`predict` at twice its sustainable rate, open loop (k6), the probe's rate just before; with
     `edge`, through nginx (module docstring)."""
     direct = proxy = None
-    path = "/" + predict.split("/", 3)[3]
+    path = split_url(predict)[1]
     target = predict
     if edge is not None:
         direct = wrk("predict c=8 (rate probe, no proxy)", predict, ids_file, 8, seconds).rps
@@ -567,8 +572,6 @@ def overload(
 
 
 def _nginx() -> str:
-    import shutil
-
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(binary).exists():
         raise SystemExit("--edge nginx needs nginx (Debian: apt-get install nginx-light)")

@@ -135,7 +135,6 @@ class EdgeProxy:
         self.folder = Path(tempfile.mkdtemp(prefix="tierwise-nginx-"))
         self.folder.chmod(0o755)  # run as root, nginx's workers are `nobody`
         self.config = self.folder / "tierwise.conf"
-        self.log = self.folder / "error.log"
         values = {
             "PREFIX": str(self.folder),
             "LISTEN": f"127.0.0.1:{self.port}",

@@ -11,6 +11,7 @@ probabilities, in money for values).
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from collections.abc import Callable
 from functools import cache
@@ -76,7 +77,9 @@ def reasons(
         items = []
         for column, value, up, size in zip(picks, row_values, row_raises, row_sizes, strict=True):
             name, description, subject, categories = columns[column]
-            shown = None if value != value else (categories[int(value)] if categories is not None else value)
+            shown = (
+                None if math.isnan(value) else (categories[int(value)] if categories is not None else value)
+            )
             effect = "raises" if up else "lowers"
             by = in_points(size) if probability else f"{abs(size):,.2f}"
             items.append(
