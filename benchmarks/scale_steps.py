@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import timedelta
 
 from features.settings import Settings
@@ -45,3 +46,38 @@ def build(home: str, engine: str, cutoff_spec: str) -> int:
     from pipelines.build_features import build as build_features
 
     return sum(build_features(_settings(home, engine), parse_cutoff_range(cutoff_spec)).values())
+
+
+def training_cutoffs(home: str, engine: str) -> int:
+    """The feature snapshots a churn training run reads (weekly cutoffs), built on `engine` if missing:
+    timed apart from the training itself, which then reads them."""
+    from features.live_data import open_live_data
+    from features.snapshots import data_period
+    from pipelines.train import ensure_snapshots
+    from training.backtest_plan import plan
+
+    settings = _settings(home, engine)
+    period = data_period(open_live_data(settings))
+    cutoffs = plan(period.first_order.date(), period.last_order.date() + timedelta(days=1), 90).all_cutoffs
+    ensure_snapshots(settings, cutoffs)
+    return len(cutoffs)
+
+
+def train(home: str, engine: str) -> dict:
+    """`tierwise train --model churn` (default parameters, nothing registered) from the built snapshots,
+    on `Settings.train_sample` of the customers when `TIERWISE_TRAIN_SAMPLE` is set."""
+    from features.settings import MLFLOW_ENV
+    from pipelines.train import train as train_models
+
+    os.environ.pop(MLFLOW_ENV, None)  # the run is logged in the home's own MLflow, not the models'
+    (result,) = train_models(_settings(home, engine), ["churn"], register=False)
+    return {"test": {name: round(value, 4) for name, value in result.test_metrics.items()}}
+
+
+def score(home: str, engine: str) -> dict:
+    """`tierwise score` of the latest snapshot on `engine`, with the champions of
+    `TIERWISE_MLFLOW_URI`'s registry; the home has no online store, so no answers are stored."""
+    from pipelines.score import score as score_customers
+
+    report = score_customers(_settings(home, engine))
+    return {"customers": report.customers, "tiers": report.tier_counts}
