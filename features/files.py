@@ -11,12 +11,14 @@ symbolic link is refused: Tierwise never writes through a link.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from features.errors import InputError
@@ -70,6 +72,21 @@ def write_frame_atomically(frame: pd.DataFrame, path: Path) -> Path:
             partial, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
         ),
     )
+
+
+def export_parquet(path: Path, output: Path) -> Path:
+    """Copy the Parquet file at `path` to `output` in one rename: as it is, or as CSV when `output`
+    ends in `.csv` (as `DataFrame.to_csv` writes it, a row group at a time, so any size fits)."""
+    if Path(output).suffix.lower() != ".csv":
+        return write_atomically(output, lambda partial: shutil.copyfile(path, partial))
+
+    def write(partial: Path) -> None:
+        for number, batch in enumerate(pq.ParquetFile(path).iter_batches()):
+            batch.to_pandas().to_csv(
+                partial, index=False, header=number == 0, mode="w" if number == 0 else "a"
+            )
+
+    return write_atomically(output, write)
 
 
 def fsync_path(path: Path) -> None:

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.dated_snapshots import DatedSnapshots
 from features.errors import InputError
-from features.files import write_frame_atomically
+from features.files import export_parquet, write_frame_atomically
 from features.model_table import MODELS, PREDICTION_COLUMNS
 from features.settings import Settings
 from pipelines.home_lock import writes_home
@@ -72,22 +73,32 @@ def score(
     classic: bool = False,
     overrides: Path | None = None,
     output: Path | None = None,
+    chunk_customers: int | None = None,
 ) -> ScoreReport:
     """Score and tier every customer of the feature snapshot at `as_of` (default: the latest) and write
     the dated tier snapshot (and `output`, if given). With `settings.engine == "spark"` Spark computes
-    it partition by partition (`pipelines.spark_scoring`). Scoring the latest snapshot with the
-    served policy also stores every customer's answer for the service (`publish_answers`)."""
+    it partition by partition (`pipelines.spark_scoring`); on DuckDB a snapshot of more than
+    `chunk_customers` (default `pipelines.chunked_scoring.CHUNK_CUSTOMERS`) is scored a chunk at a
+    time, the same rows in bounded memory. Scoring the latest snapshot with the served policy also
+    stores every customer's answer for the service (`publish_answers`)."""
+    from pipelines import chunked_scoring
+
+    chunk_customers = chunk_customers or chunked_scoring.CHUNK_CUSTOMERS
     if settings.engine == "spark":
         from pipelines import spark_scoring
 
         report = spark_scoring.score(settings, as_of, policy_name, classic, overrides, output)
+    elif _customers(settings, as_of) > chunk_customers:
+        as_of = settings.feature_snapshots.choose(as_of)
+        run = scoring_run(settings, as_of, load_policy(policy_name), classic, overrides)
+        report = chunked_scoring.score(settings, as_of, run, output, chunk_customers)
     else:
         as_of, snapshot, champions = tier_snapshot(settings, as_of, policy_name, classic, overrides)
         path = write_frame_atomically(
             snapshot, settings.tier_snapshots(load_policy(policy_name).name, classic).path(as_of)
         )
         if output is not None:
-            write_frame_atomically(snapshot, output)
+            export_parquet(path, output)  # what the snapshot holds, as every engine exports it
         counts = snapshot["tier"].value_counts().to_dict()
         report = ScoreReport(
             as_of,
@@ -100,6 +111,12 @@ def score(
         )
     answers, note = publish_answers(settings, load_policy(policy_name), classic, report.as_of)
     return replace(report, answers=answers, answers_note=note)
+
+
+def _customers(settings: Settings, as_of: date | None) -> int:
+    """Customers in the feature snapshot at `as_of` (default: the latest), from its footer."""
+    snapshots = settings.feature_snapshots
+    return pq.read_metadata(snapshots.path(snapshots.choose(as_of))).num_rows
 
 
 def publish_answers(settings: Settings, policy: Policy, classic: bool, as_of: date) -> tuple[int, str | None]:

@@ -25,7 +25,6 @@ written in microseconds, as the DuckDB path writes them (`features.files.write_f
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -39,7 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from features.dated_snapshots import DatedSnapshots
-from features.files import write_atomically
+from features.files import export_parquet
 from features.settings import Settings
 from features.spark_files import write_file_per_key
 from features.spark_ranks import average_ranks, distinct_values, smallest
@@ -136,7 +135,7 @@ def score(
         shipped.unpersist()
         spark.conf.set(SHUFFLE_PARTITIONS, restore)
     if output is not None:
-        _export(path, output)
+        export_parquet(path, output)
     label = policy.name + (" (classic)" if classic else "")
     champions = run.models.champions
     return ScoreReport(
@@ -334,18 +333,3 @@ def _with_offers(settings: Settings, rows: DataFrame, run: ScoringRun, as_of: da
     at = rows.columns.index("risk_flags")
     order = [*rows.columns[:at], *OFFER_COLUMNS, *rows.columns[at:]]
     return rows.join(frame, "customer_id", "left").select(*order)
-
-
-def _export(path: Path, output: Path) -> None:
-    """Copy the snapshot to `output` (CSV as `DataFrame.to_csv` writes it, a row group at a time)."""
-    if output.suffix.lower() != ".csv":
-        write_atomically(output, lambda partial: shutil.copyfile(path, partial))
-        return
-
-    def write(partial: Path) -> None:
-        for number, batch in enumerate(pq.ParquetFile(path).iter_batches()):
-            batch.to_pandas().to_csv(
-                partial, index=False, header=number == 0, mode="w" if number == 0 else "a"
-            )
-
-    write_atomically(output, write)
