@@ -10,8 +10,9 @@
 
 - `derived` rewrites the derived tables (the summarizing half of an import);
 - `one` builds the features at the day after the last order, `twelve` at 12 monthly cutoffs ending there;
-- `cutoffs` builds the weekly snapshots a training run reads (those missing), `train` trains the churn
-  model from them (default parameters, nothing registered; `TIERWISE_TRAIN_SAMPLE` samples customers);
+- `cutoffs` builds the snapshots a training run reads (those missing; `bench_train`'s synthetic plan:
+  60-day horizon, cutoffs every 61 days), `train` trains the churn model from them (default
+  parameters, nothing registered; `TIERWISE_TRAIN_SAMPLE` samples customers);
 - `score` is `tierwise score` of the latest snapshot with the champions of `--models-home` (a home
   trained on Complete Journey: same feature catalog, and training at this scale is the `train` step's
   business); no online store, so no answers are stored;

@@ -48,9 +48,14 @@ def build(home: str, engine: str, cutoff_spec: str) -> int:
     return sum(build_features(_settings(home, engine), parse_cutoff_range(cutoff_spec)).values())
 
 
+#: The training plan of `benchmarks/bench_train.py` on a synthetic year: a 60-day horizon and cutoffs
+#: every 61 days (nine snapshot dates), so that the step's figures compare with its.
+TRAIN_HORIZON, TRAIN_STEP = 60, 61
+
+
 def training_cutoffs(home: str, engine: str) -> int:
-    """The feature snapshots a churn training run reads (weekly cutoffs), built on `engine` if missing:
-    timed apart from the training itself, which then reads them."""
+    """The feature snapshots a churn training run reads (`TRAIN_HORIZON`, `TRAIN_STEP`), built on
+    `engine` if missing: timed apart from the training itself, which then reads them."""
     from features.live_data import open_live_data
     from features.snapshots import data_period
     from pipelines.train import ensure_snapshots
@@ -58,19 +63,23 @@ def training_cutoffs(home: str, engine: str) -> int:
 
     settings = _settings(home, engine)
     period = data_period(open_live_data(settings))
-    cutoffs = plan(period.first_order.date(), period.last_order.date() + timedelta(days=1), 90).all_cutoffs
+    cutoffs = plan(
+        period.first_order.date(), period.last_order.date() + timedelta(days=1), TRAIN_HORIZON, TRAIN_STEP
+    ).all_cutoffs
     ensure_snapshots(settings, cutoffs)
     return len(cutoffs)
 
 
 def train(home: str, engine: str) -> dict:
-    """`tierwise train --model churn` (default parameters, nothing registered) from the built snapshots,
-    on `Settings.train_sample` of the customers when `TIERWISE_TRAIN_SAMPLE` is set."""
+    """`tierwise train --model churn --horizon 60 --step 61` (default parameters, nothing registered)
+    from the built snapshots, on `Settings.train_sample` of the customers when `TIERWISE_TRAIN_SAMPLE`
+    is set."""
     from features.settings import MLFLOW_ENV
     from pipelines.train import train as train_models
 
     os.environ.pop(MLFLOW_ENV, None)  # the run is logged in the home's own MLflow, not the models'
-    (result,) = train_models(_settings(home, engine), ["churn"], register=False)
+    settings = _settings(home, engine)
+    (result,) = train_models(settings, ["churn"], None, TRAIN_HORIZON, step_days=TRAIN_STEP, register=False)
     return {"test": {name: round(value, 4) for name, value in result.test_metrics.items()}}
 
 
