@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from features.data.dialects import to_spark
-from features.data.duck import register_tables, sql_string, stored_table_sql
+from features.data.duck import register_tables, sql_string, stored_table_sql, table_sql
 from features.data.schema import BREADTH_CHANGES, DEPARTMENT_DAYS, DERIVED_TABLES, ORDER_FACTS
 from features.data.shop import DEFAULT_TIME_ZONE, shop_time_zone
 
@@ -183,31 +183,55 @@ def derived_sql(table: str, zone: str = DEFAULT_TIME_ZONE) -> str:
     return DERIVED_SQL[table](zone) if table == ORDER_FACTS.name else DERIVED_SQL[table]()
 
 
-def write_derived_tables(con: duckdb.DuckDBPyConnection, version: Path) -> None:
+#: Order lines summarized at a time: a shop with more is summarized in parts of whole customers
+#: (by a hash of their id), each about a million synthetic customers' lines, what DuckDB's default
+#: memory limit holds. 10M customers in one part ran out of memory in `category_days`' windows.
+LINES_PER_PART = 65_000_000
+
+
+def write_derived_tables(con: duckdb.DuckDBPyConnection, version: Path, parts: int | None = None) -> None:
     """Compute every derived table from the canonical tables of `version` and write it into `version`.
 
     Call it inside the store transaction that writes the orders, after the order tables and products.
     Earlier derived files in the version (hard links of the previous version's) are replaced; each
     table is read back from its new file by the ones computed after it.
+
+    Every derived row belongs to one customer, so the tables are computed in `parts` (default: one
+    per `LINES_PER_PART` order lines) of whole customers, one file per part and table, which give
+    the rows of one part.
     """
     register_tables(con, version)
     zone = shop_time_zone(version)
+    if parts is None:
+        lines = con.execute("SELECT count(*) FROM order_lines").fetchall()[0][0]
+        parts = max(1, -(-lines // LINES_PER_PART))
+    for name in DERIVED_TABLES:
+        shutil.rmtree(version / name, ignore_errors=True)
+        (version / name).mkdir(parents=True)
     con.execute("SET preserve_insertion_order = false")  # row order is irrelevant here; saves memory
-    for name in DERIVED_SQL:
-        if name not in DERIVED_TABLES:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {derived_sql(name, zone)}")
-            continue
-        folder = version / name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        typed = ", ".join(f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in DERIVED_TABLES[name].columns)
-        target = sql_string(str(folder / "part-0.parquet"))
-        con.execute(
-            f"COPY (SELECT {typed} FROM ({derived_sql(name, zone)})) TO {target} (FORMAT parquet, COMPRESSION zstd)"
-        )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {stored_table_sql(version, name)}")
+    for part in range(parts):
+        if parts > 1:
+            for table in ("orders", "order_lines"):
+                con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table_sql(version, table)} "
+                    f"WHERE hash(customer_id) % {parts} = {part}"
+                )
+        for name in DERIVED_SQL:
+            if name not in DERIVED_TABLES:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {derived_sql(name, zone)}")
+                continue
+            typed = ", ".join(
+                f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in DERIVED_TABLES[name].columns
+            )
+            target = sql_string(str(version / name / f"part-{part}.parquet"))
+            con.execute(
+                f"COPY (SELECT {typed} FROM ({derived_sql(name, zone)})) TO {target} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet({target})")
     for name in DERIVED_SQL:
         con.execute(f"DROP {'VIEW' if name in DERIVED_TABLES else 'TABLE'} {name}")
+    register_tables(con, version)
     con.execute("RESET preserve_insertion_order")
 
 
