@@ -454,15 +454,14 @@ def offer_columns(settings: Settings, snapshot: pd.DataFrame, policy: Policy, as
     con = open_live_data(settings)
     try:
         offers.prepare(con, as_of)
-        ranked = offers.rank_offers(con, peers)
+        texts = offers.offer_texts(con, peers)
     except offers.NoProducts:
-        ranked = pd.DataFrame(columns=["customer_id", "rank", "item", "reason"])
+        texts = offers.joined(
+            pd.DataFrame(columns=["customer_id", "rank", "item", "reason"]), snapshot.customer_id
+        )
     finally:
         con.close()
-    return pd.concat(
-        [snapshot[["customer_id"]].reset_index(drop=True), offers.joined(ranked, snapshot.customer_id)],
-        axis=1,
-    )
+    return pd.concat([snapshot[["customer_id"]].reset_index(drop=True), texts], axis=1)
 
 
 def _beside(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:

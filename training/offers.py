@@ -33,6 +33,7 @@ minutes; the second, with bounded heaps in SQL over text ids, 136 s and 7.3 GiB.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import duckdb
@@ -160,7 +161,26 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, days: int = 365, seed: 
 def rank_offers(
     con: duckdb.DuckDBPyConnection, peers: pd.DataFrame, top: int = DEFAULT_OFFERS
 ) -> pd.DataFrame:
-    """The top offers of every customer in `peers`, after `prepare`.
+    """The top offers of every customer in `peers`, after `prepare`, one row per offer: customer_id,
+    rank (1 = best), item, score (an estimated probability), reason (in words), ordered by
+    customer_id and rank (`ranked_parts`, joined)."""
+    return pd.concat(list(ranked_parts(con, peers, top)), ignore_index=True)
+
+
+def offer_texts(
+    con: duckdb.DuckDBPyConnection, peers: pd.DataFrame, top: int = DEFAULT_OFFERS
+) -> pd.DataFrame:
+    """`joined(rank_offers(con, peers, top), peers.customer_id)`, worded a share of customers at a
+    time: what a snapshot carries, without the rows of every offer at once (50M at 10M customers)."""
+    texts = pd.concat([_texts(part) for part in ranked_parts(con, peers, top)])
+    return texts.reindex(peers.customer_id.to_numpy()).reset_index(drop=True).astype("string")
+
+
+def ranked_parts(
+    con: duckdb.DuckDBPyConnection, peers: pd.DataFrame, top: int = DEFAULT_OFFERS
+) -> Iterator[pd.DataFrame]:
+    """The top offers of every customer in `peers`, after `prepare`, a share of the customers at a
+    time (each customer's offers in one part).
 
     Customers get dense integer codes (in customer_id order) and their baskets are sorted by code
     once; then `PART_CELLS` customer x category cells at a time are counted and scored as arrays
@@ -173,7 +193,7 @@ def rank_offers(
             or without tiers), tier (the customer's own; peers' penetration is computed per tier).
         top: Offers per customer (at most `MAX_OFFERS`).
 
-    Returns:
+    Yields:
         customer_id, rank (1 = best), item, score (an estimated probability), reason (in words),
         ordered by customer_id and rank.
     """
@@ -238,8 +258,10 @@ def rank_offers(
         ORDER BY c.customer"""
     ).fetchnumpy()
 
+    # The text columns point at the peers' and the categories' strings (a few thousand distinct
+    # reasons are worded once): texts made per offer were the largest allocation of the ranking.
+    names = con.execute("SELECT item FROM offer_items ORDER BY code").fetchnumpy()["item"]
     size = max(1, PART_CELLS // max(items, 1))
-    parts = []
     for first in range(0, max(customers, 1), size):
         # A share of the customers at a time: what a customer's offers need is theirs alone (and the
         # shared rules and peer rates), so memory is bounded whatever the number of customers.
@@ -253,33 +275,27 @@ def rank_offers(
             (lines["customer"] - first).astype(np.int64) * items + lines["code"],
             minlength=(last - first) * items,
         ).reshape(last - first, items)
-        parts.append(
-            _rank_part(
-                counts,
-                np.bincount(orders - first, minlength=last - first),
-                companions,
-                tuple(column[groups["persona"][first:last]] for column in peer_lists),
-                tuple(column[groups["tier_above"][first:last]] for column in peer_lists),
-                top,
-                first,
-            )
+        ranked = _rank_part(
+            counts,
+            np.bincount(orders - first, minlength=last - first),
+            companions,
+            tuple(column[groups["persona"][first:last]] for column in peer_lists),
+            tuple(column[groups["tier_above"][first:last]] for column in peer_lists),
+            top,
+            first,
         )
-    ranked = pd.concat(parts, ignore_index=True)
-    # The text columns point at the peers' and the categories' strings (a few thousand distinct
-    # reasons are worded once): texts made per offer were the largest allocation of the ranking.
-    names = con.execute("SELECT item FROM offer_items ORDER BY code").fetchnumpy()["item"]
-    row = groups["peer_row"][ranked.customer.to_numpy()]
-    return pd.DataFrame(
-        {
-            "customer_id": peers.customer_id.to_numpy()[row],
-            "rank": ranked["rank"],
-            "item": names[ranked.code.to_numpy()],
-            "score": ranked.score,
-            "reason": _reasons(
-                ranked, names, peers.persona.to_numpy()[row], peers.tier_above.to_numpy()[row]
-            ),
-        }
-    )
+        row = groups["peer_row"][ranked.customer.to_numpy()]
+        yield pd.DataFrame(
+            {
+                "customer_id": peers.customer_id.to_numpy()[row],
+                "rank": ranked["rank"],
+                "item": names[ranked.code.to_numpy()],
+                "score": ranked.score,
+                "reason": _reasons(
+                    ranked, names, peers.persona.to_numpy()[row], peers.tier_above.to_numpy()[row]
+                ),
+            }
+        )
 
 
 def _reasons(
@@ -396,11 +412,15 @@ def joined(offers: pd.DataFrame, customer_ids: pd.Series) -> pd.DataFrame:
     """Offers as two text columns per customer (`offers`, `offer_reasons`, items and reasons joined by
     " | " in rank order), aligned with `customer_ids` (null where a customer has none): the form a
     snapshot and a CRM export carry."""
+    return _texts(offers).reindex(customer_ids.to_numpy()).reset_index(drop=True).astype("string")
+
+
+def _texts(offers: pd.DataFrame) -> pd.DataFrame:
+    """The two text columns of `joined`, indexed by the customers who have offers."""
     grouped = offers.sort_values(["customer_id", "rank"]).groupby("customer_id")
-    text = pd.DataFrame(
+    return pd.DataFrame(
         {"offers": grouped.item.agg(" | ".join), "offer_reasons": grouped.reason.agg(" | ".join)}
     )
-    return text.reindex(customer_ids.to_numpy()).reset_index(drop=True).astype("string")
 
 
 def split_offers(items: str | None, reasons: str | None) -> list[dict[str, str]] | None:

@@ -164,3 +164,15 @@ def test_a_customer_without_orders_in_the_year_is_offered_what_their_peers_buy(r
     assert len(own) == 10
     assert own.reason.isin(["popular with Evening shoppers", "bought by Gold customers"]).all()
     pd.testing.assert_frame_equal(offered[offered.customer_id != "no-orders"].reset_index(drop=True), found)
+
+
+def test_offers_worded_a_share_of_customers_at_a_time_are_the_joined_offers(
+    cj_slice_home, ranked, monkeypatch
+):
+    _, peers, found = ranked
+    con = _connection(cj_slice_home)
+    offers.prepare(con, AS_OF)
+    monkeypatch.setattr(offers, "PART_CELLS", 40 * 251)  # a few customers a part, so many parts
+    texts = offers.offer_texts(con, peers, top=10)
+    pd.testing.assert_frame_equal(texts, offers.joined(found, peers.customer_id))
+    assert texts.offers.notna().sum() > 100
