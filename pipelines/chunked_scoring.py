@@ -50,7 +50,8 @@ from tiering.assign import percentile, raw_rfmp_components, reaches_value_tiers
 from tiering.risk import high_value_cut
 from training.level_anchor import LevelSums
 
-#: Customers scored at a time: about 2.5 GB at the peak of a chunk.
+#: Customers scored at a time: a million customers in two chunks peaked at 4.1 GB, offers included
+#: (`benchmarks/bench_scale.py --steps score`).
 CHUNK_CUSTOMERS = 500_000
 
 
