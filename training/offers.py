@@ -416,10 +416,23 @@ def joined(offers: pd.DataFrame, customer_ids: pd.Series) -> pd.DataFrame:
 
 
 def _texts(offers: pd.DataFrame) -> pd.DataFrame:
-    """The two text columns of `joined`, indexed by the customers who have offers."""
-    grouped = offers.sort_values(["customer_id", "rank"]).groupby("customer_id")
+    """The two text columns of `joined`, indexed by the customers who have offers. Joined as arrays
+    (each offer after the first of its customer gets its " | " in front, then one sum per customer):
+    a Python join per customer took a twentieth of scoring a snapshot."""
+    ordered = offers.sort_values(["customer_id", "rank"], kind="stable")
+    customers = ordered.customer_id.to_numpy()
+    if len(customers) == 0:
+        return pd.DataFrame({"offers": [], "offer_reasons": []}, index=pd.Index([], name="customer_id"))
+    first = np.r_[True, customers[1:] != customers[:-1]]
+    starts = np.flatnonzero(first)
+
+    def per_customer(texts: pd.Series) -> np.ndarray:
+        values = texts.to_numpy(dtype=object)
+        return np.add.reduceat(np.where(first, values, " | " + values), starts)
+
     return pd.DataFrame(
-        {"offers": grouped.item.agg(" | ".join), "offer_reasons": grouped.reason.agg(" | ".join)}
+        {"offers": per_customer(ordered.item), "offer_reasons": per_customer(ordered.reason)},
+        index=pd.Index(customers[starts], name="customer_id"),
     )
 
 

@@ -111,6 +111,25 @@ def test_offers_survive_the_round_trip_through_the_snapshots_text_columns(ranked
     assert offers.split_offers(None, None) is None
 
 
+def test_joined_offers_read_in_rank_order_whatever_order_the_rows_come_in(ranked):
+    _, peers, found = ranked
+    shuffled = found.sample(frac=1.0, random_state=3)
+    text = offers.joined(shuffled, peers.customer_id)
+    for position in (0, len(peers) // 2, len(peers) - 1):
+        own = found[found.customer_id == peers.customer_id.iloc[position]].sort_values("rank")
+        assert text.offers.iloc[position] == " | ".join(own.item)
+        assert text.offer_reasons.iloc[position] == " | ".join(own.reason)
+
+
+def test_a_customer_without_offers_gets_null_texts(ranked):
+    _, peers, found = ranked
+    text = offers.joined(found[found.customer_id != peers.customer_id.iloc[0]], peers.customer_id)
+    assert pd.isna(text.offers.iloc[0]) and pd.isna(text.offer_reasons.iloc[0])
+    assert text.offers.iloc[1:].notna().all()
+    empty = offers.joined(found.iloc[:0], peers.customer_id)
+    assert empty.offers.isna().all() and len(empty) == len(peers)
+
+
 def test_orders_only_data_has_nothing_to_offer_and_says_so(orders_only_home):
     con = _connection(orders_only_home)
     with pytest.raises(offers.NoProducts, match="no order lines with products"):
