@@ -110,7 +110,7 @@ def _population(run: ScoringRun, chunks: Iterator[pd.DataFrame]) -> tuple[np.nda
     policy, classic, rfmp = run.policy, run.classic, run.policy.scoring == "rfmp"
     active, values, parts = [], [], []
     for chunk in chunks:
-        scored = predictions(run.models, chunk)
+        scored = predictions(run.models, chunk, intervals=False)
         active.append(reaches_value_tiers(scored, policy, classic))
         values.append(scored.expected_value.to_numpy(dtype=float))
         parts.append(raw_rfmp_components(scored, classic) if rfmp else scored[["expected_value"]])

@@ -261,10 +261,12 @@ def predictions(
     models: ScoringModels,
     features: pd.DataFrame,
     explain: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
+    intervals: bool = True,
 ) -> pd.DataFrame:
-    """The champions' predictions (with intervals) for each row of `features`, and the history
-    columns tiering reads beside them; `explain` as in `training.champions.predict`."""
-    scored = champion_models.predict(models.champions, features, explain)
+    """The champions' predictions (with intervals, unless `intervals` is False) for each row of
+    `features`, and the history columns tiering reads beside them; `explain` as in
+    `training.champions.predict`."""
+    scored = champion_models.predict(models.champions, features, explain, intervals)
     scored[HISTORY_COLUMNS] = features[HISTORY_COLUMNS]
     return scored
 

@@ -176,7 +176,7 @@ def _population_inputs(features: DataFrame, shipped, run: ScoringRun) -> DataFra
     def inputs(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         run = shipped.value
         for batch in batches:
-            scored = predictions(run.models, batch.reset_index(drop=True))
+            scored = predictions(run.models, batch.reset_index(drop=True), intervals=False)
             out = pd.DataFrame(
                 {
                     "customer_id": scored.customer_id.to_numpy(),

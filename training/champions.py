@@ -113,9 +113,11 @@ def predict(
     champions: Champions,
     features: pd.DataFrame,
     explain: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
+    intervals: bool = True,
 ) -> pd.DataFrame:
     """Predictions for every row of `features` (catalog feature columns; `customer_id` kept if present),
-    with `<output>_low` / `<output>_high` for a model that has an 80% interval (the expected value).
+    with `<output>_low` / `<output>_high` for a model that has an 80% interval (the expected value),
+    unless `intervals` is False (a pass that needs only the predictions skips the quantile models).
     An anchored model's predictions and interval are multiplied by `champions.level_factor` (set for
     the scored population by `Champions.at_level_of`).
     Growth potential is NaN for customers without an order in the horizon (`answered`).
@@ -139,12 +141,12 @@ def predict(
         factor = champions.level_factor(name)
         predicted = predicted * factor  # exact when 1
         out[output] = answered(name, predicted, features["days_since_last_order"], bundle.horizon_days)
-        interval = bundle.predict_interval(matrix, factor)
+        interval = bundle.predict_interval(matrix, factor) if intervals else None
         if interval is not None:
             out[f"{output}_low"], out[f"{output}_high"] = interval
     for name, values in stand_ins(champions, features).items():
         out[MODELS[name].output] = values
-        if not SPECS[name].is_classifier:  # a value model's interval: no baseline gives one
+        if intervals and not SPECS[name].is_classifier:  # a value model's interval: no baseline gives one
             out[f"{MODELS[name].output}_low"] = out[f"{MODELS[name].output}_high"] = np.nan
     return out
 

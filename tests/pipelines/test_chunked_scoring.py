@@ -14,8 +14,9 @@ import pytest
 
 from features.settings import Settings
 from pipelines import build_features
-from pipelines.score import score
+from pipelines.score import predictions, score, scoring_run
 from tests.conftest import SERVE_AS_OF, copy_home
+from tiering import load_policy
 
 pytestmark = pytest.mark.slow
 
@@ -63,3 +64,13 @@ def test_scoring_in_chunks_exports_the_same_csv(features_home, tmp_path):
     score(whole, SERVE_AS_OF, output=tmp_path / "whole.csv")
     score(chunked, SERVE_AS_OF, output=tmp_path / "chunked.csv", chunk_customers=CHUNK)
     assert (tmp_path / "chunked.csv").read_text() == (tmp_path / "whole.csv").read_text()
+
+
+def test_the_population_pass_predicts_the_same_without_intervals(features_home):
+    run = scoring_run(features_home, SERVE_AS_OF, load_policy("lifecycle"), False)
+    features = features_home.feature_snapshots.read(SERVE_AS_OF)
+    full = predictions(run.models, features)
+    bare = predictions(run.models, features, intervals=False)
+    assert {"expected_value_low", "expected_value_high"} <= set(full.columns)
+    assert not [c for c in bare.columns if c.endswith(("_low", "_high"))]
+    pd.testing.assert_frame_equal(bare, full[bare.columns], check_exact=True)
