@@ -389,13 +389,11 @@ class _Reasons:
 
     def explain(self, name: str, matrix: np.ndarray, contributions: np.ndarray) -> None:
         from serving.predictor import TOP_REASONS
-        from training.reasons import reasons
+        from training.reasons import reason_texts
 
         bundle = self.models.champions.bundles[name]
-        explained = reasons(bundle, matrix, TOP_REASONS, contributions, self.models.excluded_views)
-        self.texts[name] = pd.array(
-            [" | ".join(r["text"] for r in rows) for rows in explained], dtype="string"
-        )
+        texts = reason_texts(bundle, matrix, TOP_REASONS, contributions, self.models.excluded_views)
+        self.texts[name] = pd.array(texts, dtype="string")
 
     def frame(self, scored: pd.DataFrame) -> pd.DataFrame:
         frame = pd.DataFrame({"customer_id": self.customers})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 
 import numpy as np
@@ -41,6 +41,39 @@ def reasons(
     already computed (`ModelBundle.predict_and_explain`). Features of `excluded_views` are never
     reasons (they still count in the prediction).
     """
+    return [
+        [
+            {"feature": f, "description": d, "value": v, "effect": e, "size": s, "text": t}
+            for f, d, v, e, s, t in row
+        ]
+        for row in _explained(bundle, matrix, top, contributions, excluded_views)
+    ]
+
+
+def reason_texts(
+    bundle: ModelBundle,
+    matrix: np.ndarray,
+    top: int = 3,
+    contributions: np.ndarray | None = None,
+    excluded_views: frozenset[str] = SENSITIVE_VIEWS,
+) -> list[str]:
+    """Each row's reasons (`reasons`) as their sentences joined by " | ": what a tier snapshot
+    carries, without a dictionary per reason (scoring words every customer's reasons)."""
+    return [
+        " | ".join(reason[-1] for reason in row)
+        for row in _explained(bundle, matrix, top, contributions, excluded_views)
+    ]
+
+
+def _explained(
+    bundle: ModelBundle,
+    matrix: np.ndarray,
+    top: int,
+    contributions: np.ndarray | None,
+    excluded_views: frozenset[str],
+) -> Iterator[list[tuple]]:
+    """Per row, its reasons as (feature, description, value, effect, size, text), largest
+    contribution first."""
     if contributions is None:
         contributions = bundle.contributions(matrix)
     raw = contributions.sum(axis=1)  # every feature and the bias: the raw score of the prediction
@@ -59,8 +92,12 @@ def reasons(
     all_sizes = predicted[:, None] - bundle.from_raw(
         raw[:, None] - np.take_along_axis(contributions, order, axis=1)
     )
-    probability = MODELS[bundle.name].task == "classification"
     wording = MODELS[bundle.name].wording
+    if MODELS[bundle.name].task == "classification":  # in points, rounded as `in_points` rounds
+        points = np.rint(np.abs(all_sizes) * 100).astype(np.int64).tolist()
+        bys = [[_points(p) for p in row] for row in points]
+    else:
+        bys = [[f"{abs(size):,.2f}" for size in row] for row in all_sizes.tolist()]
     # What each column says, once per column; the picked values, pushes and sizes as Python lists, so
     # the loop below touches no NumPy scalar (it runs for every customer of a scoring pass).
     columns = {}
@@ -70,36 +107,31 @@ def reasons(
         columns[column] = (name, description, _plain(name, description), bundle.categories.get(name))
     values = np.take_along_axis(matrix, order, axis=1).tolist()
     raises = (np.take_along_axis(contributions, order, axis=1) > 0).tolist()
-    result = []
-    for picks, row_values, row_raises, row_sizes in zip(
-        order.tolist(), values, raises, all_sizes.tolist(), strict=True
+    for picks, row_values, row_raises, row_sizes, row_bys in zip(
+        order.tolist(), values, raises, all_sizes.tolist(), bys, strict=True
     ):
         items = []
-        for column, value, up, size in zip(picks, row_values, row_raises, row_sizes, strict=True):
+        for column, value, up, size, by in zip(
+            picks, row_values, row_raises, row_sizes, row_bys, strict=True
+        ):
             name, description, subject, categories = columns[column]
             shown = (
                 None if math.isnan(value) else (categories[int(value)] if categories is not None else value)
             )
             effect = "raises" if up else "lowers"
-            by = in_points(size) if probability else f"{abs(size):,.2f}"
-            items.append(
-                {
-                    "feature": name,
-                    "description": description,
-                    "value": shown,
-                    "effect": effect,
-                    "size": size,
-                    "text": f"{subject} is {in_unit(name, shown)}: {effect} the {wording} by {by}",
-                }
-            )
-        result.append(items)
-    return result
+            text = f"{subject} is {in_unit(name, shown)}: {effect} the {wording} by {by}"
+            items.append((name, description, shown, effect, size, text))
+        yield items
 
 
 def in_points(size: float) -> str:
     """A change of probability in percentage points as a sentence ends: "12 points", "1 point", "less
     than 1 point" (a push that rounds to 0 still pushed)."""
-    points = round(abs(size) * 100)
+    return _points(round(abs(size) * 100))
+
+
+@cache
+def _points(points: int) -> str:
     if points == 0:
         return "less than 1 point"
     return "1 point" if points == 1 else f"{points} points"
