@@ -198,10 +198,13 @@ CDF_CHUNK = 50_000
 
 
 def _stack(features: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
-    """One row per (customer, grid day), customers outermost, the day as the last column."""
-    repeated = np.repeat(features, len(grid), axis=0)
-    days = np.tile(np.asarray(grid, dtype=np.float64), len(features))
-    return np.column_stack([repeated, days])
+    """One row per (customer, grid day), customers outermost, the day as the last column (written
+    in place: `np.repeat` then `np.column_stack` made two copies of the grid-times-larger matrix)."""
+    customers, width = features.shape
+    stacked = np.empty((customers, len(grid), width + 1), dtype=np.float64)
+    stacked[:, :, :width] = features[:, None, :]
+    stacked[:, :, width] = np.asarray(grid, dtype=np.float64)
+    return stacked.reshape(customers * len(grid), width + 1)
 
 
 def _base_logits(stacked_labels: np.ndarray, days: int) -> np.ndarray:
