@@ -92,12 +92,8 @@ def _explained(
     all_sizes = predicted[:, None] - bundle.from_raw(
         raw[:, None] - np.take_along_axis(contributions, order, axis=1)
     )
+    probability = MODELS[bundle.name].task == "classification"
     wording = MODELS[bundle.name].wording
-    if MODELS[bundle.name].task == "classification":  # in points, rounded as `in_points` rounds
-        points = np.rint(np.abs(all_sizes) * 100).astype(np.int64).tolist()
-        bys = [[_points(p) for p in row] for row in points]
-    else:
-        bys = [[f"{abs(size):,.2f}" for size in row] for row in all_sizes.tolist()]
     # What each column says, once per column; the picked values, pushes and sizes as Python lists, so
     # the loop below touches no NumPy scalar (it runs for every customer of a scoring pass).
     columns = {}
@@ -107,18 +103,17 @@ def _explained(
         columns[column] = (name, description, _plain(name, description), bundle.categories.get(name))
     values = np.take_along_axis(matrix, order, axis=1).tolist()
     raises = (np.take_along_axis(contributions, order, axis=1) > 0).tolist()
-    for picks, row_values, row_raises, row_sizes, row_bys in zip(
-        order.tolist(), values, raises, all_sizes.tolist(), bys, strict=True
+    for picks, row_values, row_raises, row_sizes in zip(
+        order.tolist(), values, raises, all_sizes.tolist(), strict=True
     ):
         items = []
-        for column, value, up, size, by in zip(
-            picks, row_values, row_raises, row_sizes, row_bys, strict=True
-        ):
+        for column, value, up, size in zip(picks, row_values, row_raises, row_sizes, strict=True):
             name, description, subject, categories = columns[column]
             shown = (
                 None if math.isnan(value) else (categories[int(value)] if categories is not None else value)
             )
             effect = "raises" if up else "lowers"
+            by = in_points(size) if probability else f"{abs(size):,.2f}"
             text = f"{subject} is {in_unit(name, shown)}: {effect} the {wording} by {by}"
             items.append((name, description, shown, effect, size, text))
         yield items
