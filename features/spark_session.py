@@ -8,7 +8,8 @@ month folders of partitioned tables stay text (`month=2017-01` is not a number o
 `settings.spark_master` picks the cluster: `local[*]` (this machine's cores, the default) or a
 cluster's URL (`spark://host:7077`, `yarn`, `k8s://...`). Everything else comes from Spark's own
 configuration (`SPARK_CONF_DIR`/`spark-defaults.conf`); only `REQUIRED_CONF`, which the SQL depends
-on, is always set here, and in local mode the driver's memory, scratch folder and Python.
+on, and `ARROW_CONF`, how results reach pandas, are always set here, and in local mode the driver's
+memory, scratch folder and Python.
 """
 
 from __future__ import annotations
