@@ -374,39 +374,48 @@ def _name_order_changes(kept: pd.DataFrame, changes: dict[str, dict]) -> pd.Data
 
 
 class _Reasons:
-    """Each model's top reasons per customer, the sentences the API gives (" | "-joined in
-    `<model>_reasons`), with the same exclusions (`TIERWISE_REASONS_EXCLUDE`); none where the model
-    does not answer (growth of a lapsed customer). So staff and a CRM read the why beside the tier.
+    """Each model's top reasons per customer, with the same exclusions (`TIERWISE_REASONS_EXCLUDE`),
+    in two columns: the sentences the API gives, " | "-joined (`<model>_reasons`, so staff and a CRM
+    read the why beside the tier), and the reasons exactly as the API answers them, as JSON
+    (`<model>_reason_details`, so the service's stored answers are rendered from the snapshot,
+    `serving.answers.publish`); none where the model does not answer (growth of a lapsed customer).
 
     Made from the contributions each champion predicted from (`explain`, called by `predictions`),
-    so scoring runs one LightGBM pass per model, as the service does. Only the joined sentences are
+    so scoring runs one LightGBM pass per model, as the service does. Only the two text columns are
     kept between models."""
 
     def __init__(self, models: ScoringModels, features: pd.DataFrame) -> None:
         self.models = models
         self.customers = features["customer_id"].to_numpy()
-        self.texts: dict[str, pd.arrays.StringArray] = {}
+        self.texts: dict[str, tuple[pd.arrays.StringArray, pd.arrays.StringArray]] = {}
 
     def explain(self, name: str, matrix: np.ndarray, contributions: np.ndarray) -> None:
         from serving.predictor import TOP_REASONS
-        from training.reasons import reason_texts
+        from serving.schemas import REASON_LIST
+        from training.reasons import reasons
 
         bundle = self.models.champions.bundles[name]
-        texts = reason_texts(bundle, matrix, TOP_REASONS, contributions, self.models.excluded_views)
-        self.texts[name] = pd.array(texts, dtype="string")
+        explained = reasons(bundle, matrix, TOP_REASONS, contributions, self.models.excluded_views)
+        sentences = [" | ".join(reason["text"] for reason in row) for row in explained]
+        details = [REASON_LIST.dump_json(REASON_LIST.validate_python(row)).decode() for row in explained]
+        self.texts[name] = (pd.array(sentences, dtype="string"), pd.array(details, dtype="string"))
 
     def frame(self, scored: pd.DataFrame) -> pd.DataFrame:
         frame = pd.DataFrame({"customer_id": self.customers})
         for name in self.models.champions.sources:  # a model answered by its baseline has no reasons
-            frame[REASON_COLUMNS[name]] = pd.array([None] * len(frame), dtype="string")
-        for name, texts in self.texts.items():
+            for column in (REASON_COLUMNS[name], REASON_DETAIL_COLUMNS[name]):
+                frame[column] = pd.array([None] * len(frame), dtype="string")
+        for name, (sentences, details) in self.texts.items():
             answered = scored[MODELS[name].output].notna().to_numpy()
-            frame[REASON_COLUMNS[name]] = pd.Series(texts).where(answered, None).array
+            frame[REASON_COLUMNS[name]] = pd.Series(sentences).where(answered, None).array
+            frame[REASON_DETAIL_COLUMNS[name]] = pd.Series(details).where(answered, None).array
         return frame
 
 
 #: Snapshot columns of each model's reasons.
 REASON_COLUMNS = {name: f"{name}_reasons" for name in MODELS}
+#: Snapshot columns of each model's reasons as the API answers them (JSON lists of `Reason`).
+REASON_DETAIL_COLUMNS = {name: f"{name}_reason_details" for name in MODELS}
 
 #: Snapshot columns of the next-order model (`pipelines.next_order`); null before it is trained.
 NEXT_ORDER_COLUMNS = [*OUTPUTS, "expected_next_order_date"]

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Set
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,14 +28,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.catalog import FEATURES_BY_NAME
 from features.errors import InputError
 from features.feature_repo import JOIN_KEY
 from features.feature_store import snapshot_timestamp
 from features.files import write_atomically
+from features.model_table import MODELS
 from features.online_answers import ANSWER_FILE_SCHEMA, NO_ANSWERS_YET
 from features.settings import Settings
-from serving.schemas import Prediction
+from serving.schemas import REASON_LIST, Prediction
+from tiering.lookup import caller_rule
+from tiering.risk import flag_lists
+from training.champions import LEVEL_FACTOR_COLUMNS
+from training.offers import split_offers
 
 if TYPE_CHECKING:
     from serving.predictor import Live, Predictor
@@ -88,15 +93,20 @@ class Published:
 def publish(
     settings: Settings, predictor: Predictor, as_of: date, chunk_rows: int = PUBLISH_CHUNK
 ) -> Published:
-    """Compute and store the answer of every customer of the feature snapshot at `as_of`.
+    """Store the answer of every customer of the tier snapshot at `as_of`, rendered from the snapshot.
 
-    The predictor must be serving that date: its tier snapshot is the one at `as_of` and the online
-    store holds that snapshot's features. Customers with an order event on or after `as_of` are left
-    alone: their features and answer in the online store are newer than the snapshot.
+    Scoring computed everything an answer holds (predictions, interval, tier, reasons as the API
+    gives them, next order, persona, offers), so nothing is predicted again: each row becomes the
+    answer `predict` computes for that customer from the same features (a test compares every one).
+    The predictor must be serving that date with the models that scored it: its tier snapshot is the
+    one at `as_of` and the online store holds that snapshot's features. Customers with an order event
+    on or after `as_of` are left alone: their features and answer in the online store are newer than
+    the snapshot.
 
     Raises:
-        InputError: the tier snapshot or the online store is at another date, or the online store
-            has no answers view (register it with `tierwise features apply`).
+        InputError: the tier snapshot or the online store is at another date, the snapshot was scored
+            by other models than the live ones, or the online store has no answers view (register it
+            with `tierwise features apply`).
     """
     live = predictor.live
     if live.answers is None:
@@ -106,9 +116,9 @@ def publish(
             f"answers for {as_of}: the latest tier snapshot is of {live.lookup.as_of}; "
             f"score {as_of} first (`tierwise score --as-of {as_of}`)"
         )
-    parquet = pq.ParquetFile(settings.feature_snapshots.path(as_of))
-    names = live.reader.feature_names
-    _check_online_date(predictor, parquet, as_of)
+    snapshot = pq.ParquetFile(settings.tier_snapshots(live.lookup.policy.name).path(as_of))
+    _check_scored_by(live, snapshot, as_of)
+    _check_online_date(predictor, snapshot, as_of)
     stamp = snapshot_timestamp(as_of)
     schema = ANSWER_FILE_SCHEMA
     written = skipped = 0
@@ -116,48 +126,173 @@ def publish(
     def fill(partial: Path) -> None:
         nonlocal written, skipped
         with pq.ParquetWriter(partial, schema, compression="zstd") as out:
-            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=[JOIN_KEY, *names]):
+            for batch in snapshot.iter_batches(batch_size=chunk_rows, columns=_answer_columns(snapshot)):
                 # Asked again per chunk: events keep arriving while a large publish runs.
-                ids, columns = _rows(batch, names, _customers_with_newer_events(settings, as_of))
-                skipped += batch.num_rows - len(ids)
-                if not ids:
+                newer = _customers_with_newer_events(settings, as_of)
+                rendered = [
+                    (answer["customer_id"], answer_json(answer))
+                    for answer in snapshot_answers(batch, live, as_of, newer)
+                ]
+                skipped += batch.num_rows - len(rendered)
+                if not rendered:
                     continue
-                answers = predictor.answers(ids, columns, [as_of] * len(ids))
-                rendered = [(a["customer_id"], answer_json(a)) for a in answers]
                 live.answers.write(rendered, live.answer_key, stamp)
                 out.write_table(
                     pa.table(
                         {
-                            JOIN_KEY: ids,
-                            "event_timestamp": pa.array([stamp] * len(ids), pa.timestamp("us", tz="UTC")),
+                            JOIN_KEY: [customer for customer, _ in rendered],
+                            "event_timestamp": pa.array(
+                                [stamp] * len(rendered), pa.timestamp("us", tz="UTC")
+                            ),
                             "answer": [body.decode() for _, body in rendered],
-                            "answer_key": [live.answer_key] * len(ids),
+                            "answer_key": [live.answer_key] * len(rendered),
                         },
                         schema=schema,
                     )
                 )
-                written += len(ids)
+                written += len(rendered)
 
     path = write_atomically(settings.answers_dir / f"{as_of.isoformat()}.parquet", fill)
     (settings.answers_dir / NO_ANSWERS_YET).unlink(missing_ok=True)
     return Published(as_of, written, skipped, path)
 
 
-def _rows(batch: pa.RecordBatch, names: list[str], skip: set[str]) -> tuple[list[str], dict[str, list]]:
-    """The batch's customers (less `skip`) and their features as the online reader returns them:
-    numbers as floats, missing values as None."""
-    ids = batch.column(JOIN_KEY).to_pylist()
-    keep = [i for i, customer in enumerate(ids) if customer not in skip]
-    columns: dict[str, list] = {}
-    for name in names:
-        column = batch.column(name)
-        if FEATURES_BY_NAME[name].dtype == "string":
-            values = column.to_pylist()
-            columns[name] = [values[i] for i in keep]
+#: Tier snapshot columns an answer is rendered from, besides each model's prediction and reasons.
+ANSWER_SOURCE_COLUMNS = [
+    "customer_id",
+    "expected_value_low",
+    "expected_value_high",
+    "tier",
+    "reason",
+    "change",
+    "p_order_7d",
+    "p_order_30d",
+    "expected_next_order_days",
+    "persona_id",
+    "persona",
+    "offers",
+    "offer_reasons",
+]
+
+
+def _answer_columns(snapshot: pq.ParquetFile) -> list[str]:
+    wanted = [
+        *ANSWER_SOURCE_COLUMNS,
+        *(MODELS[name].output for name in MODELS),
+        *(f"{name}_reason_details" for name in MODELS),
+    ]
+    present = set(snapshot.schema_arrow.names)
+    return [column for column in wanted if column in present]
+
+
+def snapshot_answers(
+    batch: pa.RecordBatch, live: Live, as_of: date, skip: Set[str] = frozenset()
+) -> list[dict]:
+    """The answers of a tier snapshot's rows (all but the customers in `skip`), as `predict` computes
+    them for the same customers from the snapshot's features with the models that scored it."""
+    columns = {name: batch.column(name) for name in batch.schema.names}
+    ids = columns["customer_id"].to_pylist()
+
+    def numbers(name: str) -> np.ndarray:
+        if name not in columns:
+            return np.full(len(ids), np.nan)
+        return columns[name].cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+
+    def texts(name: str) -> list:
+        return columns[name].to_pylist() if name in columns else [None] * len(ids)
+
+    churn, value, growth = (numbers(c) for c in ("churn_probability", "expected_value", "growth_potential"))
+    flags = flag_lists(churn, value, growth, live.lookup.value_cut)
+    churn, value, growth = churn.tolist(), value.tolist(), growth.tolist()
+    has_interval = "expected_value_low" in columns and "customer_value" in live.champions.bundles
+    low, high = numbers("expected_value_low").tolist(), numbers("expected_value_high").tolist()
+    p7, p30, days = (numbers(c).tolist() for c in ("p_order_7d", "p_order_30d", "expected_next_order_days"))
+    tiers, rules, changes = texts("tier"), texts("reason"), texts("change")
+    persona_ids, persona_names = texts("persona_id"), texts("persona")
+    offers, offer_reasons = texts("offers"), texts("offer_reasons")
+    no_offers = None if live.lookup.has_offers else "no offers: the data has no products on its order lines"
+    champions = live.champions
+    explained = {name: texts(f"{name}_reason_details") for name in champions.bundles}
+    by_baseline = {name: [] for name in [*champions.fallbacks, *champions.unanswered]}
+    answers = []
+    for i, customer in enumerate(ids):
+        if customer in skip:
+            continue
+        next_order = {}
+        if live.next_order is not None:
+            known = not math.isnan(days[i])
+            next_order = {
+                "p_order_7d": p7[i],
+                "p_order_30d": p30[i],
+                "expected_next_order_days": days[i] if known else None,
+                "expected_next_order_date": as_of + timedelta(days=days[i]) if known else None,
+            }
+        if no_offers is not None:
+            offered, note = None, no_offers
+        elif offers[i] is None:
+            offered, note = None, f"no offers for this customer in the batch of {as_of.isoformat()}"
         else:
-            numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False)[keep]
-            columns[name] = [None if np.isnan(x) else x for x in numbers.tolist()]
-    return [ids[i] for i in keep], columns
+            offered, note = split_offers(offers[i], offer_reasons[i]), None
+        reasons = {
+            name: [] if details[i] is None else REASON_LIST.validate_json(details[i])
+            for name, details in explained.items()
+        }
+        answers.append(
+            {
+                "customer_id": customer,
+                "status": "ok",
+                "churn_probability": _optional(churn[i]),
+                "expected_value": _optional(value[i]),
+                "expected_value_interval": [low[i], high[i]] if has_interval else None,
+                "growth_potential": _optional(growth[i]),
+                "horizon_days": champions.horizon_days,
+                "tier": tiers[i],
+                "tier_rule": caller_rule(changes[i], rules[i]),
+                "tier_source": "snapshot",
+                **next_order,
+                "persona": None
+                if persona_ids[i] is None
+                else {"id": persona_ids[i], "name": persona_names[i]},
+                "offers": offered,
+                "offers_note": note,
+                "risk_flags": flags[i],
+                "reasons": reasons | by_baseline,
+                "model_versions": champions.versions,
+                "model_sources": champions.sources,
+                "features_as_of": as_of,
+            }
+        )
+    return answers
+
+
+def _optional(value: float) -> float | None:
+    """A prediction as JSON: None where the model does not answer (NaN)."""
+    return None if math.isnan(value) else value
+
+
+def _check_scored_by(live: Live, snapshot: pq.ParquetFile, as_of: date) -> None:
+    """Refuse to publish a snapshot scored by other models than the predictor's: its answers would be
+    stored under the key of models that did not compute them."""
+    rows = snapshot.read_row_group(0).slice(0, 1).to_pylist()
+    if not rows:
+        return
+    row = rows[0]
+    versions = {name: row.get(MODELS[name].version_column) for name in live.champions.versions}
+    factors = {
+        name: row.get(column)
+        for name, column in LEVEL_FACTOR_COLUMNS.items()
+        if name in live.champions.bundles
+    }
+    if (
+        versions != live.champions.versions
+        or factors != {name: live.champions.level_factor(name) for name in factors}
+        or (row.get("persona_id") is None) != (live.personas is None)
+        or (live.next_order is not None and row.get("p_order_7d") is None)
+    ):
+        raise InputError(
+            f"answers for {as_of}: the tier snapshot was scored by other models than the live ones; "
+            f"score {as_of} again (`tierwise score --as-of {as_of}`)"
+        )
 
 
 def _check_online_date(predictor: Predictor, parquet: pq.ParquetFile, as_of: date) -> None:

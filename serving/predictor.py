@@ -163,13 +163,6 @@ class Predictor:
                 live.answers.write(rendered, live.answer_key, snapshot_timestamp(day))
         return answers
 
-    def answers(
-        self, customer_ids: Sequence[str], columns: Mapping[str, list], as_of: list[date | None]
-    ) -> list[dict]:
-        """Answers of customers whose features are given (as the online reader returns them, dated
-        `as_of`), with their snapshot tiers, personas and offers: what `predict` answers for them."""
-        return self._answer(self.live, list(customer_ids), columns, as_of, use_snapshot=True)
-
     def predict_ids(self, customer_ids: Sequence[str], new_customers: bool = False) -> list[dict]:
         """One answer per id, in order: `ok`, `cold_start` (only if `new_customers`) or `not_found`."""
         return self._predict(self.live, customer_ids, new_customers)

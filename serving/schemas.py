@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter
 
 Status = Literal["ok", "cold_start", "not_found"]
 #: A customer id as shops write them: letters, digits and `. _ : @ + -`, at most 128 characters.
@@ -80,6 +80,11 @@ class Reason(BaseModel):
         description="One sentence for staff, the value in its unit and the size of the push.",
         examples=["Days since the last order is 45 days: raises the churn probability by 12 points"],
     )
+
+
+#: One model's reasons in an answer: what a tier snapshot keeps as JSON per customer and model
+#: (`<model>_reason_details`), the bytes `Prediction` renders them as.
+REASON_LIST = TypeAdapter(list[Reason])
 
 
 class Persona(BaseModel):

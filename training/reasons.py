@@ -50,21 +50,6 @@ def reasons(
     ]
 
 
-def reason_texts(
-    bundle: ModelBundle,
-    matrix: np.ndarray,
-    top: int = 3,
-    contributions: np.ndarray | None = None,
-    excluded_views: frozenset[str] = SENSITIVE_VIEWS,
-) -> list[str]:
-    """Each row's reasons (`reasons`) as their sentences joined by " | ": what a tier snapshot
-    carries, without a dictionary per reason (scoring words every customer's reasons)."""
-    return [
-        " | ".join(reason[-1] for reason in row)
-        for row in _explained(bundle, matrix, top, contributions, excluded_views)
-    ]
-
-
 def _explained(
     bundle: ModelBundle,
     matrix: np.ndarray,

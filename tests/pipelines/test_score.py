@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -10,8 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.errors import InputError
+from features.model_table import MODELS
 from pipelines import build_features
 from pipelines.score import score
+from serving.schemas import Reason
 from tests.conftest import copy_home
 from tiering import load_policy
 
@@ -136,3 +139,18 @@ def test_policy_backtest_with_champions_trained_after_the_date_is_refused(scored
 
     with pytest.raises(InputError, match="after --as-of 2017-09-03"):
         tier_reports.policy_backtest(scored_home, "lifecycle", date(2017, 9, 3), 28)
+
+
+def test_a_snapshot_keeps_each_models_reasons_as_the_api_answers_them(scored_home):
+    """`<model>_reason_details` holds the reasons as `predict` gives them (JSON), and the sentences of
+    `<model>_reasons` are theirs; none where the model does not answer."""
+    snapshot = pd.read_parquet(score(scored_home, date(2017, 11, 5)).path)
+    for model in ("churn", "customer_value", "growth_potential"):
+        answered = snapshot[MODELS[model].output].notna()
+        details = snapshot[f"{model}_reason_details"]
+        assert details.notna().equals(answered)
+        parsed = details[answered].map(json.loads)
+        assert parsed.map(len).eq(3).all()
+        assert all(set(reason) == set(Reason.model_fields) for reasons in parsed for reason in reasons)
+        joined = parsed.map(lambda reasons: " | ".join(reason["text"] for reason in reasons))
+        assert joined.tolist() == snapshot.loc[answered, f"{model}_reasons"].tolist()

@@ -231,24 +231,6 @@ def test_reasons_read_in_units_with_the_size_of_each_push(trained_home):
     assert days and all(re.search(r"is \d[\d,]* days?:", r["text"]) for r in days)
 
 
-def test_a_snapshots_reason_text_is_the_reasons_sentences_joined(trained_home):
-    import pandas as pd
-
-    from training.reasons import reason_texts, reasons
-
-    settings, _ = trained_home
-    registry.configure(settings)
-    frame = pd.read_parquet(sorted(settings.snapshots_dir.glob("*.parquet"))[-1])
-    for name in ("churn", "customer_value"):
-        bundle, _ = registry.load_bundle(name)
-        matrix = bundle.matrix(frame)
-        _, contributions = bundle.predict_and_explain(matrix)
-        texts = reason_texts(bundle, matrix, 3, contributions)
-        explained = reasons(bundle, matrix, 3, contributions)
-        assert texts == [" | ".join(reason["text"] for reason in row) for row in explained]
-        assert all(text.count(" | ") == 2 for text in texts)
-
-
 def test_the_value_model_carries_an_80_percent_interval_measured_on_the_test_cutoff(trained_home):
     settings, results = trained_home
     value = next(r for r in results if r.name == "customer_value")
