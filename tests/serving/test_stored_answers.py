@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from features import feature_store
+from features.errors import InputError
 from features.feature_repo import ANSWER_VIEW
 from features.online_answers import OnlineAnswers
 from features.settings import Settings
@@ -108,6 +109,17 @@ def test_answers_of_other_models_are_not_served_until_scoring_stores_new_ones(se
     assert score(served, SERVE_AS_OF).answers == len(customers_of(served))
     stored = json.loads(Predictor(served).stored_answer(customer))
     assert stored["model_versions"]["growth_potential"] == result.version
+
+
+def test_answers_are_not_rendered_from_a_snapshot_other_models_scored(served):
+    from pipelines import train
+    from serving import answers
+    from tests.conftest import TRAIN_AS_OF, TRAIN_HORIZON
+
+    (result,) = train.train(served, ["growth_potential"], TRAIN_AS_OF, TRAIN_HORIZON, trials=0)
+    registry.promote(result.name, result.version)
+    with pytest.raises(InputError, match="scored by other models than the live ones"):
+        answers.publish(served, Predictor(served), SERVE_AS_OF)
 
 
 def test_loading_features_drops_the_stored_answers(served):
