@@ -214,6 +214,7 @@ def snapshot_answers(
     champions = live.champions
     explained = {name: texts(f"{name}_reason_details") for name in champions.bundles}
     by_baseline = {name: [] for name in [*champions.fallbacks, *champions.unanswered]}
+    horizon, versions, sources = champions.horizon_days, champions.versions, champions.sources
     answers = []
     for i, customer in enumerate(ids):
         if customer in skip:
@@ -245,7 +246,7 @@ def snapshot_answers(
                 "expected_value": _optional(value[i]),
                 "expected_value_interval": [low[i], high[i]] if has_interval else None,
                 "growth_potential": _optional(growth[i]),
-                "horizon_days": champions.horizon_days,
+                "horizon_days": horizon,
                 "tier": tiers[i],
                 "tier_rule": caller_rule(changes[i], rules[i]),
                 "tier_source": "snapshot",
@@ -257,8 +258,8 @@ def snapshot_answers(
                 "offers_note": note,
                 "risk_flags": flags[i],
                 "reasons": reasons | by_baseline,
-                "model_versions": champions.versions,
-                "model_sources": champions.sources,
+                "model_versions": versions,
+                "model_sources": sources,
                 "features_as_of": as_of,
             }
         )
