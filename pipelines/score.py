@@ -391,13 +391,12 @@ class _Reasons:
 
     def explain(self, name: str, matrix: np.ndarray, contributions: np.ndarray) -> None:
         from serving.predictor import TOP_REASONS
-        from serving.schemas import REASON_LIST
-        from training.reasons import reasons
+        from training.reasons import reason_details
 
         bundle = self.models.champions.bundles[name]
-        explained = reasons(bundle, matrix, TOP_REASONS, contributions, self.models.excluded_views)
-        sentences = [" | ".join(reason["text"] for reason in row) for row in explained]
-        details = [REASON_LIST.dump_json(REASON_LIST.validate_python(row)).decode() for row in explained]
+        sentences, details = reason_details(
+            bundle, matrix, TOP_REASONS, contributions, self.models.excluded_views
+        )
         self.texts[name] = (pd.array(sentences, dtype="string"), pd.array(details, dtype="string"))
 
     def frame(self, scored: pd.DataFrame) -> pd.DataFrame:

@@ -82,8 +82,8 @@ class Reason(BaseModel):
     )
 
 
-#: One model's reasons in an answer: what a tier snapshot keeps as JSON per customer and model
-#: (`<model>_reason_details`), the bytes `Prediction` renders them as.
+#: One model's reasons in an answer: how a tier snapshot's `<model>_reason_details` (JSON per customer
+#: and model, `training.reasons.reason_details`) are read back into an answer.
 REASON_LIST = TypeAdapter(list[Reason])
 
 

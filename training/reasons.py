@@ -11,6 +11,7 @@ probabilities, in money for values).
 from __future__ import annotations
 
 import calendar
+import json
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -48,6 +49,48 @@ def reasons(
         ]
         for row in _explained(bundle, matrix, top, contributions, excluded_views)
     ]
+
+
+def reason_details(
+    bundle: ModelBundle,
+    matrix: np.ndarray,
+    top: int = 3,
+    contributions: np.ndarray | None = None,
+    excluded_views: frozenset[str] = SENSITIVE_VIEWS,
+) -> tuple[list[str], list[str]]:
+    """Each row's reasons (`reasons`) twice: their sentences joined by " | " and the reasons
+    themselves as a JSON list of the same objects (feature, description, value, effect, size, text).
+    What a tier snapshot carries per customer, written without a dictionary per reason (scoring
+    explains every customer); a number is written as Python writes it, so it reads back exactly."""
+    sentences, details = [], []
+    for row in _explained(bundle, matrix, top, contributions, excluded_views):
+        sentences.append(" | ".join(reason[-1] for reason in row))
+        details.append(
+            "["
+            + ",".join(
+                f'{_json_head(name, description)}{_json_value(value)},"effect":"{effect}",'
+                f'"size":{_json_value(size)},"text":{json.dumps(text, ensure_ascii=False)}}}'
+                for name, description, value, effect, size, text in row
+            )
+            + "]"
+        )
+    return sentences, details
+
+
+@cache
+def _json_head(name: str, description: str) -> str:
+    return (
+        f'{{"feature":{json.dumps(name)},"description":{json.dumps(description, ensure_ascii=False)},"value":'
+    )
+
+
+def _json_value(value: float | str | None) -> str:
+    """A value as JSON; a number that is not finite as null, as the API writes it."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value) if math.isfinite(value) else "null"
 
 
 def _explained(

@@ -231,6 +231,26 @@ def test_reasons_read_in_units_with_the_size_of_each_push(trained_home):
     assert days and all(re.search(r"is \d[\d,]* days?:", r["text"]) for r in days)
 
 
+def test_reason_details_are_the_reasons_as_json_and_their_sentences_joined(trained_home):
+    import json
+
+    import pandas as pd
+
+    from training.reasons import reason_details, reasons
+
+    settings, _ = trained_home
+    registry.configure(settings)
+    frame = pd.read_parquet(sorted(settings.snapshots_dir.glob("*.parquet"))[-1])
+    for name in ("churn", "customer_value"):
+        bundle, _ = registry.load_bundle(name)
+        matrix = bundle.matrix(frame)
+        _, contributions = bundle.predict_and_explain(matrix)
+        sentences, details = reason_details(bundle, matrix, 3, contributions)
+        explained = reasons(bundle, matrix, 3, contributions)
+        assert [json.loads(text) for text in details] == explained
+        assert sentences == [" | ".join(reason["text"] for reason in row) for row in explained]
+
+
 def test_the_value_model_carries_an_80_percent_interval_measured_on_the_test_cutoff(trained_home):
     settings, results = trained_home
     value = next(r for r in results if r.name == "customer_value")
