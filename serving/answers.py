@@ -210,7 +210,6 @@ def snapshot_answers(
     tiers, rules, changes = texts("tier"), texts("reason"), texts("change")
     persona_ids, persona_names = texts("persona_id"), texts("persona")
     offers, offer_reasons = texts("offers"), texts("offer_reasons")
-    no_offers = None if live.lookup.has_offers else "no offers: the data has no products on its order lines"
     champions = live.champions
     explained = {name: texts(f"{name}_reason_details") for name in champions.bundles}
     by_baseline = {name: [] for name in [*champions.fallbacks, *champions.unanswered]}
@@ -219,21 +218,9 @@ def snapshot_answers(
     for i, customer in enumerate(ids):
         if customer in skip:
             continue
-        next_order = {}
-        if live.next_order is not None:
-            known = not math.isnan(days[i])
-            next_order = {
-                "p_order_7d": p7[i],
-                "p_order_30d": p30[i],
-                "expected_next_order_days": days[i] if known else None,
-                "expected_next_order_date": as_of + timedelta(days=days[i]) if known else None,
-            }
-        if no_offers is not None:
-            offered, note = None, no_offers
-        elif offers[i] is None:
-            offered, note = None, f"no offers for this customer in the batch of {as_of.isoformat()}"
-        else:
-            offered, note = split_offers(offers[i], offer_reasons[i]), None
+        next_order = {} if live.next_order is None else next_order_answer(p7[i], p30[i], days[i], as_of)
+        found = None if offers[i] is None else (offers[i], offer_reasons[i])
+        offered, note = offers_answer(live.lookup.has_offers, found, as_of)
         reasons = {
             name: [] if details[i] is None else REASON_LIST.validate_json(details[i])
             for name, details in explained.items()
@@ -264,6 +251,30 @@ def snapshot_answers(
             }
         )
     return answers
+
+
+def next_order_answer(p7: float, p30: float, days: float, as_of: date | None) -> dict:
+    """The next-order fields of an answer: P(order within 7 and 30 days), the expected days to the next
+    order and its date (both None beyond the horizon; the date also when the features' date is unknown)."""
+    known = not math.isnan(days)
+    return {
+        "p_order_7d": p7,
+        "p_order_30d": p30,
+        "expected_next_order_days": days if known else None,
+        "expected_next_order_date": as_of + timedelta(days=days) if known and as_of is not None else None,
+    }
+
+
+def offers_answer(
+    has_offers: bool, found: tuple[str, str] | None, as_of: date
+) -> tuple[list[dict] | None, str | None]:
+    """A customer's offers from the batch snapshot of `as_of` (`found`: its joined items and reasons, or
+    None), or None and why there are none."""
+    if not has_offers:
+        return None, "no offers: the data has no products on its order lines"
+    if found is None:
+        return None, f"no offers for this customer in the batch of {as_of.isoformat()}"
+    return split_offers(*found), None
 
 
 def _optional(value: float) -> float | None:

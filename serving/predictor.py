@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -24,13 +24,12 @@ from features.model_table import MODELS
 from features.online_answers import OnlineAnswers
 from features.online_reader import OnlineFeatureReader
 from features.settings import Settings
-from serving.answers import answer_json, answer_key
+from serving.answers import answer_json, answer_key, next_order_answer, offers_answer
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
 from training.level_anchor import ANCHOR_FEATURE
 from training.next_order import OUTPUTS, NextOrderModel
-from training.offers import split_offers
 from training.personas import PersonaModel, champion_personas
 from training.reasons import SENSITIVE_VIEWS
 from training.reasons import reasons as explain
@@ -402,35 +401,22 @@ def _personas(
 
 def _next_order(live: Live, columns: Mapping[str, list], as_of: list[date | None], rows: int) -> list[dict]:
     """P(order within 7 and 30 days) and the expected next-order date per answer (empty before a
-    next-order model is trained; the date only when the features' date is known)."""
+    next-order model is trained)."""
     if live.next_order is None:
         return [{} for _ in range(rows)]
     frame = pd.DataFrame({name: columns[name] for name in live.next_order.feature_names})
     answers = live.next_order.predict(frame)
-    result = []
-    for i, (p7, p30, days) in enumerate(answers[list(OUTPUTS)].itertuples(index=False)):
-        known = not np.isnan(days)
-        result.append(
-            {
-                "p_order_7d": float(p7),
-                "p_order_30d": float(p30),
-                "expected_next_order_days": float(days) if known else None,
-                "expected_next_order_date": (
-                    as_of[i] + timedelta(days=float(days)) if known and as_of[i] is not None else None
-                ),
-            }
-        )
-    return result
+    return [
+        next_order_answer(float(p7), float(p30), float(days), as_of[i])
+        for i, (p7, p30, days) in enumerate(answers[list(OUTPUTS)].itertuples(index=False))
+    ]
 
 
 def _offers(lookup: TierLookup, customer: str, use_snapshot: bool) -> tuple[list[dict] | None, str | None]:
     """A customer's offers from the batch snapshot, or None and why there are none."""
-    if not lookup.has_offers:
-        return None, "no offers: the data has no products on its order lines"
-    found = lookup.offers.get(customer) if use_snapshot else None
-    if found is None:
-        return None, f"no offers for this customer in the batch of {lookup.as_of.isoformat()}"
-    return split_offers(*found), None
+    return offers_answer(
+        lookup.has_offers, lookup.offers.get(customer) if use_snapshot else None, lookup.as_of
+    )
 
 
 def _optional(value: float) -> float | None:
