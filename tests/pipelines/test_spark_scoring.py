@@ -140,3 +140,17 @@ def test_spark_retains_tiers_against_a_snapshot_duckdb_wrote_in_nanoseconds(scor
     assert pq.read_schema(path).field("below_since").type.unit == "ns"
     actual = score(mixed, SERVE_AS_OF, "lifecycle")
     assert_same_snapshot(expected[1].path, actual.path)
+
+
+def test_the_answers_stored_after_spark_scoring_are_those_predict_computes(scored):
+    """Scoring on Spark stores every answer from the snapshot Spark wrote (no model runs again), byte
+    for byte what the service computes from the online features."""
+    from serving.answers import answer_json
+    from serving.predictor import Predictor
+
+    home, reports = scored("spark", "lifecycle")
+    assert reports[-1].answers == reports[-1].customers
+    predictor = Predictor(home)
+    customers = sorted(pd.read_parquet(reports[-1].path, columns=["customer_id"]).customer_id)
+    computed = [answer_json(answer) for answer in predictor.predict_ids(customers)]
+    assert predictor.stored_answers(customers) == computed
