@@ -400,6 +400,8 @@ class _Reasons:
         self.texts[name] = (pd.array(sentences, dtype="string"), pd.array(details, dtype="string"))
 
     def frame(self, scored: pd.DataFrame) -> pd.DataFrame:
+        from serving.answers import REASON_DETAIL_COLUMNS
+
         frame = pd.DataFrame({"customer_id": self.customers})
         for name in self.models.champions.sources:  # a model answered by its baseline has no reasons
             for column in (REASON_COLUMNS[name], REASON_DETAIL_COLUMNS[name]):
@@ -413,8 +415,6 @@ class _Reasons:
 
 #: Snapshot columns of each model's reasons.
 REASON_COLUMNS = {name: f"{name}_reasons" for name in MODELS}
-#: Snapshot columns of each model's reasons as the API answers them (JSON lists of `Reason`).
-REASON_DETAIL_COLUMNS = {name: f"{name}_reason_details" for name in MODELS}
 
 #: Snapshot columns of the next-order model (`pipelines.next_order`); null before it is trained.
 NEXT_ORDER_COLUMNS = [*OUTPUTS, "expected_next_order_date"]

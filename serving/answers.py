@@ -175,11 +175,16 @@ ANSWER_SOURCE_COLUMNS = [
 ]
 
 
+#: Tier snapshot columns of each model's reasons as the API answers them (JSON lists of `Reason`,
+#: `training.reasons.reason_details`), written by scoring.
+REASON_DETAIL_COLUMNS = {name: f"{name}_reason_details" for name in MODELS}
+
+
 def _answer_columns(snapshot: pq.ParquetFile) -> list[str]:
     wanted = [
         *ANSWER_SOURCE_COLUMNS,
         *(MODELS[name].output for name in MODELS),
-        *(f"{name}_reason_details" for name in MODELS),
+        *REASON_DETAIL_COLUMNS.values(),
     ]
     present = set(snapshot.schema_arrow.names)
     return [column for column in wanted if column in present]
@@ -211,7 +216,7 @@ def snapshot_answers(
     persona_ids, persona_names = texts("persona_id"), texts("persona")
     offers, offer_reasons = texts("offers"), texts("offer_reasons")
     champions = live.champions
-    explained = {name: texts(f"{name}_reason_details") for name in champions.bundles}
+    explained = {name: texts(REASON_DETAIL_COLUMNS[name]) for name in champions.bundles}
     by_baseline = {name: [] for name in [*champions.fallbacks, *champions.unanswered]}
     horizon, versions, sources = champions.horizon_days, champions.versions, champions.sources
     answers = []
@@ -229,10 +234,10 @@ def snapshot_answers(
             {
                 "customer_id": customer,
                 "status": "ok",
-                "churn_probability": _optional(churn[i]),
-                "expected_value": _optional(value[i]),
+                "churn_probability": optional_number(churn[i]),
+                "expected_value": optional_number(value[i]),
                 "expected_value_interval": [low[i], high[i]] if has_interval else None,
-                "growth_potential": _optional(growth[i]),
+                "growth_potential": optional_number(growth[i]),
                 "horizon_days": horizon,
                 "tier": tiers[i],
                 "tier_rule": caller_rule(changes[i], rules[i]),
@@ -277,18 +282,25 @@ def offers_answer(
     return split_offers(*found), None
 
 
-def _optional(value: float) -> float | None:
+def optional_number(value: float) -> float | None:
     """A prediction as JSON: None where the model does not answer (NaN)."""
-    return None if math.isnan(value) else value
+    return None if math.isnan(value) else float(value)
 
 
 def _check_scored_by(live: Live, snapshot: pq.ParquetFile, as_of: date) -> None:
     """Refuse to publish a snapshot scored by other models than the predictor's: its answers would be
     stored under the key of models that did not compute them."""
-    rows = snapshot.read_row_group(0).slice(0, 1).to_pylist()
-    if not rows:
+    wanted = [
+        *(MODELS[name].version_column for name in live.champions.versions),
+        *LEVEL_FACTOR_COLUMNS.values(),
+        "persona_id",
+        "p_order_7d",
+    ]
+    present = [column for column in wanted if column in snapshot.schema_arrow.names]
+    first = next(snapshot.iter_batches(batch_size=1, columns=present), None)
+    if first is None or first.num_rows == 0:
         return
-    row = rows[0]
+    row = first.to_pylist()[0]
     versions = {name: row.get(MODELS[name].version_column) for name in live.champions.versions}
     factors = {
         name: row.get(column)

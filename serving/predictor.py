@@ -24,7 +24,7 @@ from features.model_table import MODELS
 from features.online_answers import OnlineAnswers
 from features.online_reader import OnlineFeatureReader
 from features.settings import Settings
-from serving.answers import answer_json, answer_key, next_order_answer, offers_answer
+from serving.answers import answer_json, answer_key, next_order_answer, offers_answer, optional_number
 from tiering.lookup import HISTORY_COLUMNS, TierLookup
 from tiering.risk import flag_lists
 from training import champions as champion_models
@@ -247,14 +247,14 @@ class Predictor:
             {
                 "customer_id": customer,
                 "status": "ok",
-                "churn_probability": _optional(churn[i]),
-                "expected_value": _optional(value[i]),
+                "churn_probability": optional_number(churn[i]),
+                "expected_value": optional_number(value[i]),
                 "expected_value_interval": (
                     [float(intervals["expected_value"][0][i]), float(intervals["expected_value"][1][i])]
                     if "expected_value" in intervals
                     else None
                 ),
-                "growth_potential": _optional(growth[i]),
+                "growth_potential": optional_number(growth[i]),
                 "horizon_days": live.champions.horizon_days,
                 "tier": tiers[i][0],
                 "tier_rule": tiers[i][1],
@@ -417,11 +417,6 @@ def _offers(lookup: TierLookup, customer: str, use_snapshot: bool) -> tuple[list
     return offers_answer(
         lookup.has_offers, lookup.offers.get(customer) if use_snapshot else None, lookup.as_of
     )
-
-
-def _optional(value: float) -> float | None:
-    """A prediction as JSON: None where the model does not answer (NaN)."""
-    return None if np.isnan(value) else float(value)
 
 
 def _finite(value: float) -> bool:
