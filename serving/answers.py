@@ -10,7 +10,8 @@ newer tier snapshot) never serves an answer of the old ones: until the next publ
 are computed per request, as before. Loading features drops the stored answers (see
 `features.online_answers`), so an answer never outlives the features it came from.
 
-One rendering for both paths (`answer_json`): a stored answer is the bytes a computed one would be.
+One model renders both paths (`Prediction`: `answer_json` for a computed answer, `snapshot_answers` for
+a snapshot's rows): a stored answer is the bytes a computed one would be.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from features.files import write_atomically
 from features.model_table import MODELS
 from features.online_answers import ANSWER_FILE_SCHEMA, NO_ANSWERS_YET
 from features.settings import Settings
-from serving.schemas import REASON_LIST, Prediction
+from serving.schemas import Prediction
 from tiering.lookup import caller_rule
 from tiering.risk import flag_lists
 from training.champions import LEVEL_FACTOR_COLUMNS
@@ -129,10 +130,7 @@ def publish(
             for batch in snapshot.iter_batches(batch_size=chunk_rows, columns=_answer_columns(snapshot)):
                 # Asked again per chunk: events keep arriving while a large publish runs.
                 newer = _customers_with_newer_events(settings, as_of)
-                rendered = [
-                    (answer["customer_id"], answer_json(answer))
-                    for answer in snapshot_answers(batch, live, as_of, newer)
-                ]
+                rendered = snapshot_answers(batch, live, as_of, newer)
                 skipped += batch.num_rows - len(rendered)
                 if not rendered:
                     continue
@@ -192,9 +190,14 @@ def _answer_columns(snapshot: pq.ParquetFile) -> list[str]:
 
 def snapshot_answers(
     batch: pa.RecordBatch, live: Live, as_of: date, skip: Set[str] = frozenset()
-) -> list[dict]:
-    """The answers of a tier snapshot's rows (all but the customers in `skip`), as `predict` computes
-    them for the same customers from the snapshot's features with the models that scored it."""
+) -> list[tuple[str, bytes]]:
+    """The answer bodies of a tier snapshot's rows (all but the customers in `skip`), as `predict`
+    renders them for the same customers from the snapshot's features with the models that scored it.
+
+    Each row is written as JSON text, the reasons spliced in as the snapshot holds them (already
+    JSON), and rendered by the model `answer_json` renders with (`Prediction`, validated from that
+    text in one call): the same bytes, without a dictionary and a `Reason` object per reason per
+    customer, which cost a quarter more per answer (20,000 snapshot rows: about 80 against 60 µs)."""
     columns = {name: batch.column(name) for name in batch.schema.names}
     ids = columns["customer_id"].to_pylist()
 
@@ -208,54 +211,67 @@ def snapshot_answers(
 
     churn, value, growth = (numbers(c) for c in ("churn_probability", "expected_value", "growth_potential"))
     flags = flag_lists(churn, value, growth, live.lookup.value_cut)
-    churn, value, growth = churn.tolist(), value.tolist(), growth.tolist()
+    churn, value, growth = (list(map(_json_number, v.tolist())) for v in (churn, value, growth))
     has_interval = "expected_value_low" in columns and "customer_value" in live.champions.bundles
-    low, high = numbers("expected_value_low").tolist(), numbers("expected_value_high").tolist()
+    low, high = (
+        list(map(_json_number, numbers(c).tolist())) for c in ("expected_value_low", "expected_value_high")
+    )
     p7, p30, days = (numbers(c).tolist() for c in ("p_order_7d", "p_order_30d", "expected_next_order_days"))
     tiers, rules, changes = texts("tier"), texts("reason"), texts("change")
     persona_ids, persona_names = texts("persona_id"), texts("persona")
     offers, offer_reasons = texts("offers"), texts("offer_reasons")
     champions = live.champions
-    explained = {name: texts(REASON_DETAIL_COLUMNS[name]) for name in champions.bundles}
-    by_baseline = {name: [] for name in [*champions.fallbacks, *champions.unanswered]}
-    horizon, versions, sources = champions.horizon_days, champions.versions, champions.sources
+    explained = [(_text(name), texts(REASON_DETAIL_COLUMNS[name])) for name in champions.bundles]
+    by_baseline = "".join(f",{_text(name)}:[]" for name in [*champions.fallbacks, *champions.unanswered])
+    horizon = f'"horizon_days":{json.dumps(champions.horizon_days)},'
+    tail = (
+        f',"model_versions":{json.dumps(champions.versions)},"model_sources":{json.dumps(champions.sources)},'
+        f'"features_as_of":"{as_of.isoformat()}"}}'
+    )
+    render = Prediction.model_validate_json
     answers = []
     for i, customer in enumerate(ids):
         if customer in skip:
             continue
-        next_order = {} if live.next_order is None else next_order_answer(p7[i], p30[i], days[i], as_of)
+        next_order = (
+            "" if live.next_order is None else _fields(next_order_answer(p7[i], p30[i], days[i], as_of))
+        )
         found = None if offers[i] is None else (offers[i], offer_reasons[i])
         offered, note = offers_answer(live.lookup.has_offers, found, as_of)
-        reasons = {
-            name: [] if details[i] is None else REASON_LIST.validate_json(details[i])
-            for name, details in explained.items()
-        }
-        answers.append(
-            {
-                "customer_id": customer,
-                "status": "ok",
-                "churn_probability": optional_number(churn[i]),
-                "expected_value": optional_number(value[i]),
-                "expected_value_interval": [low[i], high[i]] if has_interval else None,
-                "growth_potential": optional_number(growth[i]),
-                "horizon_days": horizon,
-                "tier": tiers[i],
-                "tier_rule": caller_rule(changes[i], rules[i]),
-                "tier_source": "snapshot",
-                **next_order,
-                "persona": None
-                if persona_ids[i] is None
-                else {"id": persona_ids[i], "name": persona_names[i]},
-                "offers": offered,
-                "offers_note": note,
-                "risk_flags": flags[i],
-                "reasons": reasons | by_baseline,
-                "model_versions": versions,
-                "model_sources": sources,
-                "features_as_of": as_of,
-            }
+        persona = (
+            "null"
+            if persona_ids[i] is None
+            else f'{{"id":{persona_ids[i]},"name":{_text(persona_names[i])}}}'
         )
+        reasons = ",".join(f"{name}:{details[i] or '[]'}" for name, details in explained)
+        text = (
+            f'{{"customer_id":{_text(customer)},"status":"ok","churn_probability":{churn[i]},'
+            f'"expected_value":{value[i]},'
+            f'"expected_value_interval":{f"[{low[i]},{high[i]}]" if has_interval else "null"},'
+            f'"growth_potential":{growth[i]},{horizon}"tier":{_text(tiers[i])},'
+            f'"tier_rule":{_text(caller_rule(changes[i], rules[i]))},"tier_source":"snapshot",{next_order}'
+            f'"persona":{persona},"offers":{json.dumps(offered)},"offers_note":{json.dumps(note)},'
+            f'"risk_flags":{json.dumps(flags[i])},"reasons":{{{reasons}{by_baseline}}}{tail}'
+        )
+        answers.append((customer, render(text).model_dump_json().encode()))
     return answers
+
+
+#: A string as a JSON string (the encoder's own function, without `json.dumps`' set-up per call).
+_text = json.JSONEncoder().encode
+
+
+def _json_number(value: float) -> str:
+    """A number as JSON text `Prediction` reads back as the same float; NaN (no answer) as NaN, which
+    the answer renders as null, as it renders a missing number in the computed path."""
+    return repr(value) if math.isfinite(value) else "NaN"
+
+
+def _fields(answer: dict) -> str:
+    """Some fields of an answer as JSON members, each followed by a comma."""
+    return "".join(
+        f"{_text(key)}:{json.dumps(value, default=date.isoformat)}," for key, value in answer.items()
+    )
 
 
 def next_order_answer(p7: float, p30: float, days: float, as_of: date | None) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 Status = Literal["ok", "cold_start", "not_found"]
 #: A customer id as shops write them: letters, digits and `. _ : @ + -`, at most 128 characters.
@@ -80,11 +80,6 @@ class Reason(BaseModel):
         description="One sentence for staff, the value in its unit and the size of the push.",
         examples=["Days since the last order is 45 days: raises the churn probability by 12 points"],
     )
-
-
-#: One model's reasons in an answer: how a tier snapshot's `<model>_reason_details` (JSON per customer
-#: and model, `training.reasons.reason_details`) are read back into an answer.
-REASON_LIST = TypeAdapter(list[Reason])
 
 
 class Persona(BaseModel):
