@@ -242,15 +242,15 @@ def snapshot_answers(
         persona = (
             "null"
             if persona_ids[i] is None
-            else f'{{"id":{persona_ids[i]},"name":{_text(persona_names[i])}}}'
+            else f'{{"id":{persona_ids[i]},"name":{_json(persona_names[i])}}}'
         )
         reasons = ",".join(f"{name}:{details[i] or '[]'}" for name, details in explained)
         text = (
             f'{{"customer_id":{_text(customer)},"status":"ok","churn_probability":{churn[i]},'
             f'"expected_value":{value[i]},'
             f'"expected_value_interval":{f"[{low[i]},{high[i]}]" if has_interval else "null"},'
-            f'"growth_potential":{growth[i]},{horizon}"tier":{_text(tiers[i])},'
-            f'"tier_rule":{_text(caller_rule(changes[i], rules[i]))},"tier_source":"snapshot",{next_order}'
+            f'"growth_potential":{growth[i]},{horizon}"tier":{_json(tiers[i])},'
+            f'"tier_rule":{_json(caller_rule(changes[i], rules[i]))},"tier_source":"snapshot",{next_order}'
             f'"persona":{persona},"offers":{_json(offered)},"offers_note":{_json(note)},'
             f'"risk_flags":{_json(flags[i])},"reasons":{{{reasons}{by_baseline}}}{tail}'
         )

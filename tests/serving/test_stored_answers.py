@@ -190,3 +190,20 @@ def test_a_home_registered_before_answers_is_served_by_computing(served):
     customer = customers_of(served)[0]
     assert predictor.stored_answer(customer) is None
     assert predictor.predict_ids([customer])[0]["status"] == "ok"
+
+
+def test_a_snapshot_row_with_missing_fields_renders_them_as_null(served_home):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from serving.answers import snapshot_answers
+
+    predictor = Predictor(served_home)
+    snapshot = pq.read_table(served_home.tier_snapshots("lifecycle").path(SERVE_AS_OF)).slice(0, 1)
+    for column, kind in [("tier", pa.string()), ("reason", pa.string()), ("churn_probability", pa.float64())]:
+        at = snapshot.schema.get_field_index(column)
+        snapshot = snapshot.set_column(at, column, pa.nulls(1, kind))
+    ((customer, body),) = snapshot_answers(snapshot.to_batches()[0], predictor.live, SERVE_AS_OF)
+    answer = json.loads(body)
+    assert customer == answer["customer_id"]
+    assert (answer["tier"], answer["tier_rule"], answer["churn_probability"]) == (None, None, None)
