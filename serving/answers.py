@@ -224,10 +224,10 @@ def snapshot_answers(
     champions = live.champions
     explained = [(_text(name), texts(REASON_DETAIL_COLUMNS[name])) for name in champions.bundles]
     by_baseline = "".join(f",{_text(name)}:[]" for name in [*champions.fallbacks, *champions.unanswered])
-    horizon = f'"horizon_days":{json.dumps(champions.horizon_days)},'
+    horizon = f'"horizon_days":{_json(champions.horizon_days)},'
     tail = (
-        f',"model_versions":{json.dumps(champions.versions)},"model_sources":{json.dumps(champions.sources)},'
-        f'"features_as_of":"{as_of.isoformat()}"}}'
+        f',"model_versions":{_json(champions.versions)},"model_sources":{_json(champions.sources)},'
+        f'"features_as_of":{_json(as_of)}}}'
     )
     render = Prediction.model_validate_json
     answers = []
@@ -239,11 +239,7 @@ def snapshot_answers(
         )
         found = None if offers[i] is None else (offers[i], offer_reasons[i])
         offered, note = offers_answer(live.lookup.has_offers, found, as_of)
-        persona = (
-            "null"
-            if persona_ids[i] is None
-            else f'{{"id":{persona_ids[i]},"name":{_json(persona_names[i])}}}'
-        )
+        persona = None if persona_ids[i] is None else {"id": persona_ids[i], "name": persona_names[i]}
         reasons = ",".join(f"{name}:{details[i] or '[]'}" for name, details in explained)
         text = (
             f'{{"customer_id":{_text(customer)},"status":"ok","churn_probability":{churn[i]},'
@@ -251,7 +247,7 @@ def snapshot_answers(
             f'"expected_value_interval":{f"[{low[i]},{high[i]}]" if has_interval else "null"},'
             f'"growth_potential":{growth[i]},{horizon}"tier":{_json(tiers[i])},'
             f'"tier_rule":{_json(caller_rule(changes[i], rules[i]))},"tier_source":"snapshot",{next_order}'
-            f'"persona":{persona},"offers":{_json(offered)},"offers_note":{_json(note)},'
+            f'"persona":{_json(persona)},"offers":{_json(offered)},"offers_note":{_json(note)},'
             f'"risk_flags":{_json(flags[i])},"reasons":{{{reasons}{by_baseline}}}{tail}'
         )
         answers.append((customer, render(text).model_dump_json().encode()))
