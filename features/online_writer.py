@@ -23,7 +23,8 @@ Every batch checks a sample of its distinct values against Feast's converter, so
 that encodes differently fails the load instead of writing values Feast would read another way.
 
 SQLite: rows go into a fresh database file (see `features.feature_store.materialize`, which renames it
-over the live one), one `executemany` per view and batch, in key order, journal off. The file's
+over the live one), one `executemany` per view and batch, in key order, journal off; the views are
+shared out between processes, one per core, and the other processes' tables copied in. The file's
 tables are Feast's with the same columns and primary key, but clustered on that key (`WITHOUT
 ROWID`) and without Feast's redundant entity-key index (`features.sqlite_layout`): one B-tree entry
 per row instead of three; Feast reads, upserts and re-applies it unchanged.
@@ -39,10 +40,13 @@ With `features.online_reader`, this is one of the two modules that reach past Fe
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -55,13 +59,15 @@ import pyarrow.parquet as pq
 from features.catalog import VIEWS
 from features.errors import InputError
 from features.feature_repo import ANSWER_FIELDS, ANSWER_VIEW, JOIN_KEY, view_name
-from features.sqlite_layout import clustered_schema
+from features.sqlite_layout import clustered_schema, quoted
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
+#: Processes writing a SQLite load, each a share of the views: one per core.
+WRITERS = os.cpu_count() or 1
 #: Customers per burst of Redis commands: large enough to hide round trips, small enough for buffers.
 REDIS_BURST = 2_000
 #: Distinct values per column and batch checked against Feast's own converter.
@@ -123,10 +129,10 @@ class _Layout:
         self.columns = [JOIN_KEY, self.timestamp_field, *(n for v in self.views for n, _ in v.features)]
 
     def batches(
-        self, parquet: pq.ParquetFile, rows: int, whole_order: bool
+        self, parquet: pq.ParquetFile, rows: int, whole_order: bool, views: list[_View] | None = None
     ) -> Iterator[tuple[list[bytes], pa.RecordBatch]]:
-        """The snapshot `rows` customers at a time, each batch sorted by serialized entity key, with
-        the keys.
+        """The snapshot `rows` customers at a time (the columns of `views`, default all), each batch
+        sorted by serialized entity key, with the keys.
 
         With `whole_order` the batches follow the key order over the whole snapshot, which is read
         into memory once (about 0.5 KB per customer): every SQLite row then lands after the rows
@@ -139,13 +145,14 @@ class _Layout:
             raise InputError(
                 f"the snapshot lacks {', '.join(missing)}: rebuild it with `tierwise features build`"
             )
+        columns = self.columns[:2] + [n for v in views for n, _ in v.features] if views else self.columns
         if not whole_order:
-            for batch in parquet.iter_batches(batch_size=rows, columns=self.columns):
+            for batch in parquet.iter_batches(batch_size=rows, columns=columns):
                 keys = self.keys(batch.column(JOIN_KEY).to_pylist())
                 order = sorted(range(len(keys)), key=keys.__getitem__)
                 yield [keys[i] for i in order], batch.take(pa.array(order, pa.int64()))
             return
-        table = parquet.read(columns=self.columns).combine_chunks()
+        table = parquet.read(columns=columns).combine_chunks()
         if not table.num_rows:
             return
         whole = table.to_batches()[0]
@@ -241,32 +248,34 @@ def _check_against_feast(distinct: list, column: _Column, value_type: object) ->
             )
 
 
-def _encoded_views(layout: _Layout, batch: pa.RecordBatch, with_text: bool) -> list[list[_Column]]:
-    return [
-        [_encode(batch.column(name), kind, with_text) for name, kind in view.features]
-        for view in layout.views
-    ]
+def _encoded_views(views: list[_View], batch: pa.RecordBatch, with_text: bool) -> list[list[_Column]]:
+    return [[_encode(batch.column(name), kind, with_text) for name, kind in view.features] for view in views]
 
 
 def fill_sqlite(
     store: FeatureStore,
     schema: Path,
     target: Path,
-    parquet: pq.ParquetFile,
+    snapshot: Path,
     rows: int,
     progress: Progress | None,
+    writers: int = 1,
 ) -> int:
     """Write the snapshot into the new SQLite file `target`, with the tables and indexes of `schema`
     (the live online store, made by `apply`) in the clustered layout of `features.sqlite_layout`.
     The file is only valid once this returns: the caller renames it into place, so the journal is
     off and nothing is synced here.
 
+    With `writers` above one, this process writes the smallest views, about its share of the
+    features, and `writers - 1` forked processes write the others, a view at a time, largest first,
+    each into a file of its own. Each finished view's table is then copied in while the rest are
+    still being written (SQLite copies a table into an empty one of the same declaration record by
+    record, without decoding them). Binding values holds the interpreter's lock, so threads could
+    not share the work (measured: slower); processes can. `progress` follows this process's share.
+
     Returns:
         The number of customers written.
     """
-    from feast.infra.online_stores.sqlite import adapt_datetime_epoch
-    from feast.utils import to_naive_utc
-
     online = store.config.online_store
     if getattr(online, "vector_enabled", False) or getattr(online, "enable_openai_compatible_store", False):
         raise InputError(
@@ -277,29 +286,97 @@ def fill_sqlite(
         objects = live.execute(
             "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
         ).fetchall()
+    tables, indexes = clustered_schema(objects, {view.table for view in layout.views})
+    own, others = shared_out(layout.views, writers)
+    sides = [target.with_name(f"{target.name}.{i}") for i in range(len(others))]
+    try:
+        with _forked(min(writers - 1, len(others))) as pool:
+            pending = [
+                pool.submit(_fill_views, layout, [view], snapshot, rows, side, tables)
+                for view, side in zip(others, sides, strict=True)
+            ]
+            written = _fill_views(layout, own, snapshot, rows, target, tables, progress)
+            for view, side, future in zip(others, sides, pending, strict=True):
+                if future.result() != written:
+                    raise RuntimeError(f"{view.table}: written for other customers than the other views")
+                _copy_table(target, side, view.table)
+                side.unlink()
+        with closing(sqlite3.connect(target, isolation_level=None)) as db:
+            for statement in indexes:
+                db.execute(statement)
+    finally:
+        for side in sides:
+            side.unlink(missing_ok=True)
+    return written
+
+
+def shared_out(views: list[_View], writers: int) -> tuple[list[_View], list[_View]]:
+    """The views this process writes (the smallest, up to a `writers`-th of the features), and the
+    others, largest first, for the forked writers: their last, the smallest, is copied in last."""
+    by_size = sorted(views, key=lambda v: len(v.features))
+    share = sum(len(v.features) for v in views) / max(1, writers)
+    sizes = itertools.accumulate(len(v.features) for v in by_size)
+    own = [v for v, size in zip(by_size, sizes, strict=True) if size <= share] or by_size[:1]
+    return own, [v for v in reversed(by_size) if v not in own]
+
+
+def _copy_table(target: Path, side: Path, table: str) -> None:
+    """Copy `table` of the file `side` into the same, empty table of `target`."""
+    with closing(sqlite3.connect(target, isolation_level=None)) as db:
+        _bulk_pragmas(db)
+        db.execute("ATTACH DATABASE ? AS side", (str(side),))
+        db.execute(f"INSERT INTO main.{quoted(table)} SELECT * FROM side.{quoted(table)}")
+
+
+def _forked(processes: int) -> ProcessPoolExecutor | nullcontext:
+    """A pool of `processes` writers, or nothing when none is needed. On Linux they are forked and
+    inherit the imported Feast (3 s to import afresh); they use only the snapshot's file, Arrow,
+    numpy and SQLite, whose state survives a fork (Arrow restarts its thread pools in a child)."""
+    if not processes:
+        return nullcontext()
+    method = "fork" if sys.platform == "linux" else "spawn"
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+
+
+def _bulk_pragmas(db: sqlite3.Connection) -> None:
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-262144"):
+        db.execute(f"PRAGMA {pragma}")
+
+
+def _fill_views(
+    layout: _Layout,
+    views: list[_View],
+    snapshot: Path,
+    rows: int,
+    target: Path,
+    tables: list[str],
+    progress: Progress | None = None,
+) -> int:
+    """Create the tables of `tables` in the file `target` and write the rows of `views` into
+    theirs, in key order. Returns the number of customers written."""
+    from feast.infra.online_stores.sqlite import adapt_datetime_epoch
+    from feast.utils import to_naive_utc
+
+    parquet = pq.ParquetFile(snapshot)
 
     def encoded() -> Iterator[tuple[list[bytearray], list[int], list[list[_Column]]]]:
-        for keys, batch in layout.batches(parquet, rows, whole_order=True):
+        for keys, batch in layout.batches(parquet, rows, whole_order=True, views=views):
             stamps, at = _stamps(batch.column(layout.timestamp_field))
             epochs = [adapt_datetime_epoch(to_naive_utc(t)) for t in stamps]
-            yield _blobs(keys), list(map(epochs.__getitem__, at)), _encoded_views(layout, batch, True)
+            yield _blobs(keys), list(map(epochs.__getitem__, at)), _encoded_views(views, batch, True)
 
     total, done = parquet.metadata.num_rows, 0
     with closing(sqlite3.connect(target, isolation_level=None)) as db:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-262144"):
-            db.execute(f"PRAGMA {pragma}")
+        _bulk_pragmas(db)
         db.execute("BEGIN")
-        tables, indexes = clustered_schema(objects, {view.table for view in layout.views})
         for statement in tables:
             db.execute(statement)
-        for keys, row_epochs, views in _ahead(encoded()):
-            for view, columns in zip(layout.views, views, strict=True):
+        for keys, row_epochs, encoded_views in _ahead(encoded()):
+            for view, columns in zip(views, encoded_views, strict=True):
                 _insert(db, view, keys, row_epochs, columns)
             done += len(keys)
             if progress:
                 progress(done, total)
-        for statement in indexes:
-            db.execute(statement)
         db.execute("COMMIT")
     return done
 
@@ -409,7 +486,7 @@ def load_redis(store: FeatureStore, parquet: pq.ParquetFile, rows: int, progress
                 stamp_protos.append(proto.SerializeToString())
             pieces: list[Iterator[bytes]] = []
             for view_fields, stamp_field, columns in zip(
-                fields, stamp_fields, _encoded_views(layout, batch, False), strict=True
+                fields, stamp_fields, _encoded_views(layout.views, batch, False), strict=True
             ):
                 for field, column in zip(view_fields, columns, strict=True):
                     pieces.append(column.cells([field + redis_bulk(p) for p in column.protos]))

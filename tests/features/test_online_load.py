@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
@@ -95,6 +96,34 @@ def test_the_bulk_load_writes_the_bytes_of_feasts_materialize(snapshots_home, st
     plain_feast_materialize(feasts, CUTOFFS[-1])
     written, reference = stored(ours), stored(feasts)
     assert written == reference and sum(map(len, reference.values())) > 100
+
+
+@pytest.mark.parametrize("writers", [1, 2, 6])
+def test_a_sqlite_load_shared_out_between_processes_writes_the_bytes_of_feasts_materialize(
+    snapshots_home, tmp_path, writers
+):
+    ours = home_on(snapshots_home, tmp_path / "ours", "sqlite", None)
+    feasts = home_on(snapshots_home, tmp_path / "feasts", "sqlite", None)
+    feature_store.materialize(ours, writers=writers)
+    plain_feast_materialize(feasts, CUTOFFS[-1])
+    assert stored(ours) == stored(feasts)
+    assert not [p.name for p in ours.feature_repo_dir.iterdir() if p.name.startswith(".online_store.db")]
+
+
+def test_a_sqlite_load_forked_beside_another_thread_writes_the_same_bytes(snapshots_home, tmp_path):
+    """The command line's progress bar runs a thread of its own while the writers are forked."""
+    ours = home_on(snapshots_home, tmp_path / "ours", "sqlite", None)
+    feasts = home_on(snapshots_home, tmp_path / "feasts", "sqlite", None)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        feature_store.materialize(ours, writers=2)
+    finally:
+        stop.set()
+        other.join()
+    plain_feast_materialize(feasts, CUTOFFS[-1])
+    assert stored(ours) == stored(feasts)
 
 
 def test_the_bulk_load_reads_back_like_feasts_materialize(snapshots_home, store, tmp_path):
