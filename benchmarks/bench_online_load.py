@@ -8,7 +8,7 @@
 `TIERWISE_HOME=H tierwise data synth --customers 1000000 --seed 7` and
 `TIERWISE_HOME=H tierwise features build --as-of 2025-01-01` (a million customers × 58 features in
 six views). For each store it times, each step in a fresh process (`benchmarks.measure`: wall time
-without imports, peak RSS of the process):
+without imports, peak RSS of the process, and of the process with the writers it forks on SQLite):
 
 Feast is imported before the clock starts (about 6 s), for both.
 
@@ -107,7 +107,10 @@ def _redis_peak(redis: str) -> str:
 
 def _line(label: str, m: Measurement, rows: int, reference: float | None = None) -> str:
     per_row = m.seconds / rows * 1e6
-    text = f"{label:<46} {m.seconds:8.1f} s  {rows / m.seconds:10,.0f} rows/s  {per_row:8.1f} µs/row  peak {m.peak_mb / 1024:5.2f} GiB"
+    text = (
+        f"{label:<46} {m.seconds:8.1f} s  {rows / m.seconds:10,.0f} rows/s  {per_row:8.1f} µs/row  "
+        f"peak {m.peak_mb / 1024:5.2f} GiB (with its writer processes {m.tree_peak_mb / 1024:5.2f})"
+    )
     if reference:
         text += f"  Feast/ours per row {reference / per_row:5.1f}x"
     return text
