@@ -1,7 +1,7 @@
 """`tierwise train` and `tierwise backtest`: bring the data, then let `training.run` do each model.
 
-Loads what a run needs — the live order data, feature snapshots at the plan's cutoffs, labels, the
-orders the baselines read — and hands each model's labelled examples to `training.run`, read one
+Loads what a run needs — the live order data, feature snapshots at the plan's cutoffs, labels — and
+hands each model's labelled examples to `training.run`, read one
 cutoff at a time from the snapshots (`features.feature_store.training_frames`: Feast's point-in-time
 join, as a lookup per snapshot date) and split as they come, so memory holds the examples once.
 With `Settings.train_sample`, every cutoff keeps a seeded share of its customers (the same
@@ -91,7 +91,6 @@ def train(
     breadth = caps.products and any(SPECS[name].label == "growth" for name in model_names)
     sample = training_sample(settings, the_plan.test if test_on_all else None)
     labels = labels_on_engine(settings, con, the_plan.all_cutoffs, horizon_days, as_of, breadth, sample)
-    orders = orders_before(con, the_plan.test)
     fingerprint = _fingerprint(con, as_of, horizon_days, step_days)
     con.close()  # DuckDB keeps the labels query's buffers while open: 1.7 GB at a million customers
     registry.configure(settings)
@@ -126,7 +125,6 @@ def train(
                     parts,
                     the_plan,
                     trials,
-                    orders,
                     fingerprint,
                     step,
                     register,
@@ -199,7 +197,6 @@ def backtest(
     feature_store.apply(settings)
     caps = capabilities(con)
     labels = labels_on_engine(settings, con, [as_of], horizon_days, needed, caps.products)
-    orders = orders_before(con, as_of)
     registry.configure(settings)
     report = {}
     for name in model_names:
@@ -208,7 +205,7 @@ def backtest(
         if trained is not None and not allow_leakage:
             raise InputError(leakage_message(name, info.version, trained, as_of))
         frame = feature_store.training_frame(settings, labelled(labels, SPECS[name].label), name)
-        report[name] = backtest_model(SPECS[name], bundle, info.version, frame, orders, as_of, horizon_days)
+        report[name] = backtest_model(SPECS[name], bundle, info.version, frame, as_of, horizon_days)
         if trained is not None:
             report[name]["leakage"] = f"trained on orders up to {trained}: optimistic"
     return report
@@ -256,7 +253,8 @@ def ensure_snapshots(settings: Settings, cutoffs: list[date]) -> None:
 
 
 def orders_before(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
-    """customer_id, ordered_at and amount of every order before `day` (what the baselines read)."""
+    """customer_id, ordered_at and amount of every order before `day` (what BG/NBD's next-order
+    answers read: `pipelines.next_order`)."""
     return con.execute(
         "SELECT customer_id, ordered_at, amount FROM orders WHERE ordered_at < CAST(? AS TIMESTAMPTZ)",
         [day.isoformat()],

@@ -17,7 +17,6 @@ online features it already reads (`training.fallback`); nothing after the cutoff
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -122,9 +121,7 @@ def btyd_scores(test: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     return BtydBaseline.fit(test, horizon_days).scores(test)
 
 
-def churn_baselines(
-    test: pd.DataFrame, orders: pd.DataFrame, cutoff: date, horizon_days: int
-) -> dict[str, np.ndarray]:
+def churn_baselines(test: pd.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
     btyd_frame = btyd_scores(test, horizon_days)
     return {
         "recency": test["days_since_last_order"].to_numpy(),
@@ -133,9 +130,7 @@ def churn_baselines(
     }
 
 
-def value_baselines(
-    test: pd.DataFrame, orders: pd.DataFrame, cutoff: date, horizon_days: int
-) -> dict[str, np.ndarray]:
+def value_baselines(test: pd.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
     btyd_frame = btyd_scores(test, horizon_days)
     return {
         "last_horizon_spend": test["spend_prev"].to_numpy(),
@@ -156,9 +151,7 @@ def own_pace_gap(features: pd.DataFrame) -> np.ndarray:
     return (features["orders_365d"] * 90 / known - features["orders_90d"]).to_numpy(dtype=float)
 
 
-def growth_baselines(
-    test: pd.DataFrame, orders: pd.DataFrame, cutoff: date, horizon_days: int
-) -> dict[str, np.ndarray]:
+def growth_baselines(test: pd.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
     return {
         "spend_trend_90d": test["spend_trend_90d"].to_numpy(),
         "frequency_rank": test["orders_90d"].to_numpy(dtype=float),

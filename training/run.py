@@ -1,8 +1,8 @@
 """One training run of one model: split the examples, tune, fit, test against the baselines, register,
 promote if it wins, and explain the result in MLflow; and the backtest of a champion.
 
-The pipelines (`pipelines/train.py`) bring the data — labelled examples from Feast, the orders the
-baselines need, the run's plan — and call `train_model` or `backtest_model` per model. Everything a
+The pipelines (`pipelines/train.py`) bring the data — labelled examples from Feast and the run's
+plan — and call `train_model` or `backtest_model` per model. Everything a
 run records goes through `training.registry`.
 """
 
@@ -179,7 +179,6 @@ def train_model(
     parts: dict[str, TrainingData],
     the_plan: BacktestPlan,
     trials: int,
-    orders: pd.DataFrame,
     fingerprint: str,
     step: Step,
     register: bool = True,
@@ -236,7 +235,7 @@ def train_model(
     predictions = pd.DataFrame(
         {"customer_id": test.frame["customer_id"], spec.label: test.y, "prediction": prediction}
     )
-    baselines = spec.baselines(test.frame, orders, the_plan.test, horizon)
+    baselines = spec.baselines(test.frame, horizon)
     baseline_metrics = {k: evaluate.rank_score(spec, test.y, v) for k, v in baselines.items()}
     registry.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
     for base, values in baseline_metrics.items():
@@ -456,7 +455,6 @@ def backtest_model(
     bundle: ModelBundle,
     version: int,
     frame: pd.DataFrame,
-    orders: pd.DataFrame,
     as_of: date,
     horizon_days: int,
 ) -> dict:
@@ -470,7 +468,7 @@ def backtest_model(
             low,
             high,
         )
-        baselines = spec.baselines(frame, orders, as_of, horizon_days)
+        baselines = spec.baselines(frame, horizon_days)
         baseline_metrics = {k: evaluate.rank_score(spec, y, v) for k, v in baselines.items()}
         registry.log_params(
             {

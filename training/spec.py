@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from features.model_table import ModelEntry
 
 SearchSpace = Callable[[Any], dict[str, Any]]  # optuna.Trial -> LightGBM parameters
-Baselines = Callable[..., dict[str, Any]]  # (test rows, orders, cutoff, horizon days) -> name -> score
+Baselines = Callable[[pd.DataFrame, int], dict[str, Any]]  # (test rows, horizon days) -> name -> score
 
 
 #: The service explains every answer with TreeSHAP, whose cost per row grows with the number of

@@ -63,7 +63,7 @@ def test_the_baseline_answer_equals_the_training_side_baseline_for_the_same_cust
     settings, _ = baseline_home
     cutoff = date.fromisoformat(registry.versions("churn")[0].tags["test_cutoff"])
     features = settings.feature_snapshots.read(cutoff)
-    trained = churn_baselines(features, pd.DataFrame(), cutoff, TRAIN_HORIZON)["btyd_p_no_order"]
+    trained = churn_baselines(features, TRAIN_HORIZON)["btyd_p_no_order"]
     for row in [0, 17, 101]:
         vector = {
             k: (None if pd.isna(v) else v)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tests.conftest import TRAIN_HORIZON
@@ -62,7 +61,7 @@ def test_the_stored_baseline_answers_as_training_scored_it(baseline_home):
     fallback, version = registry.load_fallback("churn")
     cutoff = date.fromisoformat(version.tags["test_cutoff"])
     features = settings.feature_snapshots.read(cutoff)
-    trained = churn_baselines(features, pd.DataFrame(), cutoff, TRAIN_HORIZON)["btyd_p_no_order"]
+    trained = churn_baselines(features, TRAIN_HORIZON)["btyd_p_no_order"]
     np.testing.assert_allclose(fallback.predict(features), trained, rtol=1e-12)
 
 
