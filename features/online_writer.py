@@ -46,7 +46,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import closing, nullcontext
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -289,22 +289,24 @@ def fill_sqlite(
     tables, indexes = clustered_schema(objects, {view.table for view in layout.views})
     own, others = shared_out(layout.views, writers)
     sides = [target.with_name(f"{target.name}.{i}") for i in range(len(others))]
+    pool = _writers(min(writers - 1, len(others)))
     try:
-        with _forked(min(writers - 1, len(others))) as pool:
-            pending = [
-                pool.submit(_fill_views, layout, [view], snapshot, rows, side, tables)
-                for view, side in zip(others, sides, strict=True)
-            ]
-            written = _fill_views(layout, own, snapshot, rows, target, tables, progress)
-            for view, side, future in zip(others, sides, pending, strict=True):
-                if future.result() != written:
-                    raise RuntimeError(f"{view.table}: written for other customers than the other views")
-                _copy_table(target, side, view.table)
-                side.unlink()
+        pending = [
+            pool.submit(_fill_views, layout, [view], snapshot, rows, side, tables)
+            for view, side in zip(others, sides, strict=True)
+        ]
+        written = _fill_views(layout, own, snapshot, rows, target, tables, progress)
+        for view, side, future in zip(others, sides, pending, strict=True):
+            if future.result() != written:
+                raise RuntimeError(f"{view.table}: written for other customers than the other views")
+            _copy_table(target, side, view.table)
+            side.unlink()
         with closing(sqlite3.connect(target, isolation_level=None)) as db:
             for statement in indexes:
                 db.execute(statement)
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)  # after a failure, views not started are not written
         for side in sides:
             side.unlink(missing_ok=True)
     return written
@@ -328,12 +330,12 @@ def _copy_table(target: Path, side: Path, table: str) -> None:
         db.execute(f"INSERT INTO main.{quoted(table)} SELECT * FROM side.{quoted(table)}")
 
 
-def _forked(processes: int) -> ProcessPoolExecutor | nullcontext:
-    """A pool of `processes` writers, or nothing when none is needed. On Linux they are forked and
+def _writers(processes: int) -> ProcessPoolExecutor | None:
+    """A pool of `processes` writers, or None when none is needed. On Linux they are forked and
     inherit the imported Feast (3 s to import afresh); they use only the snapshot's file, Arrow,
     numpy and SQLite, whose state survives a fork (Arrow restarts its thread pools in a child)."""
     if not processes:
-        return nullcontext()
+        return None
     method = "fork" if sys.platform == "linux" else "spawn"
     return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
 

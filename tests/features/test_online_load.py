@@ -15,6 +15,7 @@ import pytest
 
 from features import feature_store
 from features.catalog import FEATURES, VIEWS, view_features
+from features.errors import InputError
 from features.feature_repo import ANSWER_VIEW, JOIN_KEY, PROJECT, view_name
 from features.online_reader import OnlineFeatureReader
 from features.settings import Settings
@@ -124,6 +125,22 @@ def test_a_sqlite_load_forked_beside_another_thread_writes_the_same_bytes(snapsh
         other.join()
     plain_feast_materialize(feasts, CUTOFFS[-1])
     assert stored(ours) == stored(feasts)
+
+
+def test_a_sqlite_load_of_a_snapshot_lacking_a_feature_names_it_and_leaves_the_live_store_as_it_was(
+    snapshots_home, tmp_path
+):
+    settings = home_on(snapshots_home, tmp_path / "home", "sqlite", None)
+    feature_store.materialize(settings, CUTOFFS[0])
+    before = stored(settings)
+    path = settings.snapshots_dir / f"{CUTOFFS[-1]}.parquet"
+    pd.read_parquet(path).drop(columns=["spend_30d"]).to_parquet(path, index=False)
+    with pytest.raises(InputError, match="the snapshot lacks spend_30d"):
+        feature_store.materialize(settings, CUTOFFS[-1], writers=3)
+    assert stored(settings) == before
+    assert sorted(p.name for p in settings.feature_repo_dir.iterdir() if "online_store" in p.name) == [
+        "online_store.db"
+    ]
 
 
 def test_the_bulk_load_reads_back_like_feasts_materialize(snapshots_home, store, tmp_path):
