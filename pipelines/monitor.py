@@ -163,15 +163,14 @@ def matured_outcomes(
     settings: Settings, tiers: DatedSnapshots, as_of: date, horizon: int
 ) -> dict[date, pd.DataFrame]:
     """For each tier snapshot up to `as_of` whose horizon has ended in the data: its customers'
-    predictions, point-in-time features and labels (what happened in the horizon) on one row each,
-    and the orders before it (`attrs["orders"]`) for the baselines."""
+    predictions, point-in-time features and labels (what happened in the horizon) on one row each
+    (the baselines read the features)."""
     con = open_live_data(settings)
     known_until = data_period(con).last_order.date() + timedelta(days=1)
     matured = [d for d in tiers.dates() if d <= as_of and d + timedelta(days=horizon) <= known_until]
     if not matured:
         return {}
     labels = labels_on_engine(settings, con, matured, horizon, known_until, capabilities(con).products)
-    orders = con.execute("SELECT customer_id, ordered_at, amount FROM orders").df()
     result = {}
     for day in matured:
         at = labels[labels["event_timestamp"].dt.date == day].drop(columns="event_timestamp")
@@ -183,7 +182,6 @@ def matured_outcomes(
             .merge(predicted, on="customer_id", validate="one_to_one")
             .merge(at, on="customer_id", validate="one_to_one")
         )
-        frame.attrs["orders"] = orders[orders["ordered_at"] < pd.Timestamp(day, tz="UTC")]
         result[day] = frame
     return result
 
@@ -213,10 +211,9 @@ def _quality(
 ) -> Quality:
     """One matured snapshot's quality for one model, also added to the workspace as a quality run."""
     output = MODELS[spec.name].output
-    orders = frame.attrs["orders"]
     # Judged where it has a label and answered (growth: customers active before the snapshot).
     frame = frame[(frame[spec.label].notna() & frame[output].notna()).to_numpy()]
-    baselines = spec.baselines(frame, orders, day, horizon)
+    baselines = spec.baselines(frame, horizon)
     quality = matured_quality(
         spec,
         day,
