@@ -271,7 +271,8 @@ def fill_sqlite(
     each into a file of its own. Each finished view's table is then copied in while the rest are
     still being written (SQLite copies a table into an empty one of the same declaration record by
     record, without decoding them). Binding values holds the interpreter's lock, so threads could
-    not share the work (measured: slower); processes can. `progress` follows this process's share.
+    not share the work (measured: slower); processes can. `progress` counts customers of all the
+    views: this process's share as it goes, each other view once it is copied in.
 
     Returns:
         The number of customers written.
@@ -295,12 +296,14 @@ def fill_sqlite(
             pool.submit(_fill_views, layout, [view], snapshot, rows, side, tables)
             for view, side in zip(others, sides, strict=True)
         ]
-        written = _fill_views(layout, own, snapshot, rows, target, tables, progress)
+        shares = _Shares(progress, layout.views, own)
+        written = _fill_views(layout, own, snapshot, rows, target, tables, shares.own)
         for view, side, future in zip(others, sides, pending, strict=True):
             if future.result() != written:
                 raise RuntimeError(f"{view.table}: written for other customers than the other views")
             _copy_table(target, side, view.table)
             side.unlink()
+            shares.copied(view, written)
         with closing(sqlite3.connect(target, isolation_level=None)) as db:
             for statement in indexes:
                 db.execute(statement)
@@ -310,6 +313,33 @@ def fill_sqlite(
         for side in sides:
             side.unlink(missing_ok=True)
     return written
+
+
+class _Shares:
+    """Progress over every view of a load shared out between processes, in customers: this
+    process's views count as they are written, the others' once each is copied in, so the total is
+    reached only when the whole store is."""
+
+    def __init__(self, progress: Progress | None, views: list[_View], own: list[_View]) -> None:
+        self.progress = progress
+        self.features = sum(len(v.features) for v in views)
+        self.own_features = sum(len(v.features) for v in own)
+        self.copied_features = 0
+        self.customers = 0
+
+    def own(self, done: int, total: int) -> None:
+        self.customers = total
+        self._report(done * self.own_features)
+
+    def copied(self, view: _View, customers: int) -> None:
+        self.copied_features += len(view.features)
+        self.customers = customers
+        self._report(customers * self.own_features)
+
+    def _report(self, own_cells: int) -> None:
+        if self.progress:
+            cells = own_cells + self.customers * self.copied_features
+            self.progress(cells // self.features, self.customers)
 
 
 def shared_out(views: list[_View], writers: int) -> tuple[list[_View], list[_View]]:

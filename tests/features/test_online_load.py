@@ -111,6 +111,17 @@ def test_a_sqlite_load_shared_out_between_processes_writes_the_bytes_of_feasts_m
     assert not [p.name for p in ours.feature_repo_dir.iterdir() if p.name.startswith(".online_store.db")]
 
 
+def test_a_shared_out_sqlite_load_reports_every_customer_only_once_every_view_is_in(snapshots_home, tmp_path):
+    settings = home_on(snapshots_home, tmp_path / "home", "sqlite", None)
+    reports: list[tuple[int, int]] = []
+    _, count = feature_store.materialize(
+        settings, writers=3, on_chunk=lambda done, total: reports.append((done, total))
+    )
+    assert reports[-1] == (count, count)
+    assert all(done < count for done, _ in reports[:-1]) and len(reports) > 2
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+
+
 def test_a_sqlite_load_forked_beside_another_thread_writes_the_same_bytes(snapshots_home, tmp_path):
     """The command line's progress bar runs a thread of its own while the writers are forked."""
     ours = home_on(snapshots_home, tmp_path / "ours", "sqlite", None)
