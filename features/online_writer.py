@@ -303,7 +303,7 @@ def fill_sqlite(
                 raise RuntimeError(f"{view.table}: written for other customers than the other views")
             _copy_table(target, side, view.table)
             side.unlink()
-            shares.copied(view, written)
+            shares.copied(view)
         with closing(sqlite3.connect(target, isolation_level=None)) as db:
             for statement in indexes:
                 db.execute(statement)
@@ -331,10 +331,9 @@ class _Shares:
         self.customers = total
         self._report(done * self.own_features)
 
-    def copied(self, view: _View, customers: int) -> None:
+    def copied(self, view: _View) -> None:
         self.copied_features += len(view.features)
-        self.customers = customers
-        self._report(customers * self.own_features)
+        self._report(self.customers * self.own_features)
 
     def _report(self, own_cells: int) -> None:
         if self.progress:
