@@ -32,6 +32,7 @@ from features.catalog import FEATURES_BY_NAME
 from features.live_data import open_live_data
 from features.settings import Settings
 from features.snapshots import capabilities, data_period
+from pipelines.next_order import orders_before
 from training.backtest_plan import plan
 from training.labels import compute_labels
 from training.next_order import (
@@ -79,17 +80,6 @@ def examples(settings: Settings, origin: date, horizon: int) -> tuple[pd.DataFra
     return train, test, the_plan.test
 
 
-def orders_before(settings: Settings, day: date) -> pd.DataFrame:
-    return (
-        open_live_data(settings)
-        .execute(
-            "SELECT customer_id, ordered_at, amount FROM orders WHERE ordered_at < CAST(? AS TIMESTAMPTZ)",
-            [day.isoformat()],
-        )
-        .df()
-    )
-
-
 def evaluate_origin(settings: Settings, origin: date, horizon: int) -> list[dict]:
     """Fit on the origin's training cutoffs, score every scorer on its test cutoff; one row per metric."""
     started = time.perf_counter()
@@ -102,7 +92,10 @@ def evaluate_origin(settings: Settings, origin: date, horizon: int) -> list[dict
         "model (raw)": dataclasses.replace(model, calibration=None).predict(test),
         "model (recent Platt)": recalibrate(model, recent, RECENT_DAYS).predict(test),
         "BG/NBD": bgnbd_answers(
-            orders_before(settings, test_day), test["customer_id"], pd.Timestamp(test_day, tz="UTC"), horizon
+            orders_before(open_live_data(settings), test_day),
+            test["customer_id"],
+            pd.Timestamp(test_day, tz="UTC"),
+            horizon,
         ),
         "own interval": pd.DataFrame({"expected_next_order_days": own_interval_days(test)}),
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -24,7 +25,7 @@ from features.live_data import open_live_data
 from features.settings import Settings
 from features.snapshots import capabilities, data_period
 from pipelines.home_lock import writes_home
-from pipelines.train import ensure_snapshots, labels_on_engine, orders_before
+from pipelines.train import ensure_snapshots, labels_on_engine
 from training import registry
 from training.backtest_plan import plan
 from training.next_order import LABEL, bgnbd_answers, fit_next_order, next_order_metrics
@@ -133,3 +134,12 @@ def _description(scores: dict[str, float], base: dict[str, float]) -> str:
         f"respected); expected date = median. Test cutoff: AUC(30 d) {scores['auc_30d']:.3f} vs BG/NBD "
         f"{base['auc_30d']:.3f}; MAE {scores['mae_days']:.1f} vs {base['mae_days']:.1f} days."
     )
+
+
+def orders_before(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
+    """customer_id, ordered_at and amount of every order before `day` (what BG/NBD's next-order
+    answers read)."""
+    return con.execute(
+        "SELECT customer_id, ordered_at, amount FROM orders WHERE ordered_at < CAST(? AS TIMESTAMPTZ)",
+        [day.isoformat()],
+    ).df()

@@ -1,8 +1,7 @@
 """`tierwise train` and `tierwise backtest`: bring the data, then let `training.run` do each model.
 
 Loads what a run needs — the live order data, feature snapshots at the plan's cutoffs, labels — and
-hands each model's labelled examples to `training.run`, read one
-cutoff at a time from the snapshots (`features.feature_store.training_frames`: Feast's point-in-time
+hands each model's labelled examples to `training.run`, read one cutoff at a time from the snapshots (`features.feature_store.training_frames`: Feast's point-in-time
 join, as a lookup per snapshot date) and split as they come, so memory holds the examples once.
 With `Settings.train_sample`, every cutoff keeps a seeded share of its customers (the same
 customers at each), the test cutoff too, so memory stays bounded whatever the number of customers.
@@ -250,15 +249,6 @@ def ensure_snapshots(settings: Settings, cutoffs: list[date]) -> None:
     missing = sorted(set(cutoffs) - set(settings.feature_snapshots.dates()))
     if missing:
         build_features.build(settings, missing)
-
-
-def orders_before(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
-    """customer_id, ordered_at and amount of every order before `day` (what BG/NBD's next-order
-    answers read: `pipelines.next_order`)."""
-    return con.execute(
-        "SELECT customer_id, ordered_at, amount FROM orders WHERE ordered_at < CAST(? AS TIMESTAMPTZ)",
-        [day.isoformat()],
-    ).df()
 
 
 def _fingerprint(con: duckdb.DuckDBPyConnection, *parts: object) -> str:
