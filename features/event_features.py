@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from features.customer_features import DataCapabilities, feature_sql
+from features.data.content_hash import LENGTH as FINGERPRINT_LENGTH
+from features.data.content_hash import rehashed_orders_sql
 from features.data.derived import DERIVED_SQL, derived_sql
 from features.data.duck import joins_as_written, sql_string, table_sql
 from features.data.event_log import LoggedEvent
@@ -71,16 +73,23 @@ class EventFeatures:
         self.con.close()
 
     def known_orders(self, customers: Sequence[str]) -> dict[str, str]:
-        """Content hash by order id of the customers' imported orders: the orders table alone, not
-        their whole history (checking an event needs no lines)."""
+        """Fingerprint by order id of the customers' imported orders: the orders table alone, not
+        their whole history (checking an event needs no lines). Fingerprints an older Tierwise wrote
+        are recomputed from the stored rows until the next import rewrites them."""
         version = DataStore(self.settings.data_dir).live_version()
-        return dict(
-            self.con.execute(
-                f"SELECT order_id, content_hash FROM {table_sql(version, ORDERS.name)} "
-                "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
-                [list(customers)],
-            ).fetchall()
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE known_orders AS SELECT * FROM {table_sql(version, ORDERS.name)} "
+            "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(customers)],
         )
+        known = dict(self.con.execute("SELECT order_id, content_hash FROM known_orders").fetchall())
+        if any(len(fingerprint) != FINGERPRINT_LENGTH for fingerprint in known.values()):
+            lines = (
+                f"(SELECT * FROM {table_sql(version, ORDER_LINES.name)} "
+                "WHERE order_id IN (SELECT order_id FROM known_orders))"
+            )
+            known.update(self.con.execute(rehashed_orders_sql("known_orders", lines)).fetchall())
+        return known
 
     def compute(self, customers: Sequence[str], events: Sequence[LoggedEvent], as_of: date) -> pd.DataFrame:
         """Every catalog feature of `customers` as of `as_of` (UTC midnight), from their imported

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from features.data.content_hash import LENGTH as FINGERPRINT_LENGTH
 from features.data.order_events import CheckedEvent
 from features.data.validate import Reason
 
@@ -157,11 +158,18 @@ class EventLog:
     def _classify(self, db: sqlite3.Connection, event: CheckedEvent, known_orders: dict[str, str]) -> Outcome:
         if not event.ok:
             return Outcome(event.index, "refused", None, None, event.reason, event.field, event.message)
-        row = db.execute("SELECT content_hash FROM events WHERE order_id = ?", (event.order_id,)).fetchone()
+        row = db.execute(
+            "SELECT content_hash, body FROM events WHERE order_id = ?", (event.order_id,)
+        ).fetchone()
         known = row[0] if row else known_orders.get(event.order_id)  # type: ignore[arg-type]
         if known is None:
             return Outcome(event.index, "accepted", event.order_id, event.customer_id)
-        if known == event.content_hash:
+        if row and len(known) != FINGERPRINT_LENGTH:
+            # Logged by an older Tierwise with another fingerprint: the same body is the same order.
+            same = row[1] == json.dumps(event.body, sort_keys=True)
+        else:
+            same = known == event.content_hash
+        if same:
             return Outcome(event.index, "present", event.order_id, event.customer_id)
         return Outcome(
             event.index,

@@ -21,6 +21,8 @@ from pathlib import Path
 import duckdb
 
 from features.data import write_stages
+from features.data.content_hash import LENGTH as FINGERPRINT_LENGTH
+from features.data.content_hash import lines_hash_sql, order_hash_sql, rehashed_orders_sql
 from features.data.derived import write_derived_tables
 from features.data.duck import check_time_zone, sql_identifier, sql_string, table_sql
 from features.data.schema import (
@@ -142,6 +144,7 @@ def import_orders(
             raise InputError(f"{staged.label}: no rows to import")
 
         step("checking duplicate orders")
+        known = _with_current_fingerprints(con, live, draft, import_id)
         _flag_conflicting_duplicates(con, staged.has_lines)
         _build_candidate_orders(con, staged.has_lines)
         con.execute(
@@ -149,7 +152,7 @@ def import_orders(
             SELECT c.*, CASE WHEN e.order_id IS NULL THEN 'new'
                              WHEN e.content_hash = c.content_hash THEN 'present'
                              ELSE 'conflict' END AS status
-            FROM candidate c LEFT JOIN (SELECT order_id, content_hash FROM {table_sql(live, "orders")}) e
+            FROM candidate c LEFT JOIN (SELECT order_id, content_hash FROM {table_sql(known, ORDERS.name)}) e
             USING (order_id)"""
         )
         con.execute(
@@ -199,6 +202,29 @@ def _collect_malformed_rows(con: duckdb.DuckDBPyConnection, staged: StagedSource
         )
 
 
+def _with_current_fingerprints(
+    con: duckdb.DuckDBPyConnection, live: Path | None, draft: Path, import_id: str
+) -> Path | None:
+    """The version whose orders carry today's fingerprints: `live`, or `draft` once the orders an
+    older Tierwise fingerprinted are rewritten there with today's (`features.data.content_hash`),
+    once per home, so a re-import of them still adds nothing."""
+    orders = table_sql(live, ORDERS.name)
+    if _count(con, f"SELECT count(*) FROM {orders} WHERE length(content_hash) <> {FINGERPRINT_LENGTH}") == 0:
+        return live
+    rehashed = rehashed_orders_sql(orders, table_sql(live, ORDER_LINES.name))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rehashed AS {rehashed}")
+    shutil.rmtree(draft / ORDERS.name)  # hard links: the live files stay
+    _copy_partitioned(
+        con,
+        f"""SELECT o.* REPLACE (coalesce(r.content_hash, o.content_hash) AS content_hash)
+            FROM {orders} o LEFT JOIN rehashed r USING (order_id)""",
+        draft / ORDERS.name,
+        f"{import_id}-rehashed",
+    )
+    con.execute("DROP TABLE rehashed")
+    return draft
+
+
 def _flag_conflicting_duplicates(con: duckdb.DuckDBPyConnection, has_lines: bool) -> None:
     """An order id whose rows disagree on the order itself cannot be trusted: quarantine all its rows.
 
@@ -224,21 +250,18 @@ def _build_candidate_orders(con: duckdb.DuckDBPyConnection, has_lines: bool) -> 
 
 
 def candidate_orders_sql(has_lines: bool, typed: str = "typed") -> str:
-    """One row per valid order of the checked rows in `typed` (`typed_select`'s output), with a
-    content hash that tells a re-import from a changed order (order events are hashed by it too)."""
+    """One row per valid order of the checked rows in `typed` (`typed_select`'s output), with its
+    fingerprint (`features.data.content_hash`; order events are checked by it too)."""
     if has_lines:
         return f"""
             SELECT order_id, any_value(customer_id) AS customer_id, any_value(ordered_at) AS ordered_at,
                    sum(amount) AS amount, sum(discount) AS discount, sum(coupon_discount) AS coupon_discount,
                    sum(quantity) AS items, count(*) AS lines, mode(store_id) AS store_id,
-                   md5(concat_ws('|', any_value(customer_id), epoch_us(any_value(ordered_at)), count(*),
-                                 round(sum(amount), 6), bit_xor(hash(product_id, quantity, amount)))) AS content_hash
+                   {lines_hash_sql()} AS content_hash
             FROM {typed} WHERE reason IS NULL GROUP BY order_id"""
     return f"""
             SELECT DISTINCT ON (order_id) order_id, customer_id, ordered_at, amount, discount, coupon_discount,
-                   items, NULL::BIGINT AS lines, store_id,
-                   md5(concat_ws('|', customer_id, epoch_us(ordered_at), amount, discount, coupon_discount,
-                                 items, store_id)) AS content_hash
+                   items, NULL::BIGINT AS lines, store_id, {order_hash_sql()} AS content_hash
             FROM {typed} WHERE reason IS NULL"""
 
 

@@ -650,7 +650,11 @@ def _coupons(
 
 
 def _finish_orders(orders: _Columns, lines: _Columns, people: _Columns) -> None:
-    """Add the order totals and the content fingerprint, from the finished lines."""
+    """Add the order totals and a content fingerprint, from the finished lines.
+
+    Not the import's fingerprint (`features.data.content_hash`, SHA-256 of text, too slow here): 32
+    hex digits, which the import takes for an older Tierwise's and recomputes from the stored rows
+    the first time it imports into a synthetic home."""
     count = np.bincount(lines["order"], minlength=orders["row"].size)
     start = np.cumsum(count) - count
     for name in ("amount", "discount", "coupon", "quantity"):
