@@ -25,9 +25,9 @@ from features.data.content_hash import LENGTH as FINGERPRINT_LENGTH
 from features.data.content_hash import lines_hash_sql, order_hash_sql, rehashed_orders_sql
 from features.data.derived import write_derived_tables
 from features.data.duck import check_time_zone, sql_identifier, sql_string, table_sql
+from features.data.import_engine import DuckDBImport, ImportEngine
 from features.data.schema import (
     ALL_TABLES,
-    CUSTOMER_ROW_GROUP,
     CUSTOMERS,
     IMPORTS,
     ORDER_LINES,
@@ -38,7 +38,7 @@ from features.data.schema import (
 from features.data.shop import import_time_zone, record_time_zone
 from features.data.sources import StagedSource
 from features.data.store import DataStore
-from features.data.validate import Reason, typed_select
+from features.data.validate import TYPED_COLUMNS, Reason, typed_select
 from features.errors import InputError
 
 StepCallback = Callable[[str], None]
@@ -86,6 +86,7 @@ def import_orders(
     on_step: StepCallback | None = None,
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
     summarize: Callable[[Path], None] | None = None,
+    engine: ImportEngine | None = None,
 ) -> ImportReport:
     """Validate a staged source and merge it into the store in one atomic transaction.
 
@@ -108,8 +109,10 @@ def import_orders(
         on_step: Called with a short description before each step (progress display).
         summarize: Writes the derived tables into the new version (a Spark engine's
             `features.spark_derived.write_derived_tables`); None: DuckDB on `con`.
+        engine: Runs the work over every row (`features.data.import_engine`); None: DuckDB on `con`.
     """
     step = on_step or (lambda _: None)
+    engine = engine or DuckDBImport(con)
     import_id = new_import_id(now)
     now_sql = f"{sql_string(now.astimezone(UTC).isoformat())}::TIMESTAMPTZ"
     if timezone is not None:
@@ -121,60 +124,52 @@ def import_orders(
         timezone = import_time_zone(live, timezone)
 
         step("validating rows")
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE typed AS "
-            + typed_select(
+        fields = {
+            name: kind
+            for name, kind, *_ in con.execute(f"DESCRIBE {staged.view}").fetchall()
+            if name in staged.fields
+        }
+        engine.stage(staged)
+        engine.keep(
+            "typed",
+            typed_select(
                 staged.view,
-                {
-                    name: kind
-                    for name, kind, *_ in con.execute(f"DESCRIBE {staged.view}").fetchall()
-                    if name in staged.fields
-                },
+                fields,
                 has_lines=staged.has_lines,
                 now_sql=now_sql,
                 timezone=timezone,
                 timestamp_format=timestamp_format,
-            )
+            ),
         )
         _collect_malformed_rows(con, staged)
         if (
-            _count(con, "SELECT count(*) FROM typed") == 0
-            and _count(con, "SELECT count(*) FROM malformed") == 0
+            _count(engine.rows("SELECT count(*) FROM typed")) == 0
+            and _count(con.execute("SELECT count(*) FROM malformed").fetchall()) == 0
         ):
             raise InputError(f"{staged.label}: no rows to import")
 
         step("checking duplicate orders")
-        known = _with_current_fingerprints(con, live, draft, import_id)
-        _flag_conflicting_duplicates(con, staged.has_lines)
-        _build_candidate_orders(con, staged.has_lines)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE classified AS
-            SELECT c.*, CASE WHEN e.order_id IS NULL THEN 'new'
-                             WHEN e.content_hash = c.content_hash THEN 'present'
-                             ELSE 'conflict' END AS status
-            FROM candidate c LEFT JOIN (SELECT order_id, content_hash FROM {table_sql(known, ORDERS.name)}) e
-            USING (order_id)"""
-        )
-        con.execute(
-            f"""UPDATE typed SET reason = '{Reason.CONFLICTS_WITH_EXISTING_ORDER}'
-            WHERE reason IS NULL AND order_id IN (SELECT order_id FROM classified WHERE status = 'conflict')"""
-        )
+        known = _with_current_fingerprints(engine, live, draft, import_id)
+        _check_orders(engine, known, staged.has_lines)
 
         reference = dict(reference or {})
-        products = products_from_lines_sql(staged.fields) if staged.has_lines else None
-        if products and "products" not in reference:
-            reference["products"] = products
-        report = _report(con, import_id, staged.label)
-        _refuse_a_broken_file(con, report, max_quarantine_share, timestamp_format)
+        if staged.has_lines and "products" not in reference:
+            products = products_from_lines_sql(staged.fields, "checked")
+            if products:
+                engine.keep("products_from_lines", products)
+                reference["products"] = f"SELECT * FROM {engine.hand_over('products_from_lines')}"
+        report = _report(engine, con, import_id, staged.label)
+        _refuse_a_broken_file(engine, report, max_quarantine_share, timestamp_format)
         step("writing tables")
-        _append_new_orders(con, draft, import_id, staged.has_lines)
+        _append_new_orders(engine, draft, import_id, staged.has_lines)
         write_stages.reached("orders_written")
-        _merge_reference_tables(con, live, draft, reference)
-        _replace_quarantine(con, live, draft, staged, import_id)
+        _merge_reference_tables(engine, con, live, draft, reference)
+        _replace_quarantine(engine, con, live, draft, staged, import_id)
         _append_import_log(con, draft, report, staged.sha256, now)
         step("summarizing for features")
-        for table in ("typed", "candidate", "classified", "malformed", "pending_write"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")  # free their memory for the summaries
+        engine.release()  # free their memory for the summaries
+        for table in ("malformed", "pending_write"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
         record_time_zone(draft, timezone)
         if summarize is None:
             write_derived_tables(con, draft)
@@ -183,8 +178,8 @@ def import_orders(
     return report
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(con.execute(sql).fetchall()[0][0])
+def _count(rows: list[tuple]) -> int:
+    return int(rows[0][0])
 
 
 def _collect_malformed_rows(con: duckdb.DuckDBPyConnection, staged: StagedSource) -> None:
@@ -203,50 +198,70 @@ def _collect_malformed_rows(con: duckdb.DuckDBPyConnection, staged: StagedSource
 
 
 def _with_current_fingerprints(
-    con: duckdb.DuckDBPyConnection, live: Path | None, draft: Path, import_id: str
+    engine: ImportEngine, live: Path | None, draft: Path, import_id: str
 ) -> Path | None:
     """The version whose orders carry today's fingerprints: `live`, or `draft` once the orders an
     older Tierwise fingerprinted are rewritten there with today's (`features.data.content_hash`),
     once per home, so a re-import of them still adds nothing."""
-    orders = table_sql(live, ORDERS.name)
-    if _count(con, f"SELECT count(*) FROM {orders} WHERE length(content_hash) <> {FINGERPRINT_LENGTH}") == 0:
+    orders = engine.canonical(live, ORDERS.name)
+    old = engine.rows(f"SELECT count(*) FROM {orders} WHERE length(content_hash) <> {FINGERPRINT_LENGTH}")
+    if _count(old) == 0:
         return live
-    rehashed = rehashed_orders_sql(orders, table_sql(live, ORDER_LINES.name))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE rehashed AS {rehashed}")
+    engine.keep("rehashed", rehashed_orders_sql(orders, engine.canonical(live, ORDER_LINES.name)))
     shutil.rmtree(draft / ORDERS.name)  # hard links: the live files stay
-    _copy_partitioned(
-        con,
-        f"""SELECT o.* REPLACE (coalesce(r.content_hash, o.content_hash) AS content_hash)
-            FROM {orders} o LEFT JOIN rehashed r USING (order_id)""",
+    columns = ", ".join(
+        "coalesce(r.content_hash, o.content_hash) AS content_hash" if c == "content_hash" else f"o.{c}"
+        for c in ORDERS.column_names
+    )
+    engine.write_months(
+        f"SELECT {columns} FROM {orders} o LEFT JOIN rehashed r ON o.order_id = r.order_id",
         draft / ORDERS.name,
         f"{import_id}-rehashed",
     )
-    con.execute("DROP TABLE rehashed")
     return draft
 
 
-def _flag_conflicting_duplicates(con: duckdb.DuckDBPyConnection, has_lines: bool) -> None:
-    """An order id whose rows disagree on the order itself cannot be trusted: quarantine all its rows.
+def _check_orders(engine: ImportEngine, known: Path | None, has_lines: bool) -> None:
+    """Keep `classified` (each valid order: new, present or conflict) and `checked` (every row with
+    its final reason).
 
-    For order lines that is the customer or the time; for orders-only files any difference (rows that
-    are exact copies are one order, read twice, and are merged).
+    An order id whose rows disagree on the order itself cannot be trusted: all its rows are
+    quarantined. For order lines that is the customer or the time; for orders-only files any
+    difference (rows that are exact copies are one order, read twice, and are merged). An order
+    already imported with other content is quarantined too, rather than silently overwriting history.
     """
     if has_lines:
-        conflicting = """SELECT order_id FROM typed WHERE reason IS NULL GROUP BY order_id
+        duplicated = """SELECT order_id FROM typed WHERE reason IS NULL GROUP BY order_id
             HAVING count(DISTINCT customer_id) > 1 OR count(DISTINCT ordered_at) > 1"""
     else:
-        conflicting = """SELECT order_id FROM (
+        duplicated = """SELECT order_id FROM (
                 SELECT DISTINCT order_id, customer_id, ordered_at, amount, discount, coupon_discount, items, store_id
                 FROM typed WHERE reason IS NULL)
             GROUP BY order_id HAVING count(*) > 1"""
-    con.execute(
-        f"""UPDATE typed SET reason = '{Reason.CONFLICTING_DUPLICATE_ORDER}'
-        WHERE reason IS NULL AND order_id IN ({conflicting})"""
+    engine.keep("duplicated", duplicated)
+    trusted = (
+        "(SELECT t.* FROM typed t LEFT JOIN duplicated d ON t.order_id = d.order_id WHERE d.order_id IS NULL)"
     )
-
-
-def _build_candidate_orders(con: duckdb.DuckDBPyConnection, has_lines: bool) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE candidate AS {candidate_orders_sql(has_lines)}")
+    engine.keep(
+        "classified",
+        f"""SELECT c.*, CASE WHEN e.order_id IS NULL THEN 'new'
+                             WHEN e.content_hash = c.content_hash THEN 'present'
+                             ELSE 'conflict' END AS status
+            FROM ({candidate_orders_sql(has_lines, trusted)}) c
+            LEFT JOIN (SELECT order_id, content_hash FROM {engine.canonical(known, ORDERS.name)}) e
+            ON c.order_id = e.order_id""",
+    )
+    columns = ", ".join(f"t.{c}" for c in TYPED_COLUMNS)
+    engine.keep(
+        "checked",
+        f"""SELECT {columns}, coalesce(t.reason,
+                CASE WHEN d.order_id IS NOT NULL THEN '{Reason.CONFLICTING_DUPLICATE_ORDER}'
+                     WHEN x.order_id IS NOT NULL THEN '{Reason.CONFLICTS_WITH_EXISTING_ORDER}' END) AS reason
+            FROM typed t
+            LEFT JOIN duplicated d ON t.order_id = d.order_id
+            LEFT JOIN (SELECT order_id FROM classified WHERE status = 'conflict') x ON t.order_id = x.order_id""",
+        computed_once=False,
+    )
 
 
 def candidate_orders_sql(has_lines: bool, typed: str = "typed") -> str:
@@ -266,7 +281,7 @@ def candidate_orders_sql(has_lines: bool, typed: str = "typed") -> str:
 
 
 def _refuse_a_broken_file(
-    con: duckdb.DuckDBPyConnection, report: ImportReport, limit: float, timestamp_format: str | None
+    engine: ImportEngine, report: ImportReport, limit: float, timestamp_format: str | None
 ) -> None:
     if not report.rows_read or not report.quarantined_by_reason:
         return
@@ -275,9 +290,9 @@ def _refuse_a_broken_file(
         return
     hint = ""
     if reason == Reason.UNPARSEABLE_TIMESTAMP:
-        sample = con.execute(
+        sample = engine.rows(
             f"SELECT ordered_at_text FROM typed WHERE reason = '{reason}' AND ordered_at_text IS NOT NULL LIMIT 1"
-        ).fetchall()
+        )
         shown = repr(sample[0][0]) if sample else "none"
         expected = (
             f"--timestamp-format {timestamp_format!r}"
@@ -294,18 +309,17 @@ def _refuse_a_broken_file(
     )
 
 
-def _report(con: duckdb.DuckDBPyConnection, import_id: str, label: str) -> ImportReport:
+def _report(engine: ImportEngine, con: duckdb.DuckDBPyConnection, import_id: str, label: str) -> ImportReport:
     by_reason = dict(
-        con.execute(
-            f"""SELECT reason, count(*) FROM (
-                SELECT reason FROM typed WHERE reason IS NOT NULL
-                UNION ALL SELECT '{Reason.MALFORMED_ROW}' FROM malformed)
-            GROUP BY reason ORDER BY reason"""
-        ).fetchall()
+        engine.rows("SELECT reason, count(*) FROM checked WHERE reason IS NOT NULL GROUP BY reason")
     )
-    read = _count(con, "SELECT (SELECT count(*) FROM typed) + (SELECT count(*) FROM malformed)")
+    malformed = _count(con.execute("SELECT count(*) FROM malformed").fetchall())
+    if malformed:
+        by_reason[Reason.MALFORMED_ROW.value] = malformed
+    by_reason = dict(sorted(by_reason.items()))
+    read = _count(engine.rows("SELECT count(*) FROM typed")) + malformed
     quarantined = sum(by_reason.values())
-    status = dict(con.execute("SELECT status, count(*) FROM classified GROUP BY status").fetchall())
+    status = dict(engine.rows("SELECT status, count(*) FROM classified GROUP BY status"))
     return ImportReport(
         import_id=import_id,
         source=label,
@@ -316,32 +330,6 @@ def _report(con: duckdb.DuckDBPyConnection, import_id: str, label: str) -> Impor
         orders_already_present=status.get("present", 0),
         quarantined_by_reason=by_reason,
     )
-
-
-def _copy_partitioned(con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, import_id: str) -> None:
-    """Write order rows into month partitions (`month=YYYY-MM/part-<import>-0.parquet`), each file
-    ordered by customer in small row groups.
-
-    An order event reads one customer's history (`features.event_features`); clustered rows let the
-    Parquet reader skip every row group whose customer_id range cannot hold them (measured on Complete
-    Journey: 50 ms to read a customer's lines unclustered, 12 ms clustered). DuckDB's `PARTITION_BY`
-    writer interleaves its threads' runs, so each month is sorted and written by its own COPY from
-    the rows read once: at 1M customers (61M lines) 71 s, against 82 s for the unsorted partitioned
-    COPY and 200 s for one sort of every month at once."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE partition_rows AS {select_sql}")
-    months = [
-        month for (month,) in con.execute("SELECT DISTINCT month FROM partition_rows ORDER BY 1").fetchall()
-    ]
-    for month in months:
-        target = folder / f"month={month}"
-        target.mkdir(parents=True, exist_ok=True)
-        con.execute(
-            f"COPY (SELECT * EXCLUDE (month) FROM partition_rows WHERE month = {sql_string(month)} "
-            "ORDER BY customer_id, ordered_at, order_id) "
-            f"TO {sql_string(str(target / f'part-{import_id}-0.parquet'))} "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CUSTOMER_ROW_GROUP})"
-        )
-    con.execute("DROP TABLE partition_rows")
 
 
 def _write_table(
@@ -356,15 +344,20 @@ def _write_table(
     )
 
 
-def _append_new_orders(con: duckdb.DuckDBPyConnection, draft: Path, import_id: str, has_lines: bool) -> None:
+def _append_new_orders(engine: ImportEngine, draft: Path, import_id: str, has_lines: bool) -> None:
+    """New orders and their lines into month partitions (`month=YYYY-MM/part-<import>-0.parquet`).
+
+    Each file is ordered by customer: an order event reads one customer's history
+    (`features.event_features`), and clustered rows let the Parquet reader skip every row group whose
+    customer_id range cannot hold them (measured on Complete Journey: 50 ms to read a customer's lines
+    unclustered, 12 ms clustered)."""
     new_orders = "SELECT * FROM classified WHERE status = 'new'"
-    if _count(con, f"SELECT count(*) FROM ({new_orders})") == 0:
+    if _count(engine.rows(f"SELECT count(*) FROM ({new_orders})")) == 0:
         return
-    _copy_partitioned(con, order_rows_sql(new_orders, import_id), draft / ORDERS.name, import_id)
+    engine.write_months(order_rows_sql(new_orders, import_id), draft / ORDERS.name, import_id)
     if has_lines:
-        _copy_partitioned(
-            con,
-            line_rows_sql("typed", "SELECT order_id FROM classified WHERE status = 'new'"),
+        engine.write_months(
+            line_rows_sql("checked", "SELECT order_id FROM classified WHERE status = 'new'"),
             draft / ORDER_LINES.name,
             import_id,
         )
@@ -381,7 +374,7 @@ def order_rows_sql(candidates: str, import_id: str) -> str:
 def line_rows_sql(typed: str, order_ids: str) -> str:
     """Rows of the canonical `order_lines` table (plus `month`) for the valid checked lines in `typed`
     of the orders `order_ids` selects, numbered in source order."""
-    return f"""SELECT order_id, row_number() OVER (PARTITION BY order_id ORDER BY source_line) AS line_number,
+    return f"""SELECT order_id, CAST(row_number() OVER (PARTITION BY order_id ORDER BY source_line) AS BIGINT) AS line_number,
                    customer_id, ordered_at, product_id, quantity, amount, discount, coupon_discount,
                    amount < 0 OR quantity < 0 AS is_return, amount = 0 OR quantity = 0 AS is_zero_value, {_MONTH}
             FROM {typed}
@@ -423,11 +416,16 @@ def merge_products_sql(old_sql: str, new_sql: str, table: str = "products") -> s
 
 
 def _merge_reference_tables(
-    con: duckdb.DuckDBPyConnection, live: Path | None, draft: Path, reference: Mapping[str, str]
+    engine: ImportEngine,
+    con: duckdb.DuckDBPyConnection,
+    live: Path | None,
+    draft: Path,
+    reference: Mapping[str, str],
 ) -> None:
     """Customers of new orders, plus any reference tables the source provides, merged by key."""
     tables = dict(reference)
-    new_customers = "SELECT DISTINCT customer_id FROM classified WHERE status = 'new'"
+    engine.keep("new_customers", "SELECT DISTINCT customer_id FROM classified WHERE status = 'new'")
+    new_customers = f"SELECT customer_id FROM {engine.hand_over('new_customers')}"
     source_customers = tables.pop(CUSTOMERS.name, None)
     customer_cols = CUSTOMERS.select_list()
     known = f"SELECT customer_id FROM {table_sql(live, CUSTOMERS.name)}"
@@ -454,15 +452,22 @@ def _materialize_and_write(con: duckdb.DuckDBPyConnection, sql: str, folder: Pat
     """
     typed = ", ".join(f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in ALL_TABLES[folder.name].columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE pending_write AS SELECT {typed} FROM ({sql})")
-    if _count(con, "SELECT count(*) FROM pending_write") == 0:
+    if _count(con.execute("SELECT count(*) FROM pending_write").fetchall()) == 0:
         return
     _write_table(con, "SELECT * FROM pending_write", folder)
 
 
 def _replace_quarantine(
-    con: duckdb.DuckDBPyConnection, live: Path | None, draft: Path, staged: StagedSource, import_id: str
+    engine: ImportEngine,
+    con: duckdb.DuckDBPyConnection,
+    live: Path | None,
+    draft: Path,
+    staged: StagedSource,
+    import_id: str,
 ) -> None:
-    """Quarantined rows of this source replace any earlier ones from the same file content."""
+    """Quarantined rows of this source replace any earlier ones from the same file content, each with
+    its source row as DuckDB read it."""
+    engine.keep("quarantined", "SELECT source_line, reason FROM checked WHERE reason IS NOT NULL")
     originals = ", ".join(f"{sql_identifier(c)} := s.{sql_identifier(c)}" for c in staged.original_columns)
     raw = f"to_json(struct_pack({originals}))" if originals else "'{}'"
     # Lines after a malformed CSV line were numbered without it: add the malformed lines before them.
@@ -472,7 +477,7 @@ def _replace_quarantine(
     new_rows = f"""
         SELECT {sql_string(import_id)} AS import_id, {sql_string(staged.label)} AS source,
                {sql_string(staged.sha256)} AS source_sha256, {shifted} AS source_line, q.reason, {raw} AS raw
-        FROM (SELECT source_line, reason FROM typed WHERE reason IS NOT NULL) q
+        FROM {engine.hand_over("quarantined")} q
         JOIN {staged.view} s ON s.source_line = q.source_line
         UNION ALL
         SELECT {sql_string(import_id)}, {sql_string(staged.label)}, {sql_string(staged.sha256)}, source_line,

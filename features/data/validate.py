@@ -36,6 +36,31 @@ class Reason(StrEnum):
 
 NUMERIC_FIELDS = ("amount", "quantity", "discount", "coupon_discount", "items")
 
+#: The columns of `typed_select`, before its `reason`.
+TYPED_COLUMNS = (
+    "source_line",
+    "order_id",
+    "customer_id",
+    "ordered_at_text",
+    "ordered_at",
+    "amount_text",
+    "amount",
+    "product_id",
+    "quantity_text",
+    "quantity",
+    "discount_text",
+    "discount",
+    "coupon_discount_text",
+    "coupon_discount",
+    "items",
+    "store_id",
+    "department",
+    "category",
+    "subcategory",
+    "brand",
+    "is_private_label",
+)
+
 
 def typed_select(
     staged: str,
