@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from features.data.derived import DERIVED_SQL, spark_sql
 from features.data.dialects import to_spark
@@ -96,12 +96,15 @@ def register_tables(spark: SparkSession, version: Path | None, tables: Iterable[
     """Temporary views named like canonical `tables` over one store version; a table the version
     lacks is empty with its canonical columns (as `features.data.duck.register_tables` for DuckDB)."""
     for table in tables:
-        folder = version / table if version is not None else None
-        if folder is not None and any(folder.rglob("*.parquet")):
-            frame = spark.read.parquet(str(folder))
-        else:
-            frame = spark.sql(to_spark(f"SELECT * FROM {empty_table_sql(table)}"))
-        frame.createOrReplaceTempView(table)
+        canonical_frame(spark, version, table).createOrReplaceTempView(table)
+
+
+def canonical_frame(spark: SparkSession, version: Path | None, table: str) -> DataFrame:
+    """Canonical `table` of one store version; empty with its canonical columns if the version lacks it."""
+    folder = version / table if version is not None else None
+    if folder is not None and any(folder.rglob("*.parquet")):
+        return spark.read.parquet(str(folder))
+    return spark.sql(to_spark(f"SELECT * FROM {empty_table_sql(table)}"))
 
 
 def register_canonical_views(spark: SparkSession, version: Path | None) -> None:

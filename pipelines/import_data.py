@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from features.data.completejourney import stage_completejourney
 from features.data.derived import write_derived_tables
+from features.data.import_engine import ImportEngine
 from features.data.importer import DEFAULT_MAX_QUARANTINE_SHARE, ImportReport, StepCallback, import_orders
 from features.data.sources import stage_order_file
 from features.data.store import DataStore
@@ -25,6 +30,25 @@ def summarizer(settings: Settings) -> Callable[[Path], None] | None:
     return lambda version: write_derived_tables(spark_session(settings), version)
 
 
+@contextmanager
+def import_engine(settings: Settings, con: duckdb.DuckDBPyConnection) -> Iterator[ImportEngine | None]:
+    """What runs an import's work over every row on the engine of `settings` (None: DuckDB on `con`),
+    with a scratch folder in the home for what it hands between engines."""
+    if settings.engine != "spark":
+        yield None
+        return
+    from features.spark_import import SparkImport
+    from features.spark_session import spark_session
+
+    settings.spark_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="import-", dir=settings.spark_dir) as scratch:
+        engine = SparkImport(spark_session(settings), con, Path(scratch))
+        try:
+            yield engine
+        finally:
+            engine.release()
+
+
 def import_completejourney(
     settings: Settings, data_dir: Path | None = None, on_step: StepCallback | None = None
 ) -> ImportReport:
@@ -32,15 +56,17 @@ def import_completejourney(
     fold_events(settings)
     con = connect_in_home(settings)
     staged, reference = stage_completejourney(con, data_dir)
-    return import_orders(
-        con,
-        DataStore(settings.data_dir),
-        staged,
-        now=datetime.now(UTC),
-        reference=reference,
-        on_step=on_step,
-        summarize=summarizer(settings),
-    )
+    with import_engine(settings, con) as engine:
+        return import_orders(
+            con,
+            DataStore(settings.data_dir),
+            staged,
+            now=datetime.now(UTC),
+            reference=reference,
+            on_step=on_step,
+            summarize=summarizer(settings),
+            engine=engine,
+        )
 
 
 def import_file(
@@ -55,11 +81,12 @@ def import_file(
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> ImportReport:
     """Import a shop's CSV or Parquet file of orders or order lines, with its own column names."""
-    import tempfile
-
     fold_events(settings)
     con = connect_in_home(settings)
-    with tempfile.TemporaryDirectory(prefix="tierwise-import-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="tierwise-import-") as scratch,
+        import_engine(settings, con) as engine,
+    ):
         staged = stage_order_file(con, path, map_options, encoding=encoding, scratch=Path(scratch))
         return import_orders(
             con,
@@ -71,6 +98,7 @@ def import_file(
             on_step=on_step,
             max_quarantine_share=max_quarantine_share,
             summarize=summarizer(settings),
+            engine=engine,
         )
 
 
@@ -112,14 +140,16 @@ def fold_events(settings: Settings) -> list[ImportReport]:
                 original_columns=("event", "line"),
                 has_lines=with_lines,
             )
-            report = import_orders(
-                con,
-                DataStore(settings.data_dir),
-                staged,
-                now=datetime.now(UTC),
-                max_quarantine_share=1.0,
-                summarize=summarizer(settings),
-            )
+            with import_engine(settings, con) as engine:
+                report = import_orders(
+                    con,
+                    DataStore(settings.data_dir),
+                    staged,
+                    now=datetime.now(UTC),
+                    max_quarantine_share=1.0,
+                    summarize=summarizer(settings),
+                    engine=engine,
+                )
             log.mark_folded([e.seq for e in group], report.import_id)
             reports.append(report)
             con.close()
