@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from features.data.duck import sql_string
+from features.data.mapping import OPTIONAL_FIELDS
 
 
 class Reason(StrEnum):
@@ -36,29 +37,16 @@ class Reason(StrEnum):
 
 NUMERIC_FIELDS = ("amount", "quantity", "discount", "coupon_discount", "items")
 
+#: Fields whose text `typed_select` keeps beside the parsed value (`<field>_text`), for messages.
+TEXT_KEPT = ("ordered_at", "amount", "quantity", "discount", "coupon_discount")
 #: The columns of `typed_select`, before its `reason`.
 TYPED_COLUMNS = (
     "source_line",
-    "order_id",
-    "customer_id",
-    "ordered_at_text",
-    "ordered_at",
-    "amount_text",
-    "amount",
-    "product_id",
-    "quantity_text",
-    "quantity",
-    "discount_text",
-    "discount",
-    "coupon_discount_text",
-    "coupon_discount",
-    "items",
-    "store_id",
-    "department",
-    "category",
-    "subcategory",
-    "brand",
-    "is_private_label",
+    *(
+        column
+        for name in ("order_id", "customer_id", "ordered_at", "amount", *OPTIONAL_FIELDS)
+        for column in ((f"{name}_text", name) if name in TEXT_KEPT else (name,))
+    ),
 )
 
 
