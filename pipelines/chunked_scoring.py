@@ -46,7 +46,7 @@ from pipelines.score import (
     with_offer_columns,
 )
 from tiering import rfmp_score, share_floors
-from tiering.assign import percentile, raw_rfmp_components, reaches_value_tiers
+from tiering.assign import percentile, policy_scores, raw_rfmp_components, reaches_value_tiers
 from tiering.risk import high_value_cut
 from training.level_anchor import LevelSums
 
@@ -64,31 +64,14 @@ def score(
 ) -> ScoreReport:
     """Score the feature snapshot at `as_of` with `run` (`pipelines.score.scoring_run`) chunk by
     chunk and write the tier snapshot (and `output`, if given)."""
-    source = pq.ParquetFile(settings.feature_snapshots.path(as_of))
     tiers = settings.tier_snapshots(run.policy.name, run.classic)
-
-    def chunks() -> Iterator[pd.DataFrame]:
-        for batch in source.iter_batches(batch_size=chunk_customers):
-            yield pa.Table.from_batches([batch]).to_pandas()
-
-    if run.models.champions.anchored:
-        totals = {name: LevelSums() for name in run.models.champions.anchored}
-        for chunk in chunks():
-            for name, sums in run.models.champions.level_sums(chunk).items():
-                totals[name] = totals[name] + sums
-        run = with_champions(run, run.models.champions.with_level_factors(totals))
-    scores, population = _population(run, chunks())
-    previous = previous_snapshot(tiers, as_of, RETENTION_COLUMNS)
     path = tiers.path(as_of)
     path.parent.mkdir(parents=True, exist_ok=True)
     counts: Counter[str] = Counter()
     with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as staging:
         staged, peers, start = [], [], 0
-        for number, chunk in enumerate(chunks()):
-            mine = None if previous is None else previous[previous.customer_id.isin(chunk.customer_id)]
-            part = None if scores is None else scores[start : start + len(chunk)]
-            rows = tier_rows(run, chunk, mine, part, population)
-            start += len(chunk)
+        for number, rows in enumerate(tiered_chunks(settings, as_of, run, chunk_customers)):
+            start += len(rows)
             counts.update(rows.tier.value_counts().to_dict())
             peers.append(rows[["customer_id", "tier", "persona"]])
             staged.append(Path(staging) / f"{number}.parquet")
@@ -104,22 +87,55 @@ def score(
     return ScoreReport(as_of, label, path, start, dict(counts), champions.versions, champions.sources)
 
 
+def tiered_chunks(
+    settings: Settings, as_of: date, run: ScoringRun, chunk_customers: int = CHUNK_CUSTOMERS
+) -> Iterator[pd.DataFrame]:
+    """The tier rows (`tier_rows`, without offers) of every customer of the feature snapshot at
+    `as_of`, a chunk at a time, after the passes over all of them that the rows depend on."""
+    source = pq.ParquetFile(settings.feature_snapshots.path(as_of))
+    tiers = settings.tier_snapshots(run.policy.name, run.classic)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for batch in source.iter_batches(batch_size=chunk_customers):
+            yield pa.Table.from_batches([batch]).to_pandas()
+
+    if run.models.champions.anchored:
+        totals = {name: LevelSums() for name in run.models.champions.anchored}
+        for chunk in chunks():
+            for name, sums in run.models.champions.level_sums(chunk).items():
+                totals[name] = totals[name] + sums
+        run = with_champions(run, run.models.champions.with_level_factors(totals))
+    scores, population = _population(run, chunks())
+    previous = previous_snapshot(tiers, as_of, RETENTION_COLUMNS)
+    start = 0
+    for chunk in chunks():
+        mine = None if previous is None else previous[previous.customer_id.isin(chunk.customer_id)]
+        part = None if scores is None else scores[start : start + len(chunk)]
+        start += len(chunk)
+        yield tier_rows(run, chunk, mine, part, population)
+
+
 def _population(run: ScoringRun, chunks: Iterator[pd.DataFrame]) -> tuple[np.ndarray | None, Population]:
     """Every customer's RFMP score (None for a policy scoring by value: a row's own value), and the
-    band floors and high-value cut over all customers, from their predictions chunk by chunk."""
+    band floors and high-value cut over all customers, from their predictions (classic: their
+    history) chunk by chunk."""
     policy, classic, rfmp = run.policy, run.classic, run.policy.scoring == "rfmp"
     active, values, parts = [], [], []
     for chunk in chunks:
         scored = predictions(run.models, chunk, intervals=False)
         active.append(reaches_value_tiers(scored, policy, classic))
         values.append(scored.expected_value.to_numpy(dtype=float))
-        parts.append(raw_rfmp_components(scored, classic) if rfmp else scored[["expected_value"]])
+        parts.append(
+            raw_rfmp_components(scored, classic)
+            if rfmp
+            else policy_scores(scored, policy, classic).to_frame("score")
+        )
     everyone = pd.concat(parts, ignore_index=True)
     scores = rfmp_score(everyone.apply(percentile), policy) if rfmp else None
     value_cut = high_value_cut(pd.Series(np.concatenate(values)))
     floors = None
     if policy.cut_by_share:
-        by_score = scores if rfmp else everyone.expected_value.astype(float)
+        by_score = scores if rfmp else everyone["score"]
         ordered = np.sort(by_score.to_numpy(dtype=float)[np.concatenate(active)])
         floors = share_floors(policy, len(ordered), lambda positions: ordered[positions])
     return None if scores is None else scores.to_numpy(dtype=float), Population(floors, value_cut)

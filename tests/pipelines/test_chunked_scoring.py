@@ -34,13 +34,14 @@ def features_home(served_home, tmp_path_factory) -> Settings:
     return settings
 
 
+@pytest.mark.parametrize("classic", [False, True], ids=["predictive", "classic"])
 @pytest.mark.parametrize("policy", ["lifecycle", "rfmp"])
-def test_scoring_in_chunks_writes_the_snapshot_one_partition_writes(features_home, tmp_path, policy):
+def test_scoring_in_chunks_writes_the_snapshot_one_partition_writes(features_home, tmp_path, policy, classic):
     whole = copy_home(features_home, tmp_path / "whole")
     chunked = copy_home(features_home, tmp_path / "chunked")
     for day in (EARLIER, SERVE_AS_OF):
-        want = score(whole, day, policy)
-        got = score(chunked, day, policy, chunk_customers=CHUNK)
+        want = score(whole, day, policy, classic)
+        got = score(chunked, day, policy, classic, chunk_customers=CHUNK)
         assert (got.customers, got.tier_counts, got.policy, got.model_versions) == (
             want.customers,
             want.tier_counts,
@@ -49,11 +50,11 @@ def test_scoring_in_chunks_writes_the_snapshot_one_partition_writes(features_hom
         )
         assert pq.read_schema(got.path).remove_metadata() == pq.read_schema(want.path).remove_metadata()
         pd.testing.assert_frame_equal(pd.read_parquet(got.path), pd.read_parquet(want.path), check_exact=True)
-    later = pd.read_parquet(chunked.tier_snapshots(policy).path(SERVE_AS_OF))
+    later = pd.read_parquet(chunked.tier_snapshots(policy, classic).path(SERVE_AS_OF))
     assert later.previous_tier.notna().mean() > 0.9  # retained against the first date
     assert later.offers.notna().any() and later.persona.notna().all()
     assert (later.customer_value_level_factor != 1.0).all()  # the factor is over all chunks
-    assert sorted(p.name for p in chunked.tier_snapshots_dir(policy).iterdir()) == [
+    assert sorted(p.name for p in chunked.tier_snapshots_dir(policy, classic).iterdir()) == [
         f"{day}.parquet" for day in (EARLIER, SERVE_AS_OF)
     ]  # no staged chunks left behind
 
