@@ -17,6 +17,7 @@ on Spark once per partition (`pipelines.spark_scoring`).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -111,6 +112,36 @@ def score(
         )
     answers, note = publish_answers(settings, load_policy(policy_name), classic, report.as_of)
     return replace(report, answers=answers, answers_note=note)
+
+
+def assigned_tiers(
+    settings: Settings,
+    as_of: date,
+    policy_name: str,
+    classic: bool = False,
+    chunk_customers: int | None = None,
+) -> pd.DataFrame:
+    """`customer_id` and `tier` of every customer as `score` tiers them at `as_of`, on the same engine
+    and path (Spark, chunks of `chunk_customers`, or one partition), without offers and written
+    nowhere a reader looks: the tier history stays as it was (a policy backtest's tiers)."""
+    from pipelines import chunked_scoring
+
+    chunk_customers = chunk_customers or chunked_scoring.CHUNK_CUSTOMERS
+    as_of = settings.feature_snapshots.choose(as_of)
+    columns = ["customer_id", "tier"]
+    if settings.engine == "spark":
+        from pipelines import spark_scoring
+
+        settings.spark_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="tiers-", dir=settings.spark_dir) as scratch:
+            path = Path(scratch) / "tiers.parquet"
+            spark_scoring.score(settings, as_of, policy_name, classic, with_offers=False, destination=path)
+            return pd.read_parquet(path, columns=columns)
+    if _customers(settings, as_of) > chunk_customers:
+        run = scoring_run(settings, as_of, load_policy(policy_name), classic, None)
+        chunks = chunked_scoring.tiered_chunks(settings, as_of, run, chunk_customers)
+        return pd.concat([rows[columns] for rows in chunks], ignore_index=True)
+    return tier_snapshot(settings, as_of, policy_name, classic, with_offers=False)[1][columns]
 
 
 def _customers(settings: Settings, as_of: date | None) -> int:

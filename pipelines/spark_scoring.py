@@ -84,10 +84,12 @@ def score(
     output: Path | None = None,
     partitions: int | None = None,
     with_offers: bool = True,
+    destination: Path | None = None,
 ) -> ScoreReport:
     """`pipelines.score.score` on Spark: the same snapshot file, written by Spark.
 
     Args:
+        destination: Where the snapshot goes instead of the tier history (a backtest's tiers).
         partitions: Partitions of customers (default: one per `CUSTOMERS_PER_PARTITION`, at least
             Spark's default parallelism); also the buckets of each exact rank and the partitions of
             the job's shuffles (`spark.sql.shuffle.partitions` while it runs).
@@ -124,7 +126,7 @@ def score(
         cached.append(rows.persist())
         if with_offers:
             rows = _with_offers(settings, rows, run, as_of)
-        path = tiers.path(as_of)
+        path = destination or tiers.path(as_of)
         path.parent.mkdir(parents=True, exist_ok=True)
         keyed = rows.withColumn(AS_OF, F.lit(as_of.isoformat()))
         write_file_per_key(keyed, AS_OF, {as_of.isoformat(): path}, path.parent, ["customer_id"])

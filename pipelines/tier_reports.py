@@ -235,7 +235,7 @@ def policy_backtest(
     """
     from features.live_data import open_live_data
     from features.snapshots import data_period
-    from pipelines.score import tier_snapshot
+    from pipelines.score import assigned_tiers
     from pipelines.train import labels_on_engine
     from training import registry
     from training.labels import outcome_end
@@ -255,8 +255,9 @@ def policy_backtest(
     policy = load_policy(policy_name)
     rows = []
     for classic in (False, True):
-        _, snapshot, _ = tier_snapshot(settings, as_of, policy_name, classic=classic, with_offers=False)
-        joined = snapshot[["customer_id", "tier"]].merge(outcome, on="customer_id", how="left")
+        joined = assigned_tiers(settings, as_of, policy_name, classic).merge(
+            outcome, on="customer_id", how="left"
+        )
         mode = "classic" if classic else "predictive"
         for rank, tier in enumerate(policy.tiers):
             members = joined[joined["tier"] == tier.name]

@@ -118,6 +118,15 @@ def test_policy_backtest_shows_predictive_and_classic_tiers_with_their_outcomes(
     assert top["next_spend_per_customer"] > rest["next_spend_per_customer"]
 
 
+def test_a_backtest_tiers_customers_in_chunks_as_in_one_piece(scored_home):
+    from pipelines.score import assigned_tiers
+
+    for classic in (False, True):
+        whole = assigned_tiers(scored_home, date(2017, 11, 5), "lifecycle", classic)
+        chunked = assigned_tiers(scored_home, date(2017, 11, 5), "lifecycle", classic, chunk_customers=100)
+        assert len(whole) > 200 and chunked.equals(whole), classic
+
+
 def test_policy_backtest_without_the_future_in_the_data_is_refused(scored_home):
     from pipelines import tier_reports
 

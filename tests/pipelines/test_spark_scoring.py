@@ -21,7 +21,7 @@ import pytest
 
 from features.settings import Settings
 from pipelines import build_features, spark_scoring
-from pipelines.score import ScoreReport, score
+from pipelines.score import ScoreReport, assigned_tiers, score
 from tests.conftest import SERVE_AS_OF, copy_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("java")]
@@ -154,3 +154,19 @@ def test_the_answers_stored_after_spark_scoring_are_those_predict_computes(score
     customers = sorted(pd.read_parquet(reports[-1].path, columns=["customer_id"]).customer_id)
     computed = [answer_json(answer) for answer in predictor.predict_ids(customers)]
     assert predictor.stored_answers(customers) == computed
+
+
+def test_a_backtest_tiers_customers_on_spark_as_on_duckdb_and_leaves_the_history(scored, tmp_path):
+    duck, _ = scored("duckdb", "lifecycle")
+    spark = on("spark", duck, tmp_path / "home")
+    tiers = spark.tier_snapshots("lifecycle")
+    before = {day: tiers.path(day).stat().st_mtime_ns for day in tiers.dates()}
+    for classic in (False, True):
+        expected, got = (
+            assigned_tiers(home, SERVE_AS_OF, "lifecycle", classic).sort_values(
+                "customer_id", ignore_index=True
+            )
+            for home in (duck, spark)
+        )
+        assert got.equals(expected), classic
+    assert {day: tiers.path(day).stat().st_mtime_ns for day in tiers.dates()} == before
