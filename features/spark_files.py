@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -21,20 +22,27 @@ from features.files import write_atomically
 
 
 def write_file_per_key(
-    frame: DataFrame, key: str, targets: dict[str, Path], staging: Path, order: list[str]
+    frame: DataFrame,
+    key: str,
+    targets: dict[str, Path],
+    staging: Path,
+    order: list[str],
+    options: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Write the rows of each value of `frame`'s text column `key` to the file `targets[value]`
     (without the key column), sorted by `order`. Returns rows per key.
 
     Args:
         staging: A folder on the targets' file system; Spark's output goes to a new folder in it.
+        options: Options of Spark's Parquet writer (`parquet.block.size`: bytes per row group).
 
     Raises:
         RuntimeError: Spark wrote no file or several files for a key.
     """
     folder = staging / f".spark-{uuid.uuid4().hex}"
     try:
-        (frame.repartition(key).sortWithinPartitions(key, *order).write.partitionBy(key).parquet(str(folder)))
+        ordered = frame.repartition(key).sortWithinPartitions(key, *order)
+        ordered.write.options(**(options or {})).partitionBy(key).parquet(str(folder))
         return {
             value: _move_into_place(folder / f"{key}={value}", target) for value, target in targets.items()
         }

@@ -26,6 +26,9 @@ from features.spark_session import canonical_frame
 
 #: Each month file is sorted like DuckDB's (`features.data.import_engine.DuckDBImport.write_months`).
 MONTH_FILE_ORDER = ["customer_id", "ordered_at", "order_id"]
+#: Bytes of a month file's row group as Spark's writer buffers them: small groups, as DuckDB writes
+#: (8,192 rows), so an order event reads a customer's history from a few (Spark's default: 128 MB).
+MONTH_ROW_GROUP_BYTES = 512 * 1024
 
 
 class SparkImport:
@@ -61,7 +64,14 @@ class SparkImport:
         targets = {month: folder / f"month={month}" / f"part-{stem}-0.parquet" for month in months}
         for target in targets.values():
             target.parent.mkdir(parents=True, exist_ok=True)
-        write_file_per_key(frame, "month", targets, staging=folder.parent, order=MONTH_FILE_ORDER)
+        write_file_per_key(
+            frame,
+            "month",
+            targets,
+            staging=folder.parent,
+            order=MONTH_FILE_ORDER,
+            options={"parquet.block.size": str(MONTH_ROW_GROUP_BYTES)},
+        )
 
     def hand_over(self, name: str) -> str:
         folder = self.scratch / name

@@ -79,6 +79,16 @@ def test_the_complete_journey_slice_imports_alike_on_both_engines(tmp_path: Path
         assert writer in pq.read_metadata(lines).created_by
 
 
+def test_spark_writes_each_month_ordered_by_customer_as_duckdb_does(tmp_path: Path):
+    _, spark = homes(tmp_path)
+    import_completejourney(spark, CJ_SLICE)
+    for table in ("orders", "order_lines"):
+        files = sorted((DataStore(spark.data_dir).live_version() / table).rglob("*.parquet"))
+        assert len(files) > 1 and all(f.name.startswith("part-") for f in files)
+        for file in files:
+            assert pd.read_parquet(file, columns=["customer_id"]).customer_id.is_monotonic_increasing, file
+
+
 def test_bad_rows_are_quarantined_alike_on_both_engines(tmp_path: Path):
     duck, spark = homes(tmp_path)
     first = write_csv(tmp_path / "first.csv", GOOD + list(BAD_LINES.values()))
