@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from features.data.duck import connect
+from features.data.event_log import EventLog
+from features.data.order_events import check_events
 from features.data.schema import ALL_TABLES
 from features.data.store import DataStore
 from features.settings import Settings
-from pipelines.import_data import import_completejourney, import_file
+from pipelines.import_data import fold_events, import_completejourney, import_file
 from tests.conftest import CJ_SLICE
 from tests.features.tables import read_table
 from tests.features.test_quarantine import BAD_LINES, GOOD, write_csv
@@ -109,3 +113,27 @@ def test_an_import_on_spark_adds_nothing_duckdb_imported_and_back(tmp_path: Path
     again = import_completejourney(dataclasses.replace(duck, engine="spark"), CJ_SLICE)
     assert again.orders_added == 0 and again.orders_already_present > 0
     assert import_completejourney(duck, CJ_SLICE).orders_added == 0
+
+
+def test_order_events_fold_into_the_same_tables_on_both_engines(tmp_path: Path):
+    bodies = [
+        {"order_id": "web-1", "customer_id": "c-new", "ordered_at": "2018-01-03 18:05:00", "amount": 12.5},
+        {
+            "order_id": "web-2",
+            "customer_id": "c-new",
+            "ordered_at": "2018-01-04 09:30:00",
+            "lines": [
+                {"product_id": "p-event", "quantity": 2, "amount": 5.0, "department": "EVENT AISLE"},
+                {"product_id": "p-other", "quantity": 1, "amount": 2.0},
+            ],
+        },
+    ]
+    now = datetime(2018, 1, 5, tzinfo=UTC)
+    for home in homes(tmp_path):
+        import_completejourney(home, CJ_SLICE)
+        log = EventLog(home.events_path)
+        log.append(check_events(connect(), bodies, now=now, timezone="UTC"), source="test", now=now)
+        log.close()
+        reports = fold_events(home)
+        assert sorted(r.orders_added for r in reports) == [1, 1]
+    assert_same_tables(*homes(tmp_path))
