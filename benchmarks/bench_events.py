@@ -135,17 +135,21 @@ def main() -> None:
             f"home {args.home} ({len(customers):,} customers), one worker, predict load: {load}; "
             f"throughput with {args.batch} event(s) a POST"
         )
-        latencies, rates = [], []
+        latencies, rates, beside = [], [], []
         for repeat in range(args.repeat):
+            loads: list = []
             background = threading.Thread(
-                target=hey,
-                args=(
-                    "predict",
-                    service.url + "/predict",
-                    {"customer_id": customers[0]},
-                    args.predict_clients,
-                    args.seconds * 2,
+                target=lambda into: into.append(
+                    hey(
+                        "predict",
+                        service.url + "/predict",
+                        {"customer_id": customers[0]},
+                        args.predict_clients,
+                        args.seconds * 2,
+                        token=TOKEN,
+                    )
                 ),
+                args=(loads,),
             )
             if args.predict_clients:
                 background.start()
@@ -164,11 +168,17 @@ def main() -> None:
             )
             if args.predict_clients:
                 background.join()
+                beside.extend(load.rps for load in loads)
             p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
             latencies.append((p50, p99))
             rates.append(rate)
             print(
                 f"repeat {repeat + 1}: event → answer p50 {p50:.1f} ms, p99 {p99:.1f} ms; {rate:.1f} events/s"
+                + (
+                    f"; predict beside them {loads[0].rps:.0f} req/s, p99 {loads[0].p99:.1f} ms"
+                    if loads
+                    else ""
+                )
                 + (f" (POSTs not applied, by status: {refused})" if refused else "")
             )
         p50s, p99s = [p for p, _ in latencies], [p for _, p in latencies]
@@ -177,6 +187,11 @@ def main() -> None:
             f"({min(p50s):.1f}–{max(p50s):.1f}; target ≤ 30), p99 {statistics.median(p99s):.1f} ms "
             f"({min(p99s):.1f}–{max(p99s):.1f}; target ≤ 100); {statistics.median(rates):.1f} events/s "
             f"({min(rates):.1f}–{max(rates):.1f}; target ≥ 100)"
+            + (
+                f"; predict beside them {statistics.median(beside):.0f} req/s ({min(beside):.0f}–{max(beside):.0f})"
+                if beside
+                else ""
+            )
         )
     finally:
         service.stop()

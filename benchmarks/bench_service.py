@@ -146,9 +146,16 @@ def tree_rss_mb(service: ServiceProcess) -> float:
 
 
 def hey(
-    label: str, url: str, body: dict, concurrency: int, seconds: float, rate: float | None = None
+    label: str,
+    url: str,
+    body: dict,
+    concurrency: int,
+    seconds: float,
+    rate: float | None = None,
+    token: str | None = None,
 ) -> Load:
-    """`hey` for `seconds` at `concurrency` (closed loop), or at `rate` requests/s in total (open loop)."""
+    """`hey` for `seconds` at `concurrency` (closed loop), or at `rate` requests/s in total (open loop),
+    sending `token` as the bearer token if given."""
     command = [
         "hey",
         "-z",
@@ -168,6 +175,8 @@ def hey(
     ]
     if rate is not None:
         command += ["-q", f"{rate / concurrency:.3f}"]
+    if token is not None:
+        command += ["-H", f"Authorization: Bearer {token}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     rows = list(csv.DictReader(io.StringIO(output)))
     times = sorted(float(r["response-time"]) * 1000 for r in rows if r["status-code"] == "200") or [

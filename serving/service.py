@@ -127,11 +127,12 @@ class Tierwise:
         freeze_heap()
 
     def _open_events(self) -> tuple[Any, str | None]:
-        """The event log, with what a previous process logged but did not apply applied now (before
-        the service reports ready); without it the service still predicts and `/orders` says why."""
+        """The order events' process (`serving.event_process`), once it has applied what a previous
+        process logged but did not apply (before the service reports ready); without it the service
+        still predicts and `/orders` says why."""
         from prometheus_client import Counter  # here: BentoML sets up multiprocess metrics first
 
-        from serving.events import OrderEvents
+        from serving.event_process import EventProcess
 
         changes = Counter(
             "tierwise_tier_changes", "Tier changes caused by order events", ["from_tier", "to_tier"]
@@ -140,12 +141,11 @@ class Tierwise:
             "tierwise_order_events", "Order events received, by outcome", ["status"]
         )
         try:
-            events = OrderEvents(
-                self.settings,
-                lambda: self.predictor,
+            events = EventProcess(
+                lambda: self.predictor.live.answer_key if self.predictor is not None else None,
                 lambda change: changes.labels(change.from_tier or "none", change.to_tier).inc(),
+                wait_seconds=6 * self.config.timeout_seconds,
             )
-            events.apply_pending()
         except Exception as exc:  # the service predicts without events; /orders answers 503 with why
             logger.error("tierwise: order events unavailable", exc_info=exc)
             return None, _load_failure(exc)

@@ -99,6 +99,9 @@ def test_an_order_lifts_a_dormant_customer_at_once_and_the_change_survives_a_res
             replay.status_code == 200 and replay.json()["present"] == 1 and not replay.json()["tier_changes"]
         )
     service.stop()
+    # One JSON line per change in the service's log, for a CRM to follow.
+    logged = [line for line in service.log.read_text().splitlines() if '"event": "tier_change"' in line]
+    assert len(logged) == 1 and f'"customer_id": "{customer}"' in logged[0]
     again = start(served.home, tmp_path / "again.log")
     try:
         with client(again) as api:
