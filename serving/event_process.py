@@ -61,8 +61,16 @@ class EventProcess:
         self._numbers = itertools.count()
         self._waiting: dict[int, Future] = {}
         self._child: subprocess.Popen | None = None
-        self._conn: Connection | None = None
-        self._start()
+        self._loading: Connection | None = None  # a child started, not yet ready
+        self._conn: Connection | None = None  # the ready child's
+        self._spawn()
+
+    def ready(self) -> None:
+        """Wait until the child the constructor started has applied what was pending (it loads its
+        models meanwhile, while the worker loads its own). Raises `EventProcessError` if it failed."""
+        with self._lock:
+            if self._loading is not None:
+                self._await_ready()
 
     @property
     def pid(self) -> int | None:
@@ -90,8 +98,11 @@ class EventProcess:
     def _ask(self, bodies: list[Any], source: str) -> tuple[str, Any]:
         future: Future = Future()
         with self._lock:
-            if self._child is None or self._child.poll() is not None or self._conn is None:
-                self._start()
+            if self._loading is not None:
+                self._await_ready()
+            elif self._child is None or self._child.poll() is not None or self._conn is None:
+                self._spawn()
+                self._await_ready()
             number = next(self._numbers)
             waiting = self._waiting
             waiting[number] = future
@@ -106,8 +117,8 @@ class EventProcess:
     def close(self) -> None:
         """Ask the child to stop after its requests, and wait for it."""
         with self._lock:
-            child, conn = self._child, self._conn
-            self._child = self._conn = None
+            child, conn = self._child, self._conn or self._loading
+            self._child = self._conn = self._loading = None
         if child is None or conn is None:
             return
         try:
@@ -117,32 +128,42 @@ class EventProcess:
             child.kill()
         conn.close()
 
-    def _start(self) -> None:
-        """Start the child and wait until it applied what was pending; its tier changes counted."""
+    def _spawn(self) -> None:
+        """Start a child (after killing one whose socket is gone)."""
         if self._child is not None and self._child.poll() is None:
             self._child.kill()  # its end of the socket is closed: it is on its way out
         ours, theirs = socket.socketpair()
-        child = subprocess.Popen(
+        self._child = subprocess.Popen(
             [sys.executable, "-m", "serving.event_process", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
         )
         theirs.close()
-        conn = Connection(ours.detach())
-        if not conn.poll(START_SECONDS):
-            child.kill()
-            raise EventProcessError(f"order event process not ready after {START_SECONDS} s")
+        self._conn, self._loading = None, Connection(ours.detach())
+
+    def _await_ready(self) -> None:
+        """Wait until the started child applied what was pending (its tier changes counted)."""
+        child, conn = self._child, self._loading
+        assert child is not None and conn is not None
+        self._loading = None
         try:
-            kind, value = conn.recv()
-        except EOFError:
-            raise EventProcessError(
-                f"order event process exited with {child.wait()} while starting"
-            ) from None
-        if kind == "error":
-            child.wait(timeout=30)
-            raise EventProcessError(value)
+            if not conn.poll(START_SECONDS):
+                raise EventProcessError(f"order event process not ready after {START_SECONDS} s")
+            try:
+                kind, value = conn.recv()
+            except EOFError:
+                raise EventProcessError(
+                    f"order event process exited with {child.wait()} while starting"
+                ) from None
+            if kind == "error":
+                raise EventProcessError(value)
+        except EventProcessError:
+            child.kill()
+            conn.close()
+            self._child = None
+            raise
         for change in value:
             self._on_tier_change(change)
-        self._child, self._conn, self._waiting = child, conn, {}
+        self._conn, self._waiting = conn, {}
         threading.Thread(
             target=self._answers, args=(conn, self._waiting), daemon=True, name="event-answers"
         ).start()

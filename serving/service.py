@@ -116,6 +116,7 @@ class Tierwise:
         self.predictor: Predictor | None = None
         self.load_error: str | None = None
         self._reloading = threading.Lock()
+        self.events, self.events_error = self._open_events()  # its process loads beside ours
         try:
             self.predictor = Predictor(self.settings, self.config.policy, self.config.reason_excluded_views)
         except Exception as exc:  # the service starts and says why it cannot answer (503), see __is_ready__
@@ -123,13 +124,18 @@ class Tierwise:
             logger.error("tierwise: models or feature store not loaded", exc_info=exc)
         if self.predictor is not None and self.config.reload_seconds:
             threading.Thread(target=self._watch_champions, daemon=True, name="champion-watch").start()
-        self.events, self.events_error = self._open_events()
+        if self.events is not None:
+            try:
+                self.events.ready()
+            except Exception as exc:  # the service predicts without events; /orders says why
+                logger.error("tierwise: order events unavailable", exc_info=exc)
+                self.events, self.events_error = None, _load_failure(exc)
         freeze_heap()
 
     def _open_events(self) -> tuple[Any, str | None]:
-        """The order events' process (`serving.event_process`), once it has applied what a previous
-        process logged but did not apply (before the service reports ready); without it the service
-        still predicts and `/orders` says why."""
+        """The order events' process (`serving.event_process`), started; `__init__` waits until it
+        has applied what a previous process logged but did not apply (before the service reports
+        ready). Without it the service still predicts and `/orders` says why."""
         from prometheus_client import Counter  # here: BentoML sets up multiprocess metrics first
 
         from serving.event_process import EventProcess

@@ -68,6 +68,7 @@ def test_an_event_process_that_died_is_started_again_by_the_next_request(served,
     customers = in_tier(worker, "Dormant", 2)
     events = EventProcess(lambda: worker.live.answer_key)
     try:
+        events.ready()
         first = events.pid
         os.kill(first, signal.SIGKILL)
         assert gone(first)
@@ -87,6 +88,7 @@ def test_the_event_process_does_not_outlive_a_killed_worker(served):
             "import time\n"
             "from serving.event_process import EventProcess\n"
             "events = EventProcess(lambda: None)\n"
+            "events.ready()\n"
             "print(events.pid, flush=True)\n"
             "time.sleep(600)\n",
         ],
