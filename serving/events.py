@@ -12,7 +12,8 @@ with the tier the policy and retention give (`TierLookup.retier`); their new ans
 A process that dies after the commit and before the push leaves the events pending; the next start
 applies them (`apply_pending`). Applying twice is harmless: features are recomputed from the set of
 orders, not incremented. A tier change is recorded once per customer and order in the log, written
-as one JSON log line (`tierwise.tier_changes`) for a CRM to follow, and counted by the service.
+as one JSON log line (`tierwise.tier_changes`) for a CRM to follow, and returned once: in the receipt
+of the request that sent the order, or by `apply_pending`. The service counts what they return.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ class OrderEvents:
         self,
         settings: Settings,
         predictor: Callable[[], Predictor | None],
-        on_tier_change: Callable[[TierChange], None] | None = None,
     ) -> None:
         from features import feature_store
 
@@ -85,7 +85,6 @@ class OrderEvents:
             # adds the push source, without touching the online store's data.
             self.store = feature_store.apply(settings)
         self._predictor = predictor
-        self._on_tier_change = on_tier_change or (lambda change: None)
         self._checking = threading.Lock()
         self._applying = threading.Lock()
         #: Tier changes by the order that caused them, until the request that sent it collects them.
@@ -183,7 +182,6 @@ class OrderEvents:
                 customer, change.order_id, now, change.from_tier, tier, change.reason
             ):
                 tier_log.info(json.dumps({"event": "tier_change", "at": now.isoformat(), **asdict(change)}))
-                self._on_tier_change(change)
                 self._changes[change.order_id] = change
                 changes.append(change)
         return changes
