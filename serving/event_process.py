@@ -2,8 +2,8 @@
 
 Applying an event is tens of short DuckDB queries, a Feast push and a few model calls, each handing
 the interpreter back and forth. In the worker that also answers `predict`, every hand-back waits for
-the event loop's next switch, and an event took 4–5 times longer under `predict` traffic than
-without it (849 against 169 ms p50, `benchmarks/bench_events.py`). Here the worker sends each
+the event loop's next switch: under `predict` traffic an event took 494–508 ms p50 to its answer,
+against 180 ms in-process without it (`benchmarks/bench_events.py`, `bench_event_floor.py`). Here the worker sends each
 `POST /orders` body to a child process running `serving.events.OrderEvents` (its own interpreter,
 on the other core) and waits for the receipt; `predict` never shares a lock with it.
 
@@ -35,6 +35,9 @@ logger = logging.getLogger("tierwise.events")  # not __name__: the child runs as
 
 #: Seconds a new child may take to load its models and apply pending events before it counts as failed.
 START_SECONDS = 300
+
+#: The answer of a request whose child stopped before answering it (`submit` sends it once more).
+STOPPED = ("stopped", "the order event process stopped; accepted events stay logged")
 
 
 class EventProcessError(RuntimeError):
@@ -85,7 +88,7 @@ class EventProcess:
         replay is harmless (an event it had logged is `present`, and the new child applies it)."""
         for attempt in (1, 2):
             kind, value = self._ask(bodies, source)
-            if kind != "stopped" or attempt == 2:
+            if kind != STOPPED[0] or attempt == 2:
                 break
         if kind == "input_error":
             raise InputError(value)
@@ -111,7 +114,7 @@ class EventProcess:
             except OSError:
                 waiting.pop(number, None)
                 self._conn = None  # gone: the next request starts another
-                return "stopped", "the order event process stopped; accepted events stay logged"
+                return STOPPED
         return future.result(timeout=self._wait_seconds)
 
     def close(self) -> None:
@@ -184,7 +187,7 @@ class EventProcess:
             if self._conn is conn:
                 self._conn = None  # gone: the next request starts another
         for future in lost:
-            future.set_result(("stopped", "the order event process stopped; accepted events stay logged"))
+            future.set_result(STOPPED)
 
 
 def _serve(conn: Connection) -> None:
