@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
+from benchmarks.bench_events import served_sample
 from features.settings import Settings
 
 
@@ -100,12 +100,7 @@ def events_in_process(settings: Settings, count: int) -> None:
 
     predictor = Predictor(settings)
     handler = events_module.OrderEvents(settings, lambda: predictor)
-    day = settings.tier_snapshots("lifecycle").dates()[-1]
-    customers = pd.read_parquet(
-        settings.tier_snapshots_dir("lifecycle") / f"{day}.parquet", columns=["customer_id"]
-    ).customer_id.tolist()
-    lines = settings.data_dir / "tables" / "order_lines"
-    product = str(pd.read_parquet(next(lines.rglob("*.parquet")), columns=["product_id"]).product_id.iloc[0])
+    day, customers, product = served_sample(settings)
     stages: dict[str, list[float]] = defaultdict(list)
     steps = [
         (events_module, "check_events", "the import's checks"),
@@ -142,11 +137,8 @@ def feature_query(settings: Settings, repeat: int, folder: Path) -> None:
     from features.event_features import EventFeatures
 
     features = EventFeatures(settings)
-    day = settings.tier_snapshots("lifecycle").dates()[-1]
-    customer = pd.read_parquet(
-        settings.tier_snapshots_dir("lifecycle") / f"{day}.parquet", columns=["customer_id"]
-    ).customer_id.iloc[0]
-    features.compute([customer], [], day)  # leaves the customer's temporary tables
+    day, customers, _ = served_sample(settings)
+    features.compute(customers[:1], [], day)  # leaves the customer's temporary tables
     con = features.con
     sql = feature_sql(features._caps)  # type: ignore[arg-type]
     trivial = " UNION ALL ".join(

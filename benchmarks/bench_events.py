@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -47,6 +48,18 @@ def basket(order_id: str, customer: str, product: str, ordered_at: str) -> dict:
         "ordered_at": ordered_at,
         "lines": [{"product_id": product, "quantity": 1, "amount": 2.49}],
     }
+
+
+def served_sample(settings: Settings) -> tuple[date, list[str], str]:
+    """The latest tier snapshot's date and customers, and a product an imported order holds: what
+    the events of a benchmark are made of."""
+    day = settings.tier_snapshots("lifecycle").dates()[-1]
+    customers = pd.read_parquet(
+        settings.tier_snapshots_dir("lifecycle") / f"{day}.parquet", columns=["customer_id"]
+    ).customer_id.tolist()
+    lines = settings.data_dir / "tables" / "order_lines"
+    product = str(pd.read_parquet(next(lines.rglob("*.parquet")), columns=["product_id"]).product_id.iloc[0])
+    return day, customers, product
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -117,12 +130,7 @@ def main() -> None:
     for part in ("data", "mlruns"):
         shutil.copytree(args.home / part, home / part, symlinks=True)
     settings = Settings.resolve(home)
-    snapshot_day = settings.tier_snapshots("lifecycle").dates()[-1]
-    customers = pd.read_parquet(
-        settings.tier_snapshots_dir("lifecycle") / f"{snapshot_day}.parquet", columns=["customer_id"]
-    ).customer_id.tolist()
-    lines = settings.data_dir / "tables" / "order_lines"
-    product = str(pd.read_parquet(next(lines.rglob("*.parquet")), columns=["product_id"]).product_id.iloc[0])
+    snapshot_day, customers, product = served_sample(settings)
     ordered_at = f"{snapshot_day}T10:00:00"
     env = {**os.environ, "TIERWISE_API_TOKEN": TOKEN, "BENTOML_HOME": str(scratch / "bentoml")}
     service = ServiceProcess.tierwise(home, scratch / "service.log", env)
