@@ -103,7 +103,7 @@ def events_in_process(settings: Settings, count: int) -> None:
     day, customers, product = served_sample(settings)
     stages: dict[str, list[float]] = defaultdict(list)
     steps = [
-        (events_module, "check_events", "the import's checks"),
+        (events_module, "check_requests", "the import's checks"),
         (event_features.EventFeatures, "known_orders", "known orders of the customer"),
         (EventLog, "append", "log (durable commit)"),
         (event_features.EventFeatures, "_read_history", "reading the customer's history"),

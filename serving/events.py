@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from features.data.event_log import EventLog, LoggedEvent, Outcome
-from features.data.order_events import check_events
+from features.data.order_events import check_requests
 from features.data.shop import import_time_zone
 from features.data.store import DataStore
 from features.event_features import EventFeatures, event_cutoff, pushed_frame
@@ -52,6 +52,17 @@ class TierChange:
     from_tier: str | None
     to_tier: str
     reason: str
+
+
+@dataclass
+class _Submission:
+    """One request's events on their way through the shared check."""
+
+    bodies: Sequence[object]
+    source: str
+    received: datetime = field(default_factory=lambda: datetime.now(UTC))
+    outcomes: list[Outcome] | None = None
+    error: Exception | None = None
 
 
 @dataclass
@@ -86,6 +97,8 @@ class OrderEvents:
             self.store = feature_store.apply(settings)
         self._predictor = predictor
         self._checking = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queued: list[_Submission] = []  # submissions waiting for the check lock
         self._applying = threading.Lock()
         #: Tier changes by the order that caused them, until the request that sent it collects them.
         self._changes: dict[str, TierChange] = {}
@@ -98,26 +111,51 @@ class OrderEvents:
     def submit(self, bodies: Sequence[object], source: str) -> Receipt:
         """Check, log and apply `bodies` (order events as parsed JSON); see the module docstring.
 
-        Requests arriving together are applied together: whichever holds the apply lock applies every
-        pending event, the others' included, which costs little more than one (the customers' rows
-        are read and the feature query run once); a request whose events were applied that way
-        returns without applying again, and each request collects its own tier changes."""
+        Requests arriving together are checked together and applied together. Whichever request
+        holds the check lock checks every request queued behind it in one pass (the import's SQL and
+        the customers' known orders run once, each request logged in its own transaction); whichever
+        holds the apply lock applies every pending event, the others' included, which costs little
+        more than one (the customers' rows are read and the feature query run once). A request whose
+        events were checked or applied that way returns without doing it again, and each request
+        collects its own tier changes."""
+        submission = _Submission(bodies, source)
+        with self._queue_lock:
+            self._queued.append(submission)
         with self._checking:
-            now = datetime.now(UTC)
-            zone = import_time_zone(DataStore(self.settings.data_dir).live_version(), None)
-            checked = check_events(self.checks.con, bodies, now=now, timezone=zone)
-            customers = sorted({event.customer_id for event in checked if event.ok})  # type: ignore[type-var]
-            known = self.checks.known_orders(customers) if customers else {}
-            outcomes = self.log.append(checked, source=source, now=now, known_orders=known)
+            if submission.outcomes is None and submission.error is None:
+                with self._queue_lock:
+                    batch, self._queued = self._queued, []
+                self._check(batch)
+        if submission.error is not None:
+            raise submission.error
+        outcomes = submission.outcomes or []
         with self._applying:
             pending = self.log.pending()
             sent = {outcome.order_id for outcome in outcomes}
             # A request whose events another request's apply took along has nothing left to wait
             # for; applying the newer arrivals here instead would leave one event per apply.
             if any(event.order_id in sent for event in pending):
-                self._apply(pending, now)
+                self._apply(pending, submission.received)
             mine = [self._changes.pop(o.order_id) for o in outcomes if o.order_id in self._changes]
         return Receipt(outcomes, mine)
+
+    def _check(self, batch: list[_Submission]) -> None:
+        """Check and log the queued submissions at once; an error is each unlogged one's error."""
+        try:
+            now = datetime.now(UTC)
+            zone = import_time_zone(DataStore(self.settings.data_dir).live_version(), None)
+            checked = check_requests(self.checks.con, [s.bodies for s in batch], now=now, timezone=zone)
+            customers = sorted({e.customer_id for events in checked for e in events if e.ok})  # type: ignore[type-var]
+            known = self.checks.known_orders(customers) if customers else {}
+            for submission, events in zip(batch, checked, strict=True):
+                submission.received = now
+                submission.outcomes = self.log.append(
+                    events, source=submission.source, now=now, known_orders=known
+                )
+        except Exception as error:
+            for submission in batch:
+                if submission.outcomes is None:
+                    submission.error = error
 
     def apply_pending(self) -> list[TierChange]:
         """Apply events logged but not applied (a process stopped in between); at start-up."""

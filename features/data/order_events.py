@@ -154,43 +154,70 @@ def check_events(
 ) -> list[CheckedEvent]:
     """Every event checked, in order: its shape, then the import's row checks. An order sent twice in
     one request is checked once when both copies are identical; copies that differ refuse each other."""
+    return check_requests(con, [bodies], now=now, timezone=timezone)[0]
+
+
+def check_requests(
+    con: duckdb.DuckDBPyConnection, requests: Sequence[Sequence[object]], *, now: datetime, timezone: str
+) -> list[list[CheckedEvent]]:
+    """`check_events` for several requests at once, with the same answers: each request's shapes and
+    copies are its own, and the import's row checks run over all their events together (a query per
+    shape of event, not per request). Requests that share an order id are checked in separate passes,
+    since the import's SQL merges the rows of an order id."""
     checked: dict[int, CheckedEvent] = {}
-    first_copy: dict[str, int] = {}
     copies: dict[int, int] = {}
-    groups: dict[bool, list[tuple[int, Mapping[str, object]]]] = {False: [], True: []}
-    for index, body in enumerate(bodies):
-        problem = _shape_problem(body)
-        if problem:
-            shown = body if isinstance(body, Mapping) else {"value": body}
-            checked[index] = CheckedEvent(
-                index, shown, reason=problem[0], field=problem[1], message=problem[2]
-            )
-            continue
-        key = _text(body.get("order_id"))  # type: ignore[union-attr]
-        if key is not None and key in first_copy:
-            copies[index] = first_copy[key]
-            continue
-        if key is not None:
-            first_copy[key] = index
-        groups["lines" in body].append((index, body))  # type: ignore[operator]
+    offsets = []
+    passes: list[tuple[set[str], dict[bool, list[tuple[int, Mapping[str, object]]]]]] = []
+    flat: list[object] = []
+    for bodies in requests:
+        offsets.append(len(flat))
+        first_copy: dict[str, int] = {}
+        events: list[tuple[int, Mapping[str, object]]] = []
+        for index, body in enumerate(bodies, start=len(flat)):
+            problem = _shape_problem(body)
+            if problem:
+                shown = body if isinstance(body, Mapping) else {"value": body}
+                checked[index] = CheckedEvent(
+                    index, shown, reason=problem[0], field=problem[1], message=problem[2]
+                )
+                continue
+            key = _text(body.get("order_id"))  # type: ignore[union-attr]
+            if key is not None and key in first_copy:
+                copies[index] = first_copy[key]
+                continue
+            if key is not None:
+                first_copy[key] = index
+            events.append((index, body))  # type: ignore[arg-type]
+        flat.extend(bodies)
+        target = next((p for p in passes if p[0].isdisjoint(first_copy)), None)
+        if target is None:
+            target = (set(), {False: [], True: []})
+            passes.append(target)
+        target[0].update(first_copy)
+        for index, body in events:
+            target[1]["lines" in body].append((index, body))
     now_sql = f"{sql_string(now.astimezone(UTC).isoformat())}::TIMESTAMPTZ"
-    for with_lines, events in groups.items():
-        if events:
-            checked.update(_checked_rows(con, events, with_lines, now_sql, timezone))
+    for _, groups in passes:
+        for with_lines, events in groups.items():
+            if events:
+                checked.update(_checked_rows(con, events, with_lines, now_sql, timezone))
     for index, first in copies.items():
-        if bodies[index] == bodies[first]:
+        if flat[index] == flat[first]:
             checked[index] = replace(checked[first], index=index)
         else:
             order_id = checked[first].body.get("order_id")
             for i in (first, index):
                 checked[i] = CheckedEvent(
                     i,
-                    bodies[i],  # type: ignore[arg-type]
+                    flat[i],  # type: ignore[arg-type]
                     reason=Reason.CONFLICTING_DUPLICATE_ORDER,
                     field="order_id",
                     message=f"order_id: {order_id!r} is sent twice in this request with different content",
                 )
-    return [checked[i] for i in range(len(bodies))]
+    return [
+        [replace(checked[offset + i], index=i) for i in range(len(bodies))]
+        for offset, bodies in zip(offsets, requests, strict=True)
+    ]
 
 
 def type_event_rows(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from features.data.duck import connect
-from features.data.order_events import check_events
+from features.data.order_events import check_events, check_requests
 
 NOW = datetime(2018, 1, 5, tzinfo=UTC)
 
@@ -92,3 +92,21 @@ def test_a_time_with_an_offset_is_that_instant_and_one_without_is_the_shops_loca
     assert offset.ordered_at == datetime(2018, 1, 3, 10, 5, tzinfo=UTC)
     assert local.ordered_at == datetime(2018, 1, 3, 10, 5, tzinfo=UTC)
     assert day.ordered_at == datetime(2018, 1, 2, 16, 0, tzinfo=UTC)
+
+
+def test_requests_checked_together_get_the_answers_each_gets_alone():
+    requests = [
+        [order(), order(order_id="o2", amount="n/a")],
+        [with_lines(LINE, order_id="o3"), order(order_id="o4"), order(order_id="o4", amount=1)],
+        ["not an order", with_lines({**LINE, "quantity": "two"}, order_id="o5")],
+    ]
+    together = check_requests(connect(), requests, now=NOW, timezone="UTC")
+    assert together == [check(*bodies) for bodies in requests]
+
+
+def test_requests_that_send_the_same_order_id_are_checked_apart_not_merged():
+    lined = with_lines(LINE, order_id="o1")
+    other = with_lines({**LINE, "product_id": "p2"}, order_id="o1")
+    first, second = check_requests(connect(), [[lined], [other]], now=NOW, timezone="UTC")
+    assert first == check(lined) and second == check(other)
+    assert first[0].content_hash != second[0].content_hash

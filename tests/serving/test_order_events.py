@@ -3,6 +3,9 @@ push source, with the batch's own feature definition; replays and the nightly im
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -10,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import serving.events
 from features.data.duck import connect
 from features.data.event_log import EventLog
-from features.data.order_events import check_events
+from features.data.order_events import check_events, check_requests
 from features.event_features import event_cutoff
 from features.settings import Settings
 from pipelines import build_features
@@ -103,6 +107,41 @@ def test_a_bad_event_is_refused_with_its_field_and_kept_while_the_good_one_is_ap
     assert [(o.status, o.field) for o in receipt.outcomes] == [("refused", "ordered_at"), ("accepted", None)]
     assert events.log.quarantined()[0]["reason"] == "unparseable_timestamp"
     assert predictor.predict_ids([customer])[0]["features_as_of"] == CUTOFF
+
+
+def test_requests_arriving_while_one_is_checked_are_checked_in_one_pass_and_each_gets_its_own_receipt(
+    events, predictor, product, monkeypatch
+):
+    customers = in_tier(predictor, "Dormant", 4)
+    passes: list[int] = []
+    release = threading.Event()
+
+    def first_pass_waits(con, requests, **kwargs):
+        passes.append(len(requests))
+        if len(passes) == 1:
+            release.wait(60)
+        return check_requests(con, requests, **kwargs)
+
+    monkeypatch.setattr(serving.events, "check_requests", first_pass_waits)
+    with ThreadPoolExecutor(4) as pool:
+        receipts = [pool.submit(events.submit, [basket("web-0", customers[0], product)], "test")]
+        until(lambda: passes == [1])
+        receipts += [
+            pool.submit(events.submit, [basket(f"web-{i}", customers[i], product)], "test") for i in (1, 2, 3)
+        ]
+        until(lambda: len(events._queued) == 3)
+        release.set()
+        outcomes = [[(o.index, o.status, o.order_id) for o in r.result().outcomes] for r in receipts]
+    assert passes == [1, 3]
+    assert outcomes == [[(0, "accepted", f"web-{i}")] for i in range(4)]
+    assert {a["tier_source"] for a in predictor.predict_ids(customers)} == {"event"}
+
+
+def until(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def test_online_features_after_events_equal_the_batch_snapshot_of_the_same_instant(
