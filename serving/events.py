@@ -1,13 +1,14 @@
 """Order events, end to end: check, log durably, recompute the customers' features, push, re-answer.
 
-`OrderEvents.submit` is what `POST /orders` and `tierwise data push` call. In one serialized step it
-checks the events by the import's rules (`features.data.order_events`), classifies them against the
-log and the customers' imported orders, commits the accepted ones to the event log (the
-acknowledgement waits for that commit), and then applies every pending event: the touched
-customers' features are recomputed by the batch feature query (`features.event_features`) and
-pushed to the online store through the Feast push source, so the next `predict` answers from them,
-with the tier the policy and retention give (`TierLookup.retier`); their new answers are stored
-(`serving.answers`) before the request is acknowledged.
+`OrderEvents.submit` is what `POST /orders` and `tierwise data push` call. In one serialized step,
+shared by the requests that arrive meanwhile, it checks the events by the import's rules
+(`features.data.order_events`), classifies them against the log and the customers' imported orders,
+commits the accepted ones to the event log (the acknowledgement waits for that commit), and then
+applies every pending event: the touched customers' features are recomputed by the batch feature
+query (`features.event_features`) and pushed to the online store through the Feast push source, so
+the next `predict` answers from them, with the tier the policy and retention give
+(`TierLookup.retier`); their new answers are stored (`serving.answers`) before the request is
+acknowledged.
 
 A process that dies after the commit and before the push leaves the events pending; the next start
 applies them (`apply_pending`). Applying twice is harmless: features are recomputed from the set of
