@@ -40,10 +40,8 @@ With `features.online_reader`, this is one of the two modules that reach past Fe
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import closing
@@ -59,6 +57,7 @@ import pyarrow.parquet as pq
 from features.catalog import VIEWS
 from features.errors import InputError
 from features.feature_repo import ANSWER_FIELDS, ANSWER_VIEW, JOIN_KEY, view_name
+from features.forked import worker_pool
 from features.sqlite_layout import clustered_schema, quoted
 
 if TYPE_CHECKING:
@@ -363,10 +362,7 @@ def _writers(processes: int) -> ProcessPoolExecutor | None:
     """A pool of `processes` writers, or None when none is needed. On Linux they are forked and
     inherit the imported Feast (3 s to import afresh); they use only the snapshot's file, Arrow,
     numpy and SQLite, whose state survives a fork (Arrow restarts its thread pools in a child)."""
-    if not processes:
-        return None
-    method = "fork" if sys.platform == "linux" else "spawn"
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+    return worker_pool(processes)
 
 
 def _bulk_pragmas(db: sqlite3.Connection) -> None:

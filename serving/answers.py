@@ -19,7 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Set
+import os
+from collections import deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from json.encoder import encode_basestring_ascii
@@ -34,6 +37,7 @@ from features.errors import InputError
 from features.feature_repo import JOIN_KEY
 from features.feature_store import snapshot_timestamp
 from features.files import write_atomically
+from features.forked import FORKS, worker_pool
 from features.model_table import MODELS
 from features.online_answers import ANSWER_FILE_SCHEMA, NO_ANSWERS_YET
 from features.settings import Settings
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
 ANSWER_FORMAT = 2
 #: Customers answered and written per step of a publish.
 PUBLISH_CHUNK = 20_000
+#: Processes rendering a publish's answers: one per core (this one writes them meanwhile).
+RENDERERS = os.cpu_count() or 1
 
 
 def answer_json(answer: Mapping) -> bytes:
@@ -93,7 +99,11 @@ class Published:
 
 
 def publish(
-    settings: Settings, predictor: Predictor, as_of: date, chunk_rows: int = PUBLISH_CHUNK
+    settings: Settings,
+    predictor: Predictor,
+    as_of: date,
+    chunk_rows: int = PUBLISH_CHUNK,
+    processes: int = RENDERERS,
 ) -> Published:
     """Store the answer of every customer of the tier snapshot at `as_of`, rendered from the snapshot.
 
@@ -104,6 +114,9 @@ def publish(
     one at `as_of` and the online store holds that snapshot's features. Customers with an order event
     on or after `as_of` are left alone: their features and answer in the online store are newer than
     the snapshot.
+
+    Rendering is Python held by the GIL: `processes` forked workers render chunks of rows while
+    this process writes the chunks before them, in order.
 
     Raises:
         InputError: the tier snapshot or the online store is at another date, the snapshot was scored
@@ -128,11 +141,12 @@ def publish(
     def fill(partial: Path) -> None:
         nonlocal written, skipped
         with pq.ParquetWriter(partial, schema, compression="zstd") as out:
-            for batch in snapshot.iter_batches(batch_size=chunk_rows, columns=_answer_columns(snapshot)):
+            batches = snapshot.iter_batches(batch_size=chunk_rows, columns=_answer_columns(snapshot))
+            for rows, everyone in _rendered(batches, live, as_of, processes):
                 # Asked again per chunk: events keep arriving while a large publish runs.
                 newer = _customers_with_newer_events(settings, as_of)
-                rendered = snapshot_answers(batch, live, as_of, newer)
-                skipped += batch.num_rows - len(rendered)
+                rendered = [(customer, body) for customer, body in everyone if customer not in newer]
+                skipped += rows - len(rendered)
                 if not rendered:
                     continue
                 live.answers.write(rendered, live.answer_key, stamp)
@@ -154,6 +168,42 @@ def publish(
     path = write_atomically(settings.answers_dir / f"{as_of.isoformat()}.parquet", fill)
     (settings.answers_dir / NO_ANSWERS_YET).unlink(missing_ok=True)
     return Published(as_of, written, skipped, path)
+
+
+def _rendered(
+    batches: Iterator[pa.RecordBatch], live: Live, as_of: date, processes: int
+) -> Iterator[tuple[int, list[tuple[str, bytes]]]]:
+    """Each batch's row count and answers (`snapshot_answers`), in order: rendered by `processes`
+    workers, at most one batch more than them in flight (memory stays a few chunks), or here."""
+    pool = worker_pool(processes if FORKS else 0, _adopt, (live,))
+    if pool is None:
+        for batch in batches:
+            yield batch.num_rows, snapshot_answers(batch, live, as_of)
+        return
+    with pool:
+        flight: deque[tuple[int, Future]] = deque()
+        for batch in batches:
+            flight.append((batch.num_rows, pool.submit(_render, batch, as_of)))
+            if len(flight) > processes:
+                rows, answers = flight.popleft()
+                yield rows, answers.result()
+        while flight:
+            rows, answers = flight.popleft()
+            yield rows, answers.result()
+
+
+#: The live models of a rendering worker, inherited from the publishing process.
+_worker_live: Live | None = None
+
+
+def _adopt(live: Live) -> None:
+    global _worker_live
+    _worker_live = live
+
+
+def _render(batch: pa.RecordBatch, as_of: date) -> list[tuple[str, bytes]]:
+    assert _worker_live is not None, "a rendering worker adopts the live models first"
+    return snapshot_answers(batch, _worker_live, as_of)
 
 
 #: Tier snapshot columns an answer is rendered from, besides each model's prediction and reasons.
@@ -189,11 +239,9 @@ def _answer_columns(snapshot: pq.ParquetFile) -> list[str]:
     return [column for column in wanted if column in present]
 
 
-def snapshot_answers(
-    batch: pa.RecordBatch, live: Live, as_of: date, skip: Set[str] = frozenset()
-) -> list[tuple[str, bytes]]:
-    """The answer bodies of a tier snapshot's rows (all but the customers in `skip`), as `predict`
-    renders them for the same customers from the snapshot's features with the models that scored it.
+def snapshot_answers(batch: pa.RecordBatch, live: Live, as_of: date) -> list[tuple[str, bytes]]:
+    """The answer bodies of a tier snapshot's rows, as `predict` renders them for the same customers
+    from the snapshot's features with the models that scored it.
 
     Each row is written as JSON text, the reasons spliced in as the snapshot holds them (already
     JSON), and rendered by the model `answer_json` renders with (`Prediction`, validated from that
@@ -232,8 +280,6 @@ def snapshot_answers(
     render = Prediction.model_validate_json
     answers = []
     for i, customer in enumerate(ids):
-        if customer in skip:
-            continue
         next_order = (
             "" if live.next_order is None else _fields(next_order_answer(p7[i], p30[i], days[i], as_of))
         )

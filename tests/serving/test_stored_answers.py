@@ -17,7 +17,7 @@ from features.online_answers import OnlineAnswers
 from features.settings import Settings
 from pipelines import build_features
 from pipelines.score import score
-from serving.answers import answer_json
+from serving.answers import answer_json, publish
 from serving.events import OrderEvents
 from serving.predictor import Predictor
 from tests.conftest import SERVE_AS_OF, copy_home
@@ -207,3 +207,12 @@ def test_a_snapshot_row_with_missing_fields_renders_them_as_null(served_home):
     answer = json.loads(body)
     assert customer == answer["customer_id"]
     assert (answer["tier"], answer["tier_rule"], answer["churn_probability"]) == (None, None, None)
+
+
+def test_answers_rendered_by_worker_processes_a_chunk_each_are_those_rendered_in_process(served):
+    predictor = Predictor(served)
+    chunk = len(customers_of(served)) // 5  # more chunks than workers and batches in flight
+    in_process = pd.read_parquet(publish(served, predictor, SERVE_AS_OF, chunk, processes=0).path)
+    published = publish(served, predictor, SERVE_AS_OF, chunk, processes=2)
+    assert published.answers == len(in_process) == len(customers_of(served))
+    pd.testing.assert_frame_equal(pd.read_parquet(published.path), in_process)
